@@ -1,0 +1,60 @@
+"""mangodb: one trustworthy, queryable record of every ML training run."""
+
+from __future__ import annotations
+
+from mangodb.dto import (
+    AttachmentRead,
+    CrashReportCreate,
+    CrashReportRead,
+    MethodComparison,
+    ObjectiveCreate,
+    ObjectiveRead,
+    RunCreate,
+    RunEventRead,
+    RunPage,
+    RunRead,
+)
+from mangodb.errors import (
+    ConcurrentUpdate,
+    DatabaseUnavailable,
+    InvalidDatabaseURL,
+    InvalidTransition,
+    MangoDBError,
+    ObjectiveNotFound,
+    RunAlreadyExists,
+    RunNotFound,
+    SchemaOutOfDate,
+    SchemaTooNew,
+    ValidationError,
+)
+from mangodb.repository import RunRepository
+from mangodb.status import RunStatus
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AttachmentRead",
+    "ConcurrentUpdate",
+    "CrashReportCreate",
+    "CrashReportRead",
+    "DatabaseUnavailable",
+    "InvalidDatabaseURL",
+    "InvalidTransition",
+    "MangoDBError",
+    "MethodComparison",
+    "ObjectiveCreate",
+    "ObjectiveNotFound",
+    "ObjectiveRead",
+    "RunAlreadyExists",
+    "RunCreate",
+    "RunEventRead",
+    "RunNotFound",
+    "RunPage",
+    "RunRead",
+    "RunRepository",
+    "RunStatus",
+    "SchemaOutOfDate",
+    "SchemaTooNew",
+    "ValidationError",
+    "__version__",
+]

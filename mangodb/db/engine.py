@@ -1,0 +1,101 @@
+"""Engines: SQLite in WAL with a busy timeout and ``BEGIN IMMEDIATE`` for writes; PostgreSQL
+with ``pool_pre_ping`` and a small pool (many EC2 processes share one server)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL
+
+from mangodb.db.types import dumps
+from mangodb.settings import mask_url
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+WRITE_OPTION = "mangodb_begin"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw and raw.strip().isdigit() else default
+
+
+def make_engine(url: URL, **overrides: Any) -> Engine:
+    """Create the engine for ``url`` with mangodb's connection settings applied."""
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url, **overrides)
+    return _postgres_engine(url, **overrides)
+
+
+def _sqlite_engine(url: URL, **overrides: Any) -> Engine:
+    if url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        json_serializer=dumps,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        **overrides,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # WAL: readers never block the writer and a killed writer leaves the file intact.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable across process crashes in WAL mode (only power loss can lose
+        # the last commits), and much faster than FULL.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        # SQLite ignores foreign keys unless asked, per connection.
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # Wait for a competing writer instead of failing with "database is locked".
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Writes take the write lock up front (IMMEDIATE) so SQLite never has to upgrade a
+        # read lock mid-transaction, which fails at once with SQLITE_BUSY.
+        mode = connection.get_execution_options().get(WRITE_OPTION, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _postgres_engine(url: URL, **overrides: Any) -> Engine:
+    connect_args: dict[str, Any] = {
+        "connect_timeout": _env_int("MANGODB_CONNECT_TIMEOUT", 10),
+        "application_name": "mangodb",
+    }
+    statement_timeout = _env_int("MANGODB_STATEMENT_TIMEOUT_MS", 0)
+    if statement_timeout:
+        connect_args["options"] = f"-c statement_timeout={statement_timeout}"
+    if os.environ.get("MANGODB_PGBOUNCER", "").lower() in ("1", "true", "yes"):
+        # PgBouncer in transaction mode cannot keep server-side prepared statements.
+        connect_args["prepare_threshold"] = None
+    options: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_size": _env_int("MANGODB_POOL_SIZE", 2),
+        "max_overflow": _env_int("MANGODB_MAX_OVERFLOW", 3),
+        "pool_recycle": 1800,
+        "json_serializer": dumps,
+        "connect_args": connect_args,
+    }
+    options.update(overrides)
+    return create_engine(url, **options)
+
+
+def write_engine(engine: Engine) -> Engine:
+    """A view of ``engine`` whose transactions are writes (``BEGIN IMMEDIATE`` on SQLite)."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{WRITE_OPTION: "IMMEDIATE"})
+    return engine
+
+
+def describe(engine: Engine) -> str:
+    return mask_url(engine.url)

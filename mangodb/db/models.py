@@ -1,0 +1,270 @@
+"""The typed ORM models. Table and constraint names are explicit and stable.
+
+``runs`` carries the promoted, indexed columns people filter on, plus the whole config and the
+non-numeric part of the final summary as documents. Numeric final metrics live one row per
+key in ``run_metrics`` (value + kind, so NaN and -0.0 survive SQLite). History is one
+``history_series`` row per (run, key) and its points packed in ``history_chunks``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mangodb.db.base import Base
+
+RUN_ID_LENGTH = 255
+KEY_LENGTH = 512
+STATUS_VALUES = ("launched", "running", "completed", "failed", "crashed", "terminated")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _run_fk() -> Mapped[int]:
+    return mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), nullable=False)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in STATUS_VALUES) + ")", name="status_valid"
+        ),
+        Index("ix_runs_status_created_at", "status", "created_at"),
+        Index("ix_runs_gradient_method_status", "gradient_method", "status"),
+        Index("ix_runs_wandb_run_id", "wandb_run_id"),
+        Index("ix_runs_instance_id", "instance_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(RUN_ID_LENGTH), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="launched")
+
+    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+    started_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    heartbeat_at: Mapped[dt.datetime | None]
+
+    gradient_method: Mapped[str | None] = mapped_column(String(64))
+    model_name: Mapped[str | None] = mapped_column(String(255), index=True)
+    dataset: Mapped[str | None] = mapped_column(String(255), index=True)
+    batch_size: Mapped[int | None] = mapped_column(index=True)
+    learning_rate: Mapped[float | None]
+    seed: Mapped[int | None]
+
+    instance_id: Mapped[str | None] = mapped_column(String(64))
+    instance_type: Mapped[str | None] = mapped_column(String(64), index=True)
+    region: Mapped[str | None] = mapped_column(String(32))
+    is_spot: Mapped[bool | None] = mapped_column(Boolean)
+    host: Mapped[str | None] = mapped_column(String(255))
+    git_commit: Mapped[str | None] = mapped_column(String(64), index=True)
+    s3_prefix: Mapped[str | None] = mapped_column(String(1024))
+
+    wandb_entity: Mapped[str | None] = mapped_column(String(255))
+    wandb_project: Mapped[str | None] = mapped_column(String(255), index=True)
+    wandb_run_id: Mapped[str | None] = mapped_column(String(64))
+    wandb_url: Mapped[str | None] = mapped_column(String(1024))
+
+    exit_code: Mapped[int | None]
+    total_training_steps: Mapped[int | None]
+    error_summary: Mapped[str | None] = mapped_column(Text)
+
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    final_metrics: Mapped[dict[str, Any] | None]  # the non-numeric part of the summary
+
+    events: Mapped[list[RunEvent]] = relationship(
+        back_populates="run", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
+    objectives: Mapped[list[RunObjective]] = relationship(
+        back_populates="run", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
+    crash_reports: Mapped[list[CrashReport]] = relationship(
+        back_populates="run", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
+    attachments: Mapped[list[RunAttachment]] = relationship(
+        back_populates="run", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
+    metrics: Mapped[list[RunMetric]] = relationship(
+        back_populates="run", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
+    tags: Mapped[list[RunTag]] = relationship(
+        back_populates="run", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class RunEvent(Base):
+    """One status change (or a notable observation such as a spot warning) of a run."""
+
+    __tablename__ = "run_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(64))
+    host: Mapped[str | None] = mapped_column(String(255))
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    # False for a refused change (e.g. a late "completed" after the reaper's "crashed"):
+    # the attempt is kept so both writers' views stay on record.
+    applied: Mapped[bool] = mapped_column(Boolean, default=True)
+    details: Mapped[dict[str, Any] | None]
+
+    run: Mapped[Run] = relationship(back_populates="events", lazy="raise")
+
+
+class RunTag(Base):
+    __tablename__ = "run_tags"
+    __table_args__ = (Index("ix_run_tags_tag", "tag"),)
+
+    run_pk: Mapped[int] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+    run: Mapped[Run] = relationship(back_populates="tags", lazy="raise")
+
+
+class RunMetric(Base):
+    """A numeric final metric. ``kind``: 0 finite, 1 NaN, 2 +Inf, 3 -Inf, 4 -0.0.
+    ``value`` is NULL for NaN (SQLite turns NaN into NULL anyway), ±Inf otherwise stored as is."""
+
+    __tablename__ = "run_metrics"
+    __table_args__ = (Index("ix_run_metrics_key_value", "key", "value"),)
+
+    run_pk: Mapped[int] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
+    value: Mapped[float | None]
+    kind: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+    run: Mapped[Run] = relationship(back_populates="metrics", lazy="raise")
+
+
+class RunObjective(Base):
+    __tablename__ = "run_objectives"
+    __table_args__ = (
+        UniqueConstraint("run_pk", "name"),
+        CheckConstraint("direction IN ('min', 'max')", name="direction_valid"),
+        Index("ix_run_objectives_name_value", "name", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    metric: Mapped[str | None] = mapped_column(String(KEY_LENGTH))
+    direction: Mapped[str] = mapped_column(String(3), default="min")
+    weight: Mapped[float | None]
+    target: Mapped[float | None]
+    value: Mapped[float | None]
+    value_kind: Mapped[int] = mapped_column(SmallInteger, default=0)
+    step: Mapped[int | None]
+    updated_at: Mapped[dt.datetime | None]
+    details: Mapped[dict[str, Any] | None]
+
+    run: Mapped[Run] = relationship(back_populates="objectives", lazy="raise")
+
+
+class CrashReport(Base):
+    __tablename__ = "crash_reports"
+    __table_args__ = (UniqueConstraint("run_pk", "dedup_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    dedup_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+    occurred_at: Mapped[dt.datetime | None]
+    error_log_s3_key: Mapped[str | None] = mapped_column(String(1024))
+    crash_report_s3_key: Mapped[str | None] = mapped_column(String(1024))
+    analysis_s3_key: Mapped[str | None] = mapped_column(String(1024))
+    error_type: Mapped[str | None] = mapped_column(String(255), index=True)
+    message: Mapped[str | None] = mapped_column(Text)
+    excerpt: Mapped[str | None] = mapped_column(Text)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    analysis_summary: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None]
+
+    run: Mapped[Run] = relationship(back_populates="crash_reports", lazy="raise")
+
+
+class RunAttachment(Base):
+    """A linked artefact, e.g. a conversation export (``kind='conversation'``)."""
+
+    __tablename__ = "run_attachments"
+    __table_args__ = (UniqueConstraint("run_pk", "kind", "uri"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    uri: Mapped[str] = mapped_column(String(2048))
+    title: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+    details: Mapped[dict[str, Any] | None]
+
+    run: Mapped[Run] = relationship(back_populates="attachments", lazy="raise")
+
+
+class HistorySeries(Base):
+    """One logged key of one run. ``kind`` is 'numeric' (float64 chunks) or 'json' (values
+    that are not numbers: strings, media dicts, histograms), summary columns kept current."""
+
+    __tablename__ = "history_series"
+    __table_args__ = (
+        UniqueConstraint("run_pk", "key"),
+        CheckConstraint("kind IN ('numeric', 'json')", name="kind_valid"),
+        Index("ix_history_series_key", "key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH))
+    kind: Mapped[str] = mapped_column(String(8), default="numeric")
+    point_count: Mapped[int] = mapped_column(default=0)
+    chunk_count: Mapped[int] = mapped_column(default=0)
+    first_step: Mapped[int | None]
+    last_step: Mapped[int | None]
+    min_value: Mapped[float | None]
+    max_value: Mapped[float | None]
+    last_value: Mapped[float | None]
+    last_value_kind: Mapped[int] = mapped_column(SmallInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+
+
+class HistoryChunk(Base):
+    """A packed run of points of one series: ``steps`` and ``payload`` are encoded by the
+    codec named in ``codec`` (see ``mangodb.history``); the summary columns need no unpacking."""
+
+    __tablename__ = "history_chunks"
+    __table_args__ = (Index("ix_history_chunks_series_id_first_step", "series_id", "first_step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("history_series.id", ondelete="CASCADE"))
+    codec: Mapped[int] = mapped_column(SmallInteger)
+    first_step: Mapped[int]
+    last_step: Mapped[int]
+    point_count: Mapped[int]
+    nan_count: Mapped[int] = mapped_column(default=0)
+    min_value: Mapped[float | None]
+    max_value: Mapped[float | None]
+    last_value: Mapped[float | None]
+    last_value_kind: Mapped[int] = mapped_column(SmallInteger, default=0)
+    steps: Mapped[bytes] = mapped_column(LargeBinary)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)

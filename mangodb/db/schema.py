@@ -1,0 +1,116 @@
+"""Alembic glue: where the migration scripts are, what revision a database is at, and the
+check run at connect (empty -> upgrade to head; behind -> SchemaOutOfDate; ahead -> SchemaTooNew)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect
+
+from mangodb.errors import SchemaError, SchemaOutOfDate, SchemaTooNew
+from mangodb.settings import mask_url
+
+VERSION_TABLE = "mangodb_alembic_version"
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def script_location() -> Path:
+    """The migration scripts: inside the wheel (``mangodb/migrations``) or, in a checkout,
+    the top-level ``alembic/`` directory."""
+    for candidate in (_PACKAGE_DIR / "migrations", _PACKAGE_DIR.parent / "alembic"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise SchemaError("mangodb's migration scripts are missing from this installation")
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config for the shipped scripts; ``env.py`` runs on ``connection`` if given."""
+    config = Config()
+    config.set_main_option("script_location", str(script_location()))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise SchemaError("mangodb ships no migrations")
+    return head
+
+
+def known_revisions() -> set[str]:
+    script = ScriptDirectory.from_config(alembic_config())
+    return {rev.revision for rev in script.walk_revisions()}
+
+
+def current_revision(connection: Connection) -> str | None:
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    current: str | None
+    head: str
+    has_tables: bool
+
+    @property
+    def is_empty(self) -> bool:
+        return self.current is None and not self.has_tables
+
+    @property
+    def is_current(self) -> bool:
+        return self.current == self.head
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    with engine.connect() as connection:
+        current = current_revision(connection)
+        has_tables = inspect(connection).has_table("runs")
+    return SchemaState(current=current, head=head_revision(), has_tables=has_tables)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), revision)
+
+
+def upgrade_command(engine: Engine) -> str:
+    return f"mangodb db upgrade --url '{mask_url(engine.url)}'"
+
+
+def ensure_schema(engine: Engine, *, auto_upgrade_empty: bool = True) -> SchemaState:
+    """Check the database against this package; migrate an empty database to head."""
+    state = schema_state(engine)
+    if state.is_current:
+        return state
+    if state.is_empty and auto_upgrade_empty:
+        upgrade(engine)
+        return schema_state(engine)
+    if state.current is None:
+        raise SchemaOutOfDate(
+            f"database {mask_url(engine.url)} has a 'runs' table but no mangodb revision; "
+            f"it was not created by mangodb's migrations. Inspect it, then run "
+            f"`{upgrade_command(engine)}`"
+        )
+    if state.current not in known_revisions():
+        raise SchemaTooNew(
+            f"database {mask_url(engine.url)} is at schema revision {state.current}, which this "
+            f"mangodb does not know (its newest is {state.head}): it was migrated by a newer "
+            "mangodb. Upgrade the package: pip install -U mangodb"
+        )
+    raise SchemaOutOfDate(
+        f"database {mask_url(engine.url)} is at schema revision {state.current}, behind this "
+        f"mangodb ({state.head}). Run: {upgrade_command(engine)}"
+    )

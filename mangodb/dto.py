@@ -1,0 +1,276 @@
+"""Pydantic DTOs: what crosses the repository boundary. Reads are frozen.
+
+Validation happens here, before any write: ids, statuses, timezones, JSON-ness of configs,
+steps, and finite numbers where NaN has no meaning (batch size, learning rate).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+from mangodb.status import RunStatus
+
+MAX_ID = 255
+EXCERPT_LIMIT = 16_384  # characters of an error-log excerpt kept in the database
+
+
+def _check_text(value: str, what: str = "text") -> str:
+    if "\x00" in value:
+        raise ValueError(f"{what} contains a NUL character, which databases cannot store")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid unicode (lone surrogate)") from None
+    return value
+
+
+def _json_value(value: Any, path: str) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return _check_text(value, f"value at {path or '$'}") if isinstance(value, str) else value
+    if isinstance(value, float):
+        return value
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"key {key!r} at {path or '$'} is not a string")
+            _check_text(key, f"key {key!r}")
+            out[key] = _json_value(item, f"{path}.{key}" if path else key)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    raise ValueError(f"value at {path or '$'} is a {type(value).__name__}, not JSON")
+
+
+def json_document(value: Any) -> dict[str, Any]:
+    """Validate a JSON object (str keys; None/bool/int/float/str/list/dict values)."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a JSON object (dict), got {type(value).__name__}")
+    result: dict[str, Any] = _json_value(value, "")
+    return result
+
+
+def _finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number")
+    return value
+
+
+def _text(value: str) -> str:
+    return _check_text(value)
+
+
+RunId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID),
+    AfterValidator(_text),
+]
+ShortText = Annotated[str, StringConstraints(max_length=MAX_ID), AfterValidator(_text)]
+LongText = Annotated[str, AfterValidator(_text)]
+JSONObject = Annotated[dict[str, Any], BeforeValidator(json_document)]
+FiniteFloat = Annotated[float, AfterValidator(_finite)]
+Step = Annotated[int, Field(ge=0)]
+Direction = Literal["min", "max"]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ObjectiveCreate(_Input):
+    """An objective a run optimises, e.g. ``ObjectiveCreate(name="hop", metric="val/hop_loss")``."""
+
+    name: RunId
+    metric: ShortText | None = None
+    direction: Direction = "min"
+    weight: FiniteFloat | None = None
+    target: FiniteFloat | None = None
+
+
+class RunCreate(_Input):
+    """Everything known when a run is launched. Only ``run_id`` is required."""
+
+    run_id: RunId
+    config: JSONObject = Field(default_factory=dict)
+    status: RunStatus = RunStatus.LAUNCHED
+    created_at: AwareDatetime | None = None
+    gradient_method: ShortText | None = None
+    model_name: ShortText | None = None
+    dataset: ShortText | None = None
+    batch_size: Annotated[int, Field(ge=1)] | None = None
+    learning_rate: Annotated[FiniteFloat, Field(ge=0)] | None = None
+    seed: int | None = None
+    instance_id: ShortText | None = None
+    instance_type: ShortText | None = None
+    region: ShortText | None = None
+    is_spot: bool | None = None
+    host: ShortText | None = None
+    git_commit: ShortText | None = None
+    s3_prefix: LongText | None = None
+    wandb_entity: ShortText | None = None
+    wandb_project: ShortText | None = None
+    wandb_run_id: ShortText | None = None
+    wandb_url: LongText | None = None
+    tags: list[ShortText] = Field(default_factory=list)
+    objectives: list[ObjectiveCreate] = Field(default_factory=list)
+
+
+class CrashReportCreate(_Input):
+    """A crash: S3 keys of its artefacts plus what was learnt from them.
+    The same report attached twice (same keys, type and fingerprint) is stored once."""
+
+    error_log_s3_key: LongText | None = None
+    crash_report_s3_key: LongText | None = None
+    analysis_s3_key: LongText | None = None
+    error_type: ShortText | None = None
+    message: LongText | None = None
+    excerpt: LongText | None = None
+    fingerprint: ShortText | None = None
+    analysis_summary: LongText | None = None
+    occurred_at: AwareDatetime | None = None
+    details: JSONObject | None = None
+
+
+class ObjectiveRead(_Read):
+    name: str
+    metric: str | None
+    direction: Direction
+    weight: float | None
+    target: float | None
+    value: float | None
+    step: int | None
+    updated_at: dt.datetime | None
+
+
+class RunEventRead(_Read):
+    at: dt.datetime
+    from_status: RunStatus | None
+    to_status: RunStatus
+    reason: str | None
+    source: str | None
+    host: str | None
+    forced: bool
+    applied: bool
+    details: dict[str, Any] | None
+
+
+class CrashReportRead(_Read):
+    id: int
+    created_at: dt.datetime
+    occurred_at: dt.datetime | None
+    error_log_s3_key: str | None
+    crash_report_s3_key: str | None
+    analysis_s3_key: str | None
+    error_type: str | None
+    message: str | None
+    excerpt: str | None
+    fingerprint: str | None
+    analysis_summary: str | None
+    details: dict[str, Any] | None
+
+
+class AttachmentRead(_Read):
+    kind: str
+    uri: str
+    title: str | None
+    created_at: dt.datetime
+    details: dict[str, Any] | None
+
+
+class RunRead(_Read):
+    """A run as stored, with its objectives, crash reports, attachments and status events."""
+
+    run_id: str
+    status: RunStatus
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
+    gradient_method: str | None
+    model_name: str | None
+    dataset: str | None
+    batch_size: int | None
+    learning_rate: float | None
+    seed: int | None
+    instance_id: str | None
+    instance_type: str | None
+    region: str | None
+    is_spot: bool | None
+    host: str | None
+    git_commit: str | None
+    s3_prefix: str | None
+    wandb_entity: str | None
+    wandb_project: str | None
+    wandb_run_id: str | None
+    wandb_url: str | None
+    exit_code: int | None
+    total_training_steps: int | None
+    error_summary: str | None
+    config: dict[str, Any]
+    final_metrics: dict[str, Any]
+    tags: tuple[str, ...] = ()
+    objectives: tuple[ObjectiveRead, ...] = ()
+    crash_reports: tuple[CrashReportRead, ...] = ()
+    attachments: tuple[AttachmentRead, ...] = ()
+    events: tuple[RunEventRead, ...] = ()
+
+    def objective(self, name: str) -> ObjectiveRead | None:
+        return next((o for o in self.objectives if o.name == name), None)
+
+
+class RunPage(_Read):
+    """One page of a query; pass ``next_cursor`` back to get the next page."""
+
+    items: tuple[RunRead, ...]
+    next_cursor: str | None
+
+
+class MethodComparison(_Read):
+    """Statistics of one gradient method on one objective (NaN values excluded)."""
+
+    gradient_method: str | None
+    objective: str
+    direction: Direction
+    n: int
+    mean: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+    median: float | None
+    best_run_id: str | None
+    best_value: float | None
+
+
+class StatusChange(_Read):
+    """What ``update_run_status`` did: ``changed`` is False for a repeated status."""
+
+    run_id: str
+    from_status: RunStatus
+    to_status: RunStatus
+    changed: bool
+
+
+def as_sequence(value: Any) -> Sequence[Any]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        return (value,)
+    return value

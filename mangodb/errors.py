@@ -1,0 +1,108 @@
+"""The one exception hierarchy of mangodb.
+
+Every error a caller can see derives from :class:`MangoDBError`. Driver errors are translated
+in one place (:func:`translate_db_error`) with ``raise ... from`` so the cause stays attached.
+Messages never contain passwords: URLs are masked before they reach a message.
+"""
+
+from __future__ import annotations
+
+
+class MangoDBError(Exception):
+    """Base class of every error raised by mangodb."""
+
+
+class ConfigurationError(MangoDBError):
+    """The database URL or another setting is invalid."""
+
+
+class InvalidDatabaseURL(ConfigurationError):
+    """The database URL cannot be parsed or names an unsupported backend."""
+
+
+class DatabaseUnavailable(MangoDBError):
+    """The database cannot be reached (server down, file not writable, bad credentials)."""
+
+
+class DatabaseBusy(DatabaseUnavailable):
+    """The database stayed locked past the retry budget."""
+
+
+class SchemaError(MangoDBError):
+    """The database schema does not match this version of mangodb."""
+
+
+class SchemaOutOfDate(SchemaError):
+    """The database is behind this package: run the named upgrade command."""
+
+
+class SchemaTooNew(SchemaError):
+    """The database was migrated by a newer mangodb: upgrade the package."""
+
+
+class ValidationError(MangoDBError, ValueError):
+    """Input was rejected before anything was written."""
+
+
+class RunNotFound(MangoDBError, LookupError):
+    """No run has the given run id."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run not found: {run_id!r}")
+        self.run_id = run_id
+
+
+class RunAlreadyExists(MangoDBError):
+    """A run with this run id is already stored."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run already exists: {run_id!r}")
+        self.run_id = run_id
+
+
+class ObjectiveNotFound(MangoDBError, LookupError):
+    """The run has no objective with the given name."""
+
+    def __init__(self, run_id: str, name: str) -> None:
+        super().__init__(f"run {run_id!r} has no objective {name!r}")
+        self.run_id = run_id
+        self.name = name
+
+
+class InvalidTransition(MangoDBError):
+    """A status change that the lifecycle does not allow."""
+
+    def __init__(self, run_id: str, from_status: str, to_status: str, hint: str = "") -> None:
+        message = f"run {run_id!r}: cannot move from {from_status!r} to {to_status!r}"
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
+        self.run_id = run_id
+        self.from_status = from_status
+        self.to_status = to_status
+
+
+class ConcurrentUpdate(MangoDBError):
+    """Another writer changed the run between our read and our write (compare-and-set lost)."""
+
+
+class QuerySyntaxError(ValidationError):
+    """A run query could not be parsed; ``column`` is 1-based."""
+
+    def __init__(self, message: str, text: str, column: int) -> None:
+        pointer = " " * (column - 1) + "^"
+        super().__init__(f"{message} at column {column}\n  {text}\n  {pointer}")
+        self.text = text
+        self.column = column
+        self.reason = message
+
+
+class MissingExtra(MangoDBError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package} is not installed: install it with `pip install 'mangodb[{extra}]'`"
+        )
+        self.package = package
+        self.extra = extra

@@ -1,0 +1,329 @@
+"""Typed run filters that compile to SQL expressions on SQLite and PostgreSQL.
+
+Values are always bound parameters and JSON paths are passed as data, never spliced into SQL
+text. The query language (``mangodb.query``) parses into these same objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    Float,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from mangodb.db.models import Run, RunMetric, RunObjective, RunTag
+from mangodb.errors import ValidationError
+
+Op = Literal["=", "!=", "<", "<=", ">", ">=", "in", "like", "is null", "is not null"]
+OPS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=", "in", "like", "is null", "is not null")
+
+# Run columns a filter may name, by their public name.
+FIELDS: dict[str, Any] = {
+    "run_id": Run.run_id,
+    "status": Run.status,
+    "created": Run.created_at,
+    "created_at": Run.created_at,
+    "updated_at": Run.updated_at,
+    "started": Run.started_at,
+    "started_at": Run.started_at,
+    "ended": Run.ended_at,
+    "ended_at": Run.ended_at,
+    "heartbeat_at": Run.heartbeat_at,
+    "gradient_method": Run.gradient_method,
+    "method": Run.gradient_method,
+    "model": Run.model_name,
+    "model_name": Run.model_name,
+    "dataset": Run.dataset,
+    "batch_size": Run.batch_size,
+    "learning_rate": Run.learning_rate,
+    "lr": Run.learning_rate,
+    "seed": Run.seed,
+    "instance": Run.instance_id,
+    "instance_id": Run.instance_id,
+    "instance_type": Run.instance_type,
+    "region": Run.region,
+    "spot": Run.is_spot,
+    "is_spot": Run.is_spot,
+    "host": Run.host,
+    "git_commit": Run.git_commit,
+    "wandb_entity": Run.wandb_entity,
+    "wandb_project": Run.wandb_project,
+    "wandb_run_id": Run.wandb_run_id,
+    "wandb": Run.wandb_run_id,
+    "exit_code": Run.exit_code,
+    "total_training_steps": Run.total_training_steps,
+    "steps": Run.total_training_steps,
+    "error": Run.error_summary,
+    "error_summary": Run.error_summary,
+}
+
+
+class Filter:
+    """Base of all filters: ``compile(dialect_name)`` gives a boolean SQL expression."""
+
+    def compile(self, dialect: str) -> ColumnElement[bool]:
+        raise NotImplementedError
+
+    def __and__(self, other: Filter) -> Filter:
+        return And((self, other))
+
+    def __or__(self, other: Filter) -> Filter:
+        return Or((self, other))
+
+    def __invert__(self) -> Filter:
+        return Not(self)
+
+
+def _check_op(op: str) -> str:
+    if op not in OPS:
+        raise ValidationError(f"unknown operator {op!r}; expected one of {', '.join(OPS)}")
+    return op
+
+
+def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if op == "is null":
+        return column.is_(None)  # type: ignore[no-any-return]
+    if op == "is not null":
+        return column.is_not(None)  # type: ignore[no-any-return]
+    if op == "in":
+        values = list(value)
+        return column.in_(values) if values else false()  # type: ignore[no-any-return]
+    if op == "like":
+        return column.like(value, escape="\\")  # type: ignore[no-any-return]
+    if isinstance(value, float) and math.isnan(value):
+        raise ValidationError("comparing with NaN matches nothing; use 'is null' on metrics")
+    operations = {
+        "=": column.__eq__,
+        "!=": column.__ne__,
+        "<": column.__lt__,
+        "<=": column.__le__,
+        ">": column.__gt__,
+        ">=": column.__ge__,
+    }
+    return operations[op](value)  # type: ignore[no-any-return]
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching ``prefix`` literally (``%``, ``_`` and ``\\`` escaped)."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+@dataclass(frozen=True)
+class FieldFilter(Filter):
+    """A comparison on a promoted run column, e.g. ``FieldFilter("status", "in", [...])``."""
+
+    field: str
+    op: str
+    value: Any = None
+
+    def __post_init__(self) -> None:
+        if self.field not in FIELDS:
+            raise ValidationError(
+                f"unknown field {self.field!r}; known fields: {', '.join(sorted(FIELDS))}"
+            )
+        _check_op(self.op)
+
+    def compile(self, dialect: str) -> ColumnElement[bool]:
+        value = self.value
+        if self.field == "status" and value is not None:
+            from mangodb.status import parse_status
+
+            if self.op == "in":
+                value = [parse_status(v).value for v in value]
+            elif self.op not in ("like",):
+                value = parse_status(value).value
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            raise ValidationError(f"naive datetime {value.isoformat()} refused: give it a timezone")
+        return _compare(FIELDS[self.field], self.op, value)
+
+
+def _validate_path(path: Sequence[str]) -> tuple[str, ...]:
+    parts = tuple(path)
+    if not parts or any(not isinstance(p, str) or p == "" for p in parts):
+        raise ValidationError(f"invalid config path {'.'.join(map(str, parts))!r}")
+    for part in parts:
+        if "\x00" in part:
+            raise ValidationError("config path contains a NUL character")
+    return parts
+
+
+def split_path(dotted: str) -> tuple[str, ...]:
+    return _validate_path(dotted.split("."))
+
+
+@dataclass(frozen=True)
+class ConfigFilter(Filter):
+    """A comparison on a config value by path, e.g. ``ConfigFilter(("data", "batch_size"), "=", 96)``.
+
+    Numbers compare numerically, strings as text, booleans as booleans; a run whose value has
+    another JSON type (or is missing) does not match. ``is null`` matches missing or null."""
+
+    path: tuple[str, ...]
+    op: str
+    value: Any = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", _validate_path(self.path))
+        _check_op(self.op)
+
+    def _element(self, dialect: str) -> Any:
+        if dialect == "postgresql":
+            return type_coerce(Run.config, JSONB)[self.path]
+        return Run.config[self.path]
+
+    def _typed(self, dialect: str, sample: Any) -> Any:
+        """The JSON value as a SQL scalar of ``sample``'s type, NULL where the type differs."""
+        if dialect == "postgresql":
+            doc = type_coerce(Run.config, JSONB)
+            raw = doc.op("#>")(self.path)
+            text = doc.op("#>>")(self.path)
+            kind = func.jsonb_typeof(raw)
+            if isinstance(sample, bool):
+                return case((kind == "boolean", text == "true"))
+            if isinstance(sample, (int, float)):
+                return case((kind == "number", cast(text, Double)))
+            return case((kind == "string", text))
+        # SQLite: json_type() names the type; json_extract() gives the SQL scalar.
+        path = "$" + "".join('."' + p.replace('"', '\\"') + '"' for p in self.path)
+        kind = func.json_type(Run.config, path)
+        raw = func.json_extract(Run.config, path)
+        if isinstance(sample, bool):
+            return case((kind.in_(["true", "false"]), kind == "true"))
+        if isinstance(sample, (int, float)):
+            return case((kind.in_(["integer", "real"]), cast(raw, Float)))
+        return case((kind == "text", raw))
+
+    def compile(self, dialect: str) -> ColumnElement[bool]:
+        if self.op in ("is null", "is not null"):
+            if dialect == "postgresql":
+                raw = type_coerce(Run.config, JSONB).op("#>")(self.path)
+                missing = or_(raw.is_(None), func.jsonb_typeof(raw) == "null")
+            else:
+                path = "$" + "".join('."' + p.replace('"', '\\"') + '"' for p in self.path)
+                kind = func.json_type(Run.config, path)
+                missing = or_(kind.is_(None), kind == "null")
+            return missing if self.op == "is null" else not_(missing)
+        if self.op == "in":
+            values = list(self.value)
+            if not values:
+                return false()
+            return or_(*(ConfigFilter(self.path, "=", v).compile(dialect) for v in values))
+        sample = self.value
+        if sample is None:
+            raise ValidationError("use 'is null' to compare a config value with null")
+        if dialect == "postgresql" and self.op == "=" and not isinstance(sample, float):
+            # Containment is answered from the GIN index on config.
+            doc: Any = sample
+            for part in reversed(self.path):
+                doc = {part: doc}
+            return type_coerce(Run.config, JSONB).contains(doc)  # type: ignore[no-any-return]
+        typed = self._typed(dialect, sample)
+        expression = _compare(typed, self.op, sample)
+        if self.op == "!=":
+            expression = and_(typed.is_not(None), expression)
+        return expression
+
+
+@dataclass(frozen=True)
+class MetricFilter(Filter):
+    """A bound on a numeric final metric, e.g. ``MetricFilter("val/loss", "<", 0.5)``.
+    NaN never satisfies a bound; ``is null`` matches runs without the metric or with NaN."""
+
+    key: str
+    op: str
+    value: Any = None
+
+    def __post_init__(self) -> None:
+        _check_op(self.op)
+
+    def compile(self, dialect: str) -> ColumnElement[bool]:
+        match = select(RunMetric.run_pk).where(
+            RunMetric.run_pk == Run.id, RunMetric.key == self.key
+        )
+        if self.op == "is null":
+            return not_(exists(match.where(RunMetric.value.is_not(None))))
+        if self.op == "is not null":
+            return exists(match.where(RunMetric.value.is_not(None)))
+        return exists(match.where(_compare(RunMetric.value, self.op, self.value)))
+
+
+@dataclass(frozen=True)
+class ObjectiveFilter(Filter):
+    """A bound on an objective's value, e.g. ``ObjectiveFilter("hop", "<", 0.5)``."""
+
+    name: str
+    op: str
+    value: Any = None
+
+    def __post_init__(self) -> None:
+        _check_op(self.op)
+
+    def compile(self, dialect: str) -> ColumnElement[bool]:
+        match = select(RunObjective.run_pk).where(
+            RunObjective.run_pk == Run.id, RunObjective.name == self.name
+        )
+        if self.op == "is null":
+            return not_(exists(match.where(RunObjective.value.is_not(None))))
+        if self.op == "is not null":
+            return exists(match.where(RunObjective.value.is_not(None)))
+        return exists(match.where(_compare(RunObjective.value, self.op, self.value)))
+
+
+@dataclass(frozen=True)
+class TagFilter(Filter):
+    """Runs carrying ``tag``."""
+
+    tag: str
+
+    def compile(self, dialect: str) -> ColumnElement[bool]:
+        return exists(
+            select(RunTag.run_pk).where(RunTag.run_pk == Run.id, RunTag.tag == self.tag)
+        )
+
+
+@dataclass(frozen=True)
+class And(Filter):
+    items: tuple[Filter, ...] = field(default_factory=tuple)
+
+    def compile(self, dialect: str) -> ColumnElement[bool]:
+        if not self.items:
+            return true()
+        return and_(*(item.compile(dialect) for item in self.items))
+
+
+@dataclass(frozen=True)
+class Or(Filter):
+    items: tuple[Filter, ...] = field(default_factory=tuple)
+
+    def compile(self, dialect: str) -> ColumnElement[bool]:
+        if not self.items:
+            return false()
+        return or_(*(item.compile(dialect) for item in self.items))
+
+
+@dataclass(frozen=True)
+class Not(Filter):
+    item: Filter
+
+    def compile(self, dialect: str) -> ColumnElement[bool]:
+        return not_(self.item.compile(dialect))

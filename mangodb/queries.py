@@ -1,0 +1,316 @@
+"""Query planning for runs: keyword criteria -> typed filters -> SELECTs, keyset pages."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, insert, select
+from sqlalchemy.orm import Session, selectinload
+
+from mangodb.db.models import CrashReport, Run, RunEvent, RunMetric, RunObjective, RunTag
+from mangodb.dto import RunCreate, as_sequence
+from mangodb.errors import ValidationError
+from mangodb.filters import (
+    FIELDS,
+    ConfigFilter,
+    FieldFilter,
+    Filter,
+    MetricFilter,
+    ObjectiveFilter,
+    TagFilter,
+    like_prefix,
+    split_path,
+)
+from mangodb.readers import final_metrics_rows
+
+MAX_LIMIT = 10_000
+# Sort keys with no NULLs: these page by keyset; any other sort pages by offset.
+_KEYSET_SORTS = {"created_at": Run.created_at, "created": Run.created_at,
+                 "updated_at": Run.updated_at, "run_id": Run.run_id}  # fmt: skip
+_CRITERIA = frozenset({
+    "status", "gradient_method", "name_prefix", "tags", "created_after", "created_before",
+    "ended_after", "ended_before", "instance_id", "wandb_run_id", "config", "metrics",
+    "objectives", "where", "filters", "order_by", "offset", "model_name", "dataset",
+    "batch_size", "region", "git_commit",
+})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Plan:
+    where: tuple[ColumnElement[bool], ...]
+    order: str
+    descending: bool
+    offset: int
+
+
+def _bound(value: Any) -> list[tuple[str, Any]]:
+    """``96`` -> [("=", 96)]; ``("<", 1)`` -> [("<", 1)]; ``{"min": 0, "max": 1}`` -> [(">=", 0),
+    ("<=", 1)]; ``{"lt": 1}`` etc."""
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+        return [(value[0], value[1])]
+    if isinstance(value, Mapping):
+        names = {"min": ">=", "max": "<=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=",
+                 "eq": "=", "ne": "!=", "in": "in"}  # fmt: skip
+        out = []
+        for key, item in value.items():
+            if key not in names:
+                raise ValidationError(f"unknown bound {key!r}; use one of {', '.join(names)}")
+            out.append((names[key], item))
+        return out
+    if isinstance(value, list):
+        return [("in", value)]
+    return [("=", value)]
+
+
+def _aware(value: Any, name: str) -> dt.datetime:
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise ValidationError(f"{name} must be a timezone-aware datetime, got {value!r}")
+    return value
+
+
+def build_filters(criteria: Mapping[str, Any]) -> list[Filter]:
+    unknown = set(criteria) - _CRITERIA
+    if unknown:
+        raise ValidationError(
+            f"unknown query criteria: {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(_CRITERIA))}"
+        )
+    filters: list[Filter] = []
+    for name in ("status", "gradient_method", "instance_id", "wandb_run_id", "model_name",
+                 "dataset", "batch_size", "region", "git_commit"):  # fmt: skip
+        value = criteria.get(name)
+        if value is None:
+            continue
+        values = [v.value if hasattr(v, "value") else v for v in as_sequence(value)]
+        filters.append(FieldFilter(name, "in", values))
+    if criteria.get("name_prefix"):
+        filters.append(FieldFilter("run_id", "like", like_prefix(criteria["name_prefix"])))
+    for tag in as_sequence(criteria.get("tags")):
+        filters.append(TagFilter(tag))
+    for name, field, op in (("created_after", "created_at", ">="),
+                            ("created_before", "created_at", "<"),
+                            ("ended_after", "ended_at", ">="),
+                            ("ended_before", "ended_at", "<")):  # fmt: skip
+        if criteria.get(name) is not None:
+            filters.append(FieldFilter(field, op, _aware(criteria[name], name)))
+    for path, value in (criteria.get("config") or {}).items():
+        parts = split_path(path) if isinstance(path, str) else tuple(path)
+        for op, item in _bound(value):
+            filters.append(ConfigFilter(parts, op, item))
+    for key, value in (criteria.get("metrics") or {}).items():
+        for op, item in _bound(value):
+            filters.append(MetricFilter(key, op, item))
+    for name, value in (criteria.get("objectives") or {}).items():
+        for op, item in _bound(value):
+            filters.append(ObjectiveFilter(name, op, item))
+    where = criteria.get("where")
+    if where:
+        from mangodb.query import parse
+
+        filters.append(parse(where) if isinstance(where, str) else where)
+    extra = criteria.get("filters")
+    if extra is not None:
+        filters.extend([extra] if isinstance(extra, Filter) else list(extra))
+    return filters
+
+
+def plan(criteria: Mapping[str, Any], *, dialect: str) -> Plan:
+    filters = build_filters(criteria)
+    order = str(criteria.get("order_by") or "-created_at")
+    descending = order.startswith("-")
+    order = order.lstrip("-+")
+    if order not in _KEYSET_SORTS and order not in FIELDS and not order.startswith("metric."):
+        raise ValidationError(f"cannot sort by {order!r}")
+    offset = int(criteria.get("offset") or 0)
+    if offset < 0:
+        raise ValidationError("offset must be >= 0")
+    return Plan(tuple(f.compile(dialect) for f in filters), order, descending, offset)
+
+
+def _sort_column(order: str) -> Any:
+    if order in _KEYSET_SORTS:
+        return _KEYSET_SORTS[order]
+    if order.startswith("metric."):
+        key = order.removeprefix("metric.")
+        return (
+            select(RunMetric.value)
+            .where(RunMetric.run_pk == Run.id, RunMetric.key == key)
+            .scalar_subquery()
+        )
+    return FIELDS[order]
+
+
+def _encode_cursor(data: Mapping[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(data, dict):
+            raise ValueError
+        return data
+    except ValueError:
+        raise ValidationError(f"invalid cursor {cursor!r}") from None
+
+
+def _serialise(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.datetime) else value
+
+
+def _deserialise(order: str, value: Any) -> Any:
+    if order in ("created_at", "created", "updated_at") and isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    return value
+
+
+def filtered(plan: Plan) -> Select[tuple[Run]]:
+    return select(Run).where(*plan.where)
+
+
+def fetch_page(
+    session: Session, plan: Plan, *, limit: int | None, cursor: str | None
+) -> tuple[list[Run], str | None]:
+    if limit is not None and (limit < 0 or limit > MAX_LIMIT):
+        raise ValidationError(f"limit must be between 0 and {MAX_LIMIT}")
+    column = _sort_column(plan.order)
+    keyset = plan.order in _KEYSET_SORTS
+    statement = filtered(plan)
+    offset = plan.offset
+    if cursor:
+        data = _decode_cursor(cursor)
+        if keyset and "k" in data:
+            value, last_id = _deserialise(plan.order, data["k"][0]), int(data["k"][1])
+            if plan.descending:
+                statement = statement.where(
+                    (column < value) | ((column == value) & (Run.id < last_id))
+                )
+            else:
+                statement = statement.where(
+                    (column > value) | ((column == value) & (Run.id > last_id))
+                )
+        else:
+            offset = int(data.get("o", 0))
+    if plan.descending:
+        statement = statement.order_by(column.desc().nulls_last(), Run.id.desc())
+    else:
+        statement = statement.order_by(column.asc().nulls_last(), Run.id.asc())
+    if offset:
+        statement = statement.offset(offset)
+    if limit is not None:
+        statement = statement.limit(limit + 1)
+    runs = list(session.scalars(statement))
+    next_cursor = None
+    if limit is not None and len(runs) > limit:
+        runs = runs[:limit]
+        if keyset:
+            last = runs[-1]
+            value = getattr(last, column.key)
+            next_cursor = _encode_cursor({"k": [_serialise(value), last.id]})
+        else:
+            next_cursor = _encode_cursor({"o": offset + limit})
+    return runs, next_cursor
+
+
+def load_full(session: Session, runs: Sequence[Run]) -> list[Run]:
+    """Load the relationships of ``runs`` in one query per relationship (no N+1)."""
+    if not runs:
+        return []
+    ids = [r.id for r in runs]
+    loaded = {
+        r.id: r
+        for r in session.scalars(
+            select(Run)
+            .where(Run.id.in_(ids))
+            .options(
+                selectinload(Run.events),
+                selectinload(Run.objectives),
+                selectinload(Run.crash_reports),
+                selectinload(Run.attachments),
+                selectinload(Run.metrics),
+                selectinload(Run.tags),
+            )
+            .execution_options(populate_existing=True)
+        )
+    }
+    return [loaded[i] for i in ids]
+
+
+def count(session: Session, plan: Plan) -> int:
+    return int(session.scalar(select(func.count()).select_from(Run).where(*plan.where)) or 0)
+
+
+def count_by(session: Session, plan: Plan, column: Any) -> dict[str, int]:
+    rows = session.execute(
+        select(column, func.count()).select_from(Run).where(*plan.where).group_by(column)
+    )
+    return {str(key): int(n) for key, n in rows}
+
+
+def without_crash_reports(session: Session, plan: Plan) -> list[str]:
+    has_report = select(CrashReport.id).where(CrashReport.run_pk == Run.id).exists()
+    statement = select(Run.run_id).where(*plan.where, ~has_report).order_by(Run.id)
+    return list(session.scalars(statement))
+
+
+def replace_final_metrics(session: Session, run: Run, summary: Mapping[str, Any]) -> None:
+    rows, document = final_metrics_rows(summary)
+    session.execute(RunMetric.__table__.delete().where(RunMetric.run_pk == run.id))
+    for row in rows:
+        row.run_pk = run.id
+    session.add_all(rows)
+    run.final_metrics = document
+
+
+def bulk_insert_runs(session: Session, runs: Sequence[RunCreate]) -> int:
+    """Insert runs with multi-row INSERTs (the bulk path); one event per run."""
+    from mangodb.errors import RunAlreadyExists
+
+    if not runs:
+        return 0
+    ids = [r.run_id for r in runs]
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise RunAlreadyExists(duplicate)
+    existing = session.scalars(select(Run.run_id).where(Run.run_id.in_(ids[:900]))).first()
+    if existing is None and len(ids) > 900:
+        for start in range(900, len(ids), 900):
+            existing = session.scalars(
+                select(Run.run_id).where(Run.run_id.in_(ids[start:start + 900]))
+            ).first()
+            if existing:
+                break
+    if existing is not None:
+        raise RunAlreadyExists(existing)
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = []
+    for create in runs:
+        values = create.model_dump(exclude={"objectives", "tags", "status", "created_at"})
+        created = create.created_at or now
+        values.update(status=create.status.value, created_at=created, updated_at=now,
+                      started_at=created if create.status.value == "running" else None)  # fmt: skip
+        rows.append(values)
+    pks = list(session.scalars(insert(Run).returning(Run.id, sort_by_parameter_order=True), rows))
+    events, tags, objectives = [], [], []
+    for pk, create in zip(pks, runs):
+        events.append({"run_pk": pk, "at": now, "from_status": None,
+                       "to_status": create.status.value, "reason": "inserted",
+                       "forced": False, "applied": True})  # fmt: skip
+        tags.extend({"run_pk": pk, "tag": tag} for tag in dict.fromkeys(create.tags))
+        objectives.extend(
+            {"run_pk": pk, "name": o.name, "metric": o.metric, "direction": o.direction,
+             "weight": o.weight, "target": o.target, "value_kind": 0}
+            for o in create.objectives
+        )  # fmt: skip
+    session.execute(insert(RunEvent), events)
+    if tags:
+        session.execute(insert(RunTag), tags)
+    if objectives:
+        session.execute(insert(RunObjective), objectives)
+    return len(pks)

@@ -1,0 +1,78 @@
+"""ORM row -> DTO conversion, done inside the unit of work (ORM objects never escape)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mangodb.db.models import Run, RunMetric, RunObjective
+from mangodb.dto import (
+    AttachmentRead,
+    CrashReportRead,
+    ObjectiveRead,
+    RunEventRead,
+    RunRead,
+)
+from mangodb.numbers import decode_float, encode_float, is_number
+
+_RUN_COLUMNS = tuple(c.key for c in Run.__table__.columns if c.key not in ("id", "final_metrics"))
+
+
+def final_metrics_rows(summary: Mapping[str, Any]) -> tuple[list[RunMetric], dict[str, Any]]:
+    """Split a summary: top-level numbers become ``RunMetric`` rows (filterable in SQL);
+    everything else, and integers (kept exact), stays in the document."""
+    rows: list[RunMetric] = []
+    document: dict[str, Any] = {}
+    for key, value in summary.items():
+        if is_number(value):
+            stored, kind = encode_float(value)
+            rows.append(RunMetric(key=key, value=stored, kind=kind))
+            if isinstance(value, int):
+                document[key] = value
+        else:
+            document[key] = value
+    return rows, document
+
+
+def final_metrics_of(run: Run) -> dict[str, Any]:
+    metrics: dict[str, Any] = {}
+    for row in run.metrics:
+        metrics[row.key] = decode_float(row.value, row.kind)
+    metrics.update(run.final_metrics or {})
+    return metrics
+
+
+def to_objective_read(row: RunObjective) -> ObjectiveRead:
+    return ObjectiveRead(
+        name=row.name,
+        metric=row.metric,
+        direction=row.direction,  # type: ignore[arg-type]
+        weight=row.weight,
+        target=row.target,
+        value=decode_float(row.value, row.value_kind),
+        step=row.step,
+        updated_at=row.updated_at,
+    )
+
+
+def to_run_read(run: Run) -> RunRead:
+    values: dict[str, Any] = {name: getattr(run, name) for name in _RUN_COLUMNS}
+    values["config"] = run.config or {}
+    values["final_metrics"] = final_metrics_of(run)
+    values["tags"] = tuple(sorted(t.tag for t in run.tags))
+    values["objectives"] = tuple(
+        to_objective_read(o) for o in sorted(run.objectives, key=lambda o: o.name)
+    )
+    values["crash_reports"] = tuple(
+        CrashReportRead.model_validate(c, from_attributes=True)
+        for c in sorted(run.crash_reports, key=lambda c: c.id)
+    )
+    values["attachments"] = tuple(
+        AttachmentRead.model_validate(a, from_attributes=True)
+        for a in sorted(run.attachments, key=lambda a: a.id)
+    )
+    values["events"] = tuple(
+        RunEventRead.model_validate(e, from_attributes=True)
+        for e in sorted(run.events, key=lambda e: e.id)
+    )
+    return RunRead.model_validate(values)

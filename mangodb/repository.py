@@ -1,0 +1,871 @@
+"""``RunRepository``: the one object callers hold. Every public method is one unit of work
+(its own transaction, committed or rolled back), takes and returns DTOs, and raises only
+``MangoDBError`` subclasses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import socket
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, selectinload
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from mangodb import analysis, queries
+from mangodb.crash import fingerprint as crash_fingerprint
+from mangodb.db import models
+from mangodb.db.engine import make_engine, write_engine
+from mangodb.db.models import CrashReport, Run, RunAttachment, RunEvent, RunObjective, RunTag
+from mangodb.db.schema import ensure_schema
+from mangodb.db.translate import translate
+from mangodb.dto import (
+    EXCERPT_LIMIT,
+    AttachmentRead,
+    CrashReportCreate,
+    CrashReportRead,
+    MethodComparison,
+    ObjectiveCreate,
+    ObjectiveRead,
+    RunCreate,
+    RunPage,
+    RunRead,
+    StatusChange,
+    json_document,
+)
+from mangodb.errors import (
+    DatabaseBusy,
+    InvalidTransition,
+    MangoDBError,
+    ObjectiveNotFound,
+    RunAlreadyExists,
+    RunNotFound,
+    ValidationError,
+)
+from mangodb.filters import Filter
+from mangodb.numbers import encode_float
+from mangodb.readers import final_metrics_rows, to_objective_read, to_run_read
+from mangodb.settings import resolve_url
+from mangodb.status import ACTIVE_STATUSES, RunStatus, is_allowed, parse_status
+
+if TYPE_CHECKING:
+    from mangodb.history import AppendResult, HistoryWriter, Series
+
+T = TypeVar("T")
+
+_FULL_LOAD = (
+    selectinload(Run.events),
+    selectinload(Run.objectives),
+    selectinload(Run.crash_reports),
+    selectinload(Run.attachments),
+    selectinload(Run.metrics),
+    selectinload(Run.tags),
+)
+# Fields ``update_run_status`` may set alongside (or without) a status change.
+_UPDATABLE = frozenset(
+    {
+        "started_at", "ended_at", "heartbeat_at", "gradient_method", "model_name", "dataset",
+        "batch_size", "learning_rate", "seed", "instance_id", "instance_type", "region",
+        "is_spot", "host", "git_commit", "s3_prefix", "wandb_entity", "wandb_project",
+        "wandb_run_id", "wandb_url", "exit_code", "total_training_steps", "error_summary",
+    }
+)  # fmt: skip
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValidationError(f"{name}={value.isoformat()} is naive: give it a timezone (UTC)")
+    return value
+
+
+def _load_json_arg(value: Any, name: str) -> Any:
+    if isinstance(value, (str, bytes)):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValidationError(f"{name} is not valid JSON: {exc}") from exc
+    return value
+
+
+class RunRepository:
+    """Runs, objectives, crashes, attachments and history in one SQL database.
+
+    >>> repo = RunRepository.connect("sqlite:///runs.sqlite3")    # doctest: +SKIP
+    >>> repo.insert_run(RunCreate(run_id="r1", gradient_method="mgda"))  # doctest: +SKIP
+    """
+
+    def __init__(self, engine: Engine, *, source: str | None = None) -> None:
+        self.engine = engine
+        self._write_engine = write_engine(engine)
+        self.source = source
+        self.host = socket.gethostname()
+
+    # -- lifecycle of the repository ------------------------------------------------------
+    @classmethod
+    def connect(
+        cls,
+        url: str | URL | None = None,
+        *,
+        auto_upgrade: bool = True,
+        source: str | None = None,
+        **engine_options: Any,
+    ) -> RunRepository:
+        """Open the database at ``url`` (else ``MANGODB_URL``, else ``TRAINING_DB_PATH``, else
+        ``./mangodb.sqlite3``). An empty database is migrated to head; one behind this package
+        raises ``SchemaOutOfDate``, one ahead raises ``SchemaTooNew``."""
+        resolved = resolve_url(url)
+        engine = make_engine(resolved, **engine_options)
+        try:
+            ensure_schema(engine, auto_upgrade_empty=auto_upgrade)
+        except SQLAlchemyError as error:
+            engine.dispose()
+            raise translate(error, resolved) from error
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, source=source)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> RunRepository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- units of work ----------------------------------------------------------------------
+    @contextmanager
+    def _session(self, *, write: bool) -> Iterator[Session]:
+        session = Session(
+            bind=self._write_engine if write else self.engine,
+            expire_on_commit=False,
+            autoflush=write,
+        )
+        try:
+            yield session
+            if write:
+                session.commit()
+        except SQLAlchemyError as error:
+            session.rollback()
+            raise translate(error, self.engine.url) from error
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def _read(self, work: Callable[[Session], T]) -> T:
+        with self._session(write=False) as session:
+            return work(session)
+
+    def _write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one write transaction, retried (bounded) while the database is busy."""
+        for attempt in Retrying(
+            retry=retry_if_exception_type(DatabaseBusy),
+            stop=stop_after_attempt(5),
+            wait=wait_random_exponential(multiplier=0.05, max=2.0),
+            reraise=True,
+        ):
+            with attempt, self._session(write=True) as session:
+                return work(session)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _run_row(session: Session, run_id: str, *, lock: bool = False) -> Run:
+        statement = select(Run).where(Run.run_id == run_id)
+        if lock and session.get_bind().dialect.name == "postgresql":
+            statement = statement.with_for_update()
+        run = session.scalars(statement).one_or_none()
+        if run is None:
+            raise RunNotFound(run_id)
+        return run
+
+    @staticmethod
+    def _run_pk(session: Session, run_id: str) -> int:
+        pk = session.scalar(select(Run.id).where(Run.run_id == run_id))
+        if pk is None:
+            raise RunNotFound(run_id)
+        return pk
+
+    def _full(self, session: Session, run_id: str) -> RunRead:
+        run = session.scalars(
+            select(Run).where(Run.run_id == run_id).options(*_FULL_LOAD)
+        ).one_or_none()
+        if run is None:
+            raise RunNotFound(run_id)
+        return to_run_read(run)
+
+    def _event(
+        self,
+        session: Session,
+        run: Run,
+        from_status: str | None,
+        to_status: str,
+        *,
+        reason: str | None,
+        source: str | None,
+        forced: bool = False,
+        applied: bool = True,
+        details: Mapping[str, Any] | None = None,
+        at: dt.datetime | None = None,
+    ) -> None:
+        session.add(
+            RunEvent(
+                run_pk=run.id,
+                at=at or _utcnow(),
+                from_status=from_status,
+                to_status=to_status,
+                reason=reason,
+                source=source or self.source,
+                host=self.host,
+                forced=forced,
+                applied=applied,
+                details=json_document(details) if details else None,
+            )
+        )
+
+    # -- runs -----------------------------------------------------------------------------
+    def insert_run(self, run: RunCreate | None = None, /, **fields: Any) -> RunRead:
+        """Record a new run (status ``launched`` unless given). ``RunAlreadyExists`` if the
+        run id is taken. Accepts a ``RunCreate`` or its fields as keywords."""
+        create = _as_run_create(run, fields)
+
+        def work(session: Session) -> RunRead:
+            self._add_run(session, create)
+            try:
+                session.flush()
+            except IntegrityError as error:
+                raise RunAlreadyExists(create.run_id) from error
+            return self._full(session, create.run_id)
+
+        return self._write(work)
+
+    def insert_runs(self, runs: Iterable[RunCreate], *, batch_size: int = 1000) -> int:
+        """Insert many runs in few transactions (the bulk path). Returns how many were
+        inserted; ``RunAlreadyExists`` (nothing of that batch kept) if one id is taken."""
+        count = 0
+        batch: list[RunCreate] = []
+        for item in runs:
+            batch.append(item)
+            if len(batch) >= batch_size:
+                count += self._write(lambda s, b=tuple(batch): queries.bulk_insert_runs(s, b))
+                batch.clear()
+        if batch:
+            count += self._write(lambda s, b=tuple(batch): queries.bulk_insert_runs(s, b))
+        return count
+
+    def _add_run(self, session: Session, create: RunCreate) -> Run:
+        now = _utcnow()
+        created_at = create.created_at or now
+        values = create.model_dump(exclude={"objectives", "tags", "status", "created_at"})
+        run = Run(
+            **values,
+            status=create.status.value,
+            created_at=created_at,
+            updated_at=now,
+            started_at=created_at if create.status is RunStatus.RUNNING else None,
+        )
+        if run.host is None:
+            run.host = None  # the launching machine is not the training host; keep unset
+        session.add(run)
+        session.flush()
+        for tag in dict.fromkeys(create.tags):
+            session.add(RunTag(run_pk=run.id, tag=tag))
+        for objective in create.objectives:
+            session.add(_objective_row(run.id, objective))
+        self._event(session, run, None, create.status.value, reason="inserted", source=None)
+        return run
+
+    def get_run(self, run_id: str) -> RunRead:
+        """The run with everything attached; ``RunNotFound`` if there is none."""
+        return self._read(lambda session: self._full(session, run_id))
+
+    def run_exists(self, run_id: str) -> bool:
+        return self._read(
+            lambda s: s.scalar(select(Run.id).where(Run.run_id == run_id)) is not None
+        )
+
+    def update_run_status(
+        self,
+        run_id: str,
+        status: str | RunStatus | None = None,
+        *,
+        reason: str | None = None,
+        source: str | None = None,
+        force: bool = False,
+        expected_status: str | RunStatus | Sequence[str | RunStatus] | None = None,
+        details: Mapping[str, Any] | None = None,
+        final_metrics: Mapping[str, Any] | None = None,
+        final_metrics_json: Any = None,
+        history_json: Any = None,
+        config: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> RunRead:
+        """Move a run to ``status`` and/or update its fields, in one transaction.
+
+        Repeating the current status is a no-op (fields are still updated). A transition the
+        lifecycle forbids raises ``InvalidTransition``; the attempt is kept in the event log and
+        any data passed with it (final metrics, history, fields) is still saved. ``force=True``
+        allows leaving a terminal status. ``expected_status`` makes the change conditional:
+        if the run is not in one of those statuses, nothing changes and ``InvalidTransition``
+        is raised. The legacy keywords ``final_metrics_json``, ``history_json``, ``ended_at``
+        and ``total_training_steps`` work as before."""
+        target = parse_status(status) if status is not None else None
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValidationError(f"unknown run field(s): {', '.join(sorted(unknown))}")
+        for name in ("started_at", "ended_at", "heartbeat_at"):
+            _aware(fields.get(name), name)
+        metrics = final_metrics if final_metrics is not None else final_metrics_json
+        metrics = _load_json_arg(metrics, "final_metrics_json")
+        if metrics is not None:
+            metrics = json_document(metrics)
+        history = _load_json_arg(history_json, "history_json")
+        new_config = json_document(config) if config is not None else None
+        expected = _expected(expected_status)
+        validated = _validate_fields(fields)
+
+        def work(session: Session) -> tuple[RunRead, InvalidTransition | None]:
+            run = self._run_row(session, run_id, lock=True)
+            for name, value in validated.items():
+                setattr(run, name, value)
+            if new_config is not None:
+                run.config = new_config
+            if metrics is not None:
+                queries.replace_final_metrics(session, run, metrics)
+            if history:
+                from mangodb.history import append_legacy
+
+                append_legacy(session, run.id, history)
+            refused = None
+            if target is not None:
+                refused = self._transition(
+                    session, run, target, reason=reason, source=source, force=force,
+                    expected=expected, details=details, fields=validated,
+                )  # fmt: skip
+            run.updated_at = _utcnow()
+            session.flush()
+            return self._full(session, run_id), refused
+
+        result, refused = self._write(work)
+        if refused is not None:
+            raise refused
+        return result
+
+    def _transition(
+        self,
+        session: Session,
+        run: Run,
+        target: RunStatus,
+        *,
+        reason: str | None,
+        source: str | None,
+        force: bool,
+        expected: frozenset[str] | None,
+        details: Mapping[str, Any] | None,
+        fields: Mapping[str, Any],
+    ) -> InvalidTransition | None:
+        """Apply one status change with compare-and-set; return the refusal, if any."""
+        current = RunStatus(run.status)
+        if expected is not None and current.value not in expected:
+            self._event(
+                session, run, current.value, target.value, reason=reason, source=source,
+                applied=False, details={**(details or {}), "refused": "unexpected status",
+                                        "expected": sorted(expected)},
+            )  # fmt: skip
+            return InvalidTransition(
+                run.run_id, current.value, target.value,
+                f"expected status {' or '.join(sorted(expected))}",
+            )  # fmt: skip
+        if current is target:
+            return None
+        if not force and not is_allowed(current, target):
+            hint = "terminal statuses are final; pass force=True to recover a run by hand"
+            if not current.is_terminal:
+                hint = f"allowed from {current.value}: " + ", ".join(
+                    sorted(s.value for s in RunStatus if is_allowed(current, s))
+                )
+            self._event(
+                session, run, current.value, target.value, reason=reason, source=source,
+                applied=False, details={**(details or {}), "refused": hint},
+            )  # fmt: skip
+            return InvalidTransition(run.run_id, current.value, target.value, hint)
+        now = _utcnow()
+        values: dict[str, Any] = {"status": target.value, "updated_at": now}
+        if target is RunStatus.RUNNING:
+            if run.started_at is None and "started_at" not in fields:
+                values["started_at"] = now
+            if "heartbeat_at" not in fields:
+                values["heartbeat_at"] = now
+        if target.is_terminal and run.ended_at is None and "ended_at" not in fields:
+            values["ended_at"] = now
+        if not target.is_terminal and force:
+            values["ended_at"] = None
+        # Compare-and-set: only one writer can move the run out of ``current``.
+        changed = session.execute(
+            update(Run)
+            .where(Run.id == run.id, Run.status == current.value)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed != 1:
+            session.refresh(run)
+            return InvalidTransition(
+                run.run_id, run.status, target.value,
+                f"another writer moved the run from {current.value} to {run.status} first",
+            )  # fmt: skip
+        session.refresh(run)
+        self._event(
+            session, run, current.value, target.value, reason=reason, source=source,
+            forced=force and not is_allowed(current, target), details=details, at=now,
+        )  # fmt: skip
+        return None
+
+    def heartbeat(self, run_id: str, *, at: dt.datetime | None = None) -> None:
+        """Record that the run is alive (one UPDATE)."""
+        when = _aware(at, "at") or _utcnow()
+
+        def work(session: Session) -> None:
+            result = session.execute(
+                update(Run).where(Run.run_id == run_id).values(heartbeat_at=when)
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise RunNotFound(run_id)
+
+        self._write(work)
+
+    def reap_stale_runs(
+        self,
+        grace: dt.timedelta,
+        *,
+        now: dt.datetime | None = None,
+        source: str = "reaper",
+        dry_run: bool = False,
+    ) -> list[StatusChange]:
+        """Mark ``running`` runs whose last heartbeat (or start) is older than ``grace`` as
+        ``crashed``, with the evidence in the event. Safe to run concurrently."""
+        moment = _aware(now, "now") or _utcnow()
+        cutoff = moment - grace
+        last_sign = func.coalesce(Run.heartbeat_at, Run.started_at, Run.created_at)
+        stale = self._read(
+            lambda s: list(
+                s.execute(
+                    select(Run.run_id, Run.heartbeat_at, Run.started_at).where(
+                        Run.status == RunStatus.RUNNING.value, last_sign < cutoff
+                    )
+                )
+            )
+        )
+        changes: list[StatusChange] = []
+        for run_id, heartbeat_at, started_at in stale:
+            last = heartbeat_at or started_at
+            change = StatusChange(
+                run_id=run_id, from_status=RunStatus.RUNNING, to_status=RunStatus.CRASHED,
+                changed=not dry_run,
+            )  # fmt: skip
+            if not dry_run:
+                details = {
+                    "evidence": "heartbeat lost",
+                    "last_heartbeat": last.isoformat() if last else None,
+                    "grace_seconds": grace.total_seconds(),
+                    "checked_at": moment.isoformat(),
+                }
+                try:
+                    self.update_run_status(
+                        run_id, RunStatus.CRASHED, reason="heartbeat lost", source=source,
+                        expected_status=RunStatus.RUNNING, details=details,
+                    )  # fmt: skip
+                except (InvalidTransition, RunNotFound):
+                    continue  # another writer decided first
+            changes.append(change)
+        return changes
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run and everything attached to it."""
+
+        def work(session: Session) -> None:
+            session.delete(self._run_row(session, run_id))
+
+        self._write(work)
+
+    def set_tags(self, run_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> RunRead:
+        """Add and remove tags of a run; returns the run."""
+        add_list = [t.strip() for t in add if t and t.strip()]
+        remove_set = set(remove)
+
+        def work(session: Session) -> RunRead:
+            pk = self._run_pk(session, run_id)
+            existing = set(session.scalars(select(RunTag.tag).where(RunTag.run_pk == pk)))
+            for tag in dict.fromkeys(add_list):
+                if tag not in existing:
+                    session.add(RunTag(run_pk=pk, tag=tag))
+            for tag in remove_set & existing:
+                session.execute(RunTag.__table__.delete().where(
+                    RunTag.run_pk == pk, RunTag.tag == tag))  # fmt: skip
+            session.flush()
+            return self._full(session, run_id)
+
+        return self._write(work)
+
+    def set_final_metrics(self, run_id: str, summary: Mapping[str, Any]) -> RunRead:
+        """Replace the run's final metrics (numeric values filterable in SQL, rest a document)."""
+        return self.update_run_status(run_id, final_metrics=summary)
+
+    # -- queries ----------------------------------------------------------------------------
+    def query_runs(self, *, limit: int | None = None, **criteria: Any) -> list[RunRead]:
+        """Runs matching every criterion, newest first by default.
+
+        Criteria: ``status`` (one or many), ``gradient_method`` (one or many), ``name_prefix``,
+        ``tags`` (all of), ``created_after/created_before``, ``ended_after/ended_before``,
+        ``instance_id``, ``wandb_run_id``, ``config`` ({"data.batch_size": 96} or
+        {"lr": ("<", 0.01)}), ``metrics`` ({"val/loss": ("<", 0.5)}), ``objectives``,
+        ``where`` (the query language), ``filters`` (typed ``Filter`` objects), ``order_by``
+        ("-created_at", "run_id", "metric.val/loss", ...), ``offset``."""
+        return list(self.query_runs_page(limit=limit, **criteria).items)
+
+    def query_runs_page(
+        self, *, limit: int | None = 50, cursor: str | None = None, **criteria: Any
+    ) -> RunPage:
+        """One page of ``query_runs``; ``next_cursor`` continues it (stable under inserts)."""
+        plan = queries.plan(criteria, dialect=self.dialect)
+
+        def work(session: Session) -> RunPage:
+            runs, next_cursor = queries.fetch_page(session, plan, limit=limit, cursor=cursor)
+            loaded = queries.load_full(session, runs)
+            return RunPage(items=tuple(to_run_read(r) for r in loaded), next_cursor=next_cursor)
+
+        return self._read(work)
+
+    def count_runs(self, **criteria: Any) -> int:
+        """How many runs match (same criteria as ``query_runs``)."""
+        plan = queries.plan(criteria, dialect=self.dialect)
+        return self._read(lambda session: queries.count(session, plan))
+
+    def count_by_status(self, **criteria: Any) -> dict[str, int]:
+        """Run counts per status for the matching runs."""
+        plan = queries.plan(criteria, dialect=self.dialect)
+        return self._read(lambda session: queries.count_by(session, plan, Run.status))
+
+    def find_runs_by_instance(
+        self, instance_id: str, *, active_only: bool = False
+    ) -> list[RunRead]:
+        """Runs launched on an EC2 instance (newest first)."""
+        criteria: dict[str, Any] = {"instance_id": instance_id}
+        if active_only:
+            criteria["status"] = [s.value for s in ACTIVE_STATUSES]
+        return self.query_runs(**criteria)
+
+    def filter(self, where: str) -> Filter:
+        """Parse a query-language string into a typed filter."""
+        from mangodb.query import parse
+
+        return parse(where)
+
+    # -- objectives -------------------------------------------------------------------------
+    def insert_objective(
+        self, run_id: str, objective: ObjectiveCreate | None = None, /, **fields: Any
+    ) -> ObjectiveRead:
+        """Add an objective to a run, or update its definition if the name exists."""
+        spec = objective if objective is not None else _validate(ObjectiveCreate, fields)
+
+        def work(session: Session) -> ObjectiveRead:
+            pk = self._run_pk(session, run_id)
+            row = session.scalars(
+                select(RunObjective).where(RunObjective.run_pk == pk,
+                                           RunObjective.name == spec.name)
+            ).one_or_none()  # fmt: skip
+            if row is None:
+                row = _objective_row(pk, spec)
+                session.add(row)
+            else:
+                row.metric, row.direction = spec.metric, spec.direction
+                row.weight, row.target = spec.weight, spec.target
+            session.flush()
+            return to_objective_read(row)
+
+        return self._write(work)
+
+    def update_objective_metric(
+        self,
+        run_id: str,
+        name: str,
+        value: float,
+        *,
+        step: int | None = None,
+        at: dt.datetime | None = None,
+    ) -> ObjectiveRead:
+        """Set an objective's current value (NaN and ±Inf are kept exactly)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationError(f"objective value must be a number, got {value!r}")
+        if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
+            raise ValidationError(f"step must be a non-negative integer, got {step!r}")
+        stored, kind = encode_float(value)
+        when = _aware(at, "at") or _utcnow()
+
+        def work(session: Session) -> ObjectiveRead:
+            pk = self._run_pk(session, run_id)
+            row = session.scalars(
+                select(RunObjective).where(RunObjective.run_pk == pk, RunObjective.name == name)
+            ).one_or_none()
+            if row is None:
+                raise ObjectiveNotFound(run_id, name)
+            row.value, row.value_kind, row.step, row.updated_at = stored, kind, step, when
+            session.flush()
+            return to_objective_read(row)
+
+        return self._write(work)
+
+    def query_runs_by_objectives(
+        self, bounds: Mapping[str, Any] | None = None, /, **criteria: Any
+    ) -> list[RunRead]:
+        """Runs whose objective values satisfy every bound, e.g.
+        ``{"hop": ("<", 0.5), "seg": (">", 0.7)}`` or ``{"hop": {"max": 0.5}}``."""
+        merged = dict(criteria.pop("objectives", None) or {})
+        merged.update(bounds or {})
+        return self.query_runs(objectives=merged, **criteria)
+
+    def compare_gradient_methods(
+        self,
+        objective: str,
+        *,
+        statuses: Sequence[str | RunStatus] | None = (RunStatus.COMPLETED,),
+        **criteria: Any,
+    ) -> list[MethodComparison]:
+        """Per gradient method: n, mean, std, min, max, median and the best run on
+        ``objective`` (over completed runs unless ``statuses`` says otherwise)."""
+        if statuses is not None:
+            criteria["status"] = [parse_status(s).value for s in statuses]
+        plan = queries.plan(criteria, dialect=self.dialect)
+        return self._read(lambda session: analysis.compare_methods(session, plan, objective))
+
+    # -- crashes and attachments ------------------------------------------------------------
+    def attach_crash_data(
+        self, run_id: str, report: CrashReportCreate | None = None, /, **fields: Any
+    ) -> CrashReportRead:
+        """Attach a crash report (S3 keys, error type, bounded excerpt, fingerprint).
+        Attaching the same report again returns the stored one."""
+        spec = report if report is not None else _validate(CrashReportCreate, fields)
+        excerpt = spec.excerpt[-EXCERPT_LIMIT:] if spec.excerpt else spec.excerpt
+        fp = spec.fingerprint or (
+            crash_fingerprint(spec.error_type, spec.message or excerpt)
+            if (spec.error_type or spec.message or excerpt) else None
+        )  # fmt: skip
+        dedup = hashlib.sha256(
+            json.dumps(
+                [spec.error_log_s3_key, spec.crash_report_s3_key, spec.analysis_s3_key,
+                 spec.error_type, fp, spec.message],
+            ).encode()  # fmt: skip
+        ).hexdigest()[:32]
+
+        def work(session: Session) -> CrashReportRead:
+            run = self._run_row(session, run_id)
+            row = session.scalars(
+                select(CrashReport).where(CrashReport.run_pk == run.id,
+                                          CrashReport.dedup_key == dedup)
+            ).one_or_none()  # fmt: skip
+            if row is None:
+                row = CrashReport(
+                    run_pk=run.id, dedup_key=dedup, created_at=_utcnow(),
+                    **spec.model_dump(exclude={"excerpt", "fingerprint"}),
+                    excerpt=excerpt, fingerprint=fp,
+                )  # fmt: skip
+                session.add(row)
+                if run.error_summary is None and (spec.error_type or spec.message):
+                    summary = ": ".join(p for p in (spec.error_type, spec.message) if p)
+                    run.error_summary = summary[:2000]
+                session.flush()
+            return CrashReportRead.model_validate(row, from_attributes=True)
+
+        return self._write(work)
+
+    def attach_conversation(
+        self,
+        run_id: str,
+        uri: str | None = None,
+        *,
+        title: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        s3_key: str | None = None,
+        kind: str = "conversation",
+    ) -> AttachmentRead:
+        """Link a conversation export (an S3 key or any URI) to the run; idempotent."""
+        target = uri or s3_key
+        if not target or not target.strip():
+            raise ValidationError("attach_conversation needs a uri (or s3_key)")
+        doc = json_document(details) if details else None
+
+        def work(session: Session) -> AttachmentRead:
+            pk = self._run_pk(session, run_id)
+            row = session.scalars(
+                select(RunAttachment).where(RunAttachment.run_pk == pk,
+                                            RunAttachment.kind == kind,
+                                            RunAttachment.uri == target)
+            ).one_or_none()  # fmt: skip
+            if row is None:
+                row = RunAttachment(run_pk=pk, kind=kind, uri=target, title=title,
+                                    created_at=_utcnow(), details=doc)  # fmt: skip
+                session.add(row)
+                session.flush()
+            return AttachmentRead.model_validate(row, from_attributes=True)
+
+        return self._write(work)
+
+    def runs_without_crash_data(self, **criteria: Any) -> list[str]:
+        """Run ids (crashed/failed/terminated unless ``status`` is given) with no crash report."""
+        criteria.setdefault("status", ["crashed", "failed", "terminated"])
+        plan = queries.plan(criteria, dialect=self.dialect)
+        return self._read(lambda session: queries.without_crash_reports(session, plan))
+
+    # -- history ----------------------------------------------------------------------------
+    def append_history(self, run_id: str, data: Any) -> AppendResult:
+        """Append metric history: columns ``{key: (steps, values)}``, rows
+        ``[{"_step": 3, "loss": 0.1}, ...]`` or legacy ``{key: [values...]}``."""
+        from mangodb.history import append, to_columns
+
+        columns = to_columns(data)
+
+        def work(session: Session) -> AppendResult:
+            return append(session, self._run_pk(session, run_id), columns)
+
+        return self._write(work)
+
+    def get_history(
+        self,
+        run_id: str,
+        keys: Sequence[str] | None = None,
+        *,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        max_points: int | None = None,
+    ) -> dict[str, Series]:
+        """History of one run: key -> ``Series`` (``.steps``, ``.values``), optionally
+        restricted to keys and a step range, downsampled to ``max_points`` per key."""
+        from mangodb.history import read
+
+        def work(session: Session) -> dict[str, Series]:
+            return read(session, self._run_pk(session, run_id), keys=keys,
+                        min_step=min_step, max_step=max_step, max_points=max_points)  # fmt: skip
+
+        return self._read(work)
+
+    def get_history_many(
+        self,
+        run_ids: Sequence[str],
+        key: str,
+        *,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        max_points: int | None = None,
+    ) -> dict[str, Series]:
+        """One key across many runs in one query: run_id -> ``Series``."""
+        from mangodb.history import read_many
+
+        def work(session: Session) -> dict[str, Series]:
+            return read_many(session, list(run_ids), key, min_step=min_step,
+                             max_step=max_step, max_points=max_points)  # fmt: skip
+
+        return self._read(work)
+
+    def history_keys(self, run_id: str) -> dict[str, int]:
+        """The logged keys of a run with their point counts."""
+
+        def work(session: Session) -> dict[str, int]:
+            pk = self._run_pk(session, run_id)
+            rows = session.execute(
+                select(models.HistorySeries.key, models.HistorySeries.point_count)
+                .where(models.HistorySeries.run_pk == pk)
+                .order_by(models.HistorySeries.key)
+            )
+            return {key: count for key, count in rows}
+
+        return self._read(work)
+
+    def history_writer(
+        self, run_id: str, *, flush_every: int = 1000, flush_seconds: float = 5.0
+    ) -> HistoryWriter:
+        """A buffered writer for training loops (a context manager)."""
+        from mangodb.history import HistoryWriter
+
+        return HistoryWriter(self, run_id, flush_every=flush_every, flush_seconds=flush_seconds)
+
+
+# -- helpers local to the repository ---------------------------------------------------------
+M = TypeVar("M", RunCreate, ObjectiveCreate, CrashReportCreate)
+
+
+def _validate(model: type[M], fields: Mapping[str, Any]) -> M:
+    from pydantic import ValidationError as PydanticError
+
+    try:
+        return model.model_validate(dict(fields))
+    except PydanticError as error:
+        raise ValidationError(_pydantic_message(model.__name__, error)) from error
+
+
+def _pydantic_message(name: str, error: Any) -> str:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item.get("loc", ())) or name
+        problems.append(f"{where}: {item.get('msg')}")
+    return f"invalid {name}: " + "; ".join(problems)
+
+
+def _as_run_create(run: RunCreate | None, fields: Mapping[str, Any]) -> RunCreate:
+    if run is not None:
+        if fields:
+            raise ValidationError("pass a RunCreate or keywords, not both")
+        return run
+    return _validate(RunCreate, fields)
+
+
+def _expected(value: Any) -> frozenset[str] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, (str, RunStatus)) else list(value)
+    return frozenset(parse_status(v).value for v in items)
+
+
+def _validate_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate run fields through ``RunCreate``'s own field rules."""
+    if not fields:
+        return {}
+    dates = {k: v for k, v in fields.items() if k in ("started_at", "ended_at", "heartbeat_at")}
+    other = {k: v for k, v in fields.items() if k not in dates and k not in (
+        "exit_code", "total_training_steps", "error_summary")}  # fmt: skip
+    _validate(RunCreate, {"run_id": "x", **other})
+    for name in ("exit_code", "total_training_steps"):
+        value = fields.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValidationError(f"{name} must be an integer, got {value!r}")
+    steps = fields.get("total_training_steps")
+    if steps is not None and steps < 0:
+        raise ValidationError(f"total_training_steps must be >= 0, got {steps}")
+    summary = fields.get("error_summary")
+    if summary is not None and not isinstance(summary, str):
+        raise ValidationError("error_summary must be text")
+    return dict(fields)
+
+
+def _objective_row(run_pk: int, spec: ObjectiveCreate) -> RunObjective:
+    return RunObjective(
+        run_pk=run_pk, name=spec.name, metric=spec.metric, direction=spec.direction,
+        weight=spec.weight, target=spec.target,
+    )  # fmt: skip
+
+
+__all__ = ["MangoDBError", "RunRepository", "final_metrics_rows"]
