@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from logging.config import fileConfig
 
-from alembic import context
 from sqlalchemy import Connection
 
+from alembic import context
 from mangodb.db.engine import make_engine
 from mangodb.db.models import Base
 from mangodb.db.schema import VERSION_TABLE

@@ -29,7 +29,9 @@ def _direction(session: Session, plan: Plan, objective: str) -> str:
     return direction or "min"
 
 
-def _best(session: Session, plan: Plan, objective: str, direction: str) -> dict[Any, tuple[str, float]]:
+def _best(
+    session: Session, plan: Plan, objective: str, direction: str
+) -> dict[Any, tuple[str, float]]:
     value = RunObjective.value
     ranked = (
         select(
@@ -80,32 +82,41 @@ def compare_methods(session: Session, plan: Plan, objective: str) -> list[Method
             ).group_by(sub.c.gradient_method)
         )
         for method, n, mean, std, low, high, median in rows:
-            stats[method] = {"n": int(n), "mean": _finite_or_none(mean),
-                             "std": _finite_or_none(std), "min": _finite_or_none(low),
-                             "max": _finite_or_none(high), "median": _finite_or_none(median)}  # fmt: skip
+            stats[method] = {
+                "n": int(n),
+                "mean": _finite_or_none(mean),
+                "std": _finite_or_none(std),
+                "min": _finite_or_none(low),
+                "max": _finite_or_none(high),
+                "median": _finite_or_none(median),
+            }
     else:
         values: dict[Any, list[float]] = defaultdict(list)
         for method, value in session.execute(base):
-            values[method].append(float(value))
+            values[method].append(float(value or 0.0))  # NULLs were filtered out above
         for method, items in values.items():
             finite = all(math.isfinite(v) for v in items)
             stats[method] = {
                 "n": len(items),
                 "mean": statistics.fmean(items) if finite else sum(items) / len(items),
-                "std": statistics.stdev(items) if len(items) > 1 and finite else
-                       (None if len(items) < 2 else math.nan),
+                "std": statistics.stdev(items)
+                if len(items) > 1 and finite
+                else (None if len(items) < 2 else math.nan),
                 "min": min(items),
                 "max": max(items),
                 "median": statistics.median(items),
-            }  # fmt: skip
+            }
     result = []
     for method in sorted(stats, key=lambda m: (m is None, m or "")):
         run_id, value = best.get(method, (None, None))
         result.append(
             MethodComparison(
-                gradient_method=method, objective=objective,
-                direction=direction,  # type: ignore[arg-type]
-                best_run_id=run_id, best_value=value, **stats[method],
-            )  # fmt: skip
+                gradient_method=method,
+                objective=objective,
+                direction=direction,
+                best_run_id=run_id,
+                best_value=value,
+                **stats[method],
+            )
         )
     return result

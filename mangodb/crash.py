@@ -11,12 +11,32 @@ import hashlib
 import re
 
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("cuda_oom", re.compile(r"CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED", re.I)),
+    (
+        "cuda_oom",
+        re.compile(
+            r"CUDA out of memory|OutOfMemoryError|"
+            r"CUBLAS_STATUS_ALLOC_FAILED",
+            re.I,
+        ),
+    ),
     ("host_oom", re.compile(r"\bOOM[- ]?kill|Killed process \d+|Cannot allocate memory", re.I)),
     ("nccl", re.compile(r"\bNCCL\b|ProcessGroupNCCL|ncclInternalError|ncclSystemError")),
-    ("nan_loss", re.compile(r"\b(nan|inf)\b[^\n]{0,40}\bloss\b|\bloss\b[^\n]{0,40}\b(nan|inf)\b", re.I)),
-    ("spot_interruption", re.compile(r"spot[- ]instance[- ]interruption|instance-action|"
-                                     r"spot interruption|marked for termination", re.I)),
+    (
+        "nan_loss",
+        re.compile(
+            r"\b(nan|inf)\b[^\n]{0,40}\bloss\b|"
+            r"\bloss\b[^\n]{0,40}\b(nan|inf)\b",
+            re.I,
+        ),
+    ),
+    (
+        "spot_interruption",
+        re.compile(
+            r"spot[- ]instance[- ]interruption|instance-action|"
+            r"spot interruption|marked for termination",
+            re.I,
+        ),
+    ),
     ("cuda_error", re.compile(r"CUDA error|device-side assert|cudaError", re.I)),
     ("disk_full", re.compile(r"No space left on device", re.I)),
 )
@@ -36,11 +56,10 @@ _VOLATILE = (
 
 def last_exception(text: str) -> tuple[str | None, str | None]:
     """The type and message of the last Python exception line in ``text``."""
-    found = None
-    for found in _EXCEPTION.finditer(text):
-        pass
-    if found is None:
+    matches = list(_EXCEPTION.finditer(text))
+    if not matches:
         return None, None
+    found = matches[-1]
     return found.group("type"), (found.group("msg") or "").strip() or None
 
 

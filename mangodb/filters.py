@@ -106,7 +106,7 @@ def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
         return column.is_not(None)  # type: ignore[no-any-return]
     if op == "in":
         values = list(value)
-        return column.in_(values) if values else false()  # type: ignore[no-any-return]
+        return column.in_(values) if values else false()
     if op == "like":
         return column.like(value, escape="\\")  # type: ignore[no-any-return]
     if isinstance(value, float) and math.isnan(value):
@@ -173,7 +173,8 @@ def split_path(dotted: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ConfigFilter(Filter):
-    """A comparison on a config value by path, e.g. ``ConfigFilter(("data", "batch_size"), "=", 96)``.
+    """A comparison on a config value by dotted path,
+    e.g. ``ConfigFilter(("data", "batch_size"), "=", 96)``.
 
     Numbers compare numerically, strings as text, booleans as booleans; a run whose value has
     another JSON type (or is missing) does not match. ``is null`` matches missing or null."""
@@ -205,13 +206,13 @@ class ConfigFilter(Filter):
             return case((kind == "string", text))
         # SQLite: json_type() names the type; json_extract() gives the SQL scalar.
         path = "$" + "".join('."' + p.replace('"', '\\"') + '"' for p in self.path)
-        kind = func.json_type(Run.config, path)
-        raw = func.json_extract(Run.config, path)
+        sqlite_kind: Any = func.json_type(Run.config, path)
+        sqlite_raw: Any = func.json_extract(Run.config, path)
         if isinstance(sample, bool):
-            return case((kind.in_(["true", "false"]), kind == "true"))
+            return case((sqlite_kind.in_(["true", "false"]), sqlite_kind == "true"))
         if isinstance(sample, (int, float)):
-            return case((kind.in_(["integer", "real"]), cast(raw, Float)))
-        return case((kind == "text", raw))
+            return case((sqlite_kind.in_(["integer", "real"]), cast(sqlite_raw, Float)))
+        return case((sqlite_kind == "text", sqlite_raw))
 
     def compile(self, dialect: str) -> ColumnElement[bool]:
         if self.op in ("is null", "is not null"):
@@ -236,7 +237,7 @@ class ConfigFilter(Filter):
             doc: Any = sample
             for part in reversed(self.path):
                 doc = {part: doc}
-            return type_coerce(Run.config, JSONB).contains(doc)  # type: ignore[no-any-return]
+            return type_coerce(Run.config, JSONB).contains(doc)
         typed = self._typed(dialect, sample)
         expression = _compare(typed, self.op, sample)
         if self.op == "!=":
@@ -296,9 +297,7 @@ class TagFilter(Filter):
     tag: str
 
     def compile(self, dialect: str) -> ColumnElement[bool]:
-        return exists(
-            select(RunTag.run_pk).where(RunTag.run_pk == Run.id, RunTag.tag == self.tag)
-        )
+        return exists(select(RunTag.run_pk).where(RunTag.run_pk == Run.id, RunTag.tag == self.tag))
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def decode(value: Any) -> Any:
     """Inverse of :func:`encode`."""
     if isinstance(value, dict):
         if len(value) == 1:
-            (key, item), = value.items()
+            ((key, item),) = value.items()
             if key == FLOAT_TAG and isinstance(item, str):
                 return float(item)
             if key == ESCAPE_TAG and isinstance(item, dict):

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, insert, select
+from sqlalchemy import ColumnElement, Select, delete, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from mangodb.db.models import CrashReport, Run, RunEvent, RunMetric, RunObjective, RunTag
@@ -30,14 +30,38 @@ from mangodb.readers import final_metrics_rows
 
 MAX_LIMIT = 10_000
 # Sort keys with no NULLs: these page by keyset; any other sort pages by offset.
-_KEYSET_SORTS = {"created_at": Run.created_at, "created": Run.created_at,
-                 "updated_at": Run.updated_at, "run_id": Run.run_id}  # fmt: skip
-_CRITERIA = frozenset({
-    "status", "gradient_method", "name_prefix", "tags", "created_after", "created_before",
-    "ended_after", "ended_before", "instance_id", "wandb_run_id", "config", "metrics",
-    "objectives", "where", "filters", "order_by", "offset", "model_name", "dataset",
-    "batch_size", "region", "git_commit",
-})  # fmt: skip
+_KEYSET_SORTS = {
+    "created_at": Run.created_at,
+    "created": Run.created_at,
+    "updated_at": Run.updated_at,
+    "run_id": Run.run_id,
+}
+_CRITERIA = frozenset(
+    {
+        "status",
+        "gradient_method",
+        "name_prefix",
+        "tags",
+        "created_after",
+        "created_before",
+        "ended_after",
+        "ended_before",
+        "instance_id",
+        "wandb_run_id",
+        "config",
+        "metrics",
+        "objectives",
+        "where",
+        "filters",
+        "order_by",
+        "offset",
+        "model_name",
+        "dataset",
+        "batch_size",
+        "region",
+        "git_commit",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +78,17 @@ def _bound(value: Any) -> list[tuple[str, Any]]:
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
         return [(value[0], value[1])]
     if isinstance(value, Mapping):
-        names = {"min": ">=", "max": "<=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=",
-                 "eq": "=", "ne": "!=", "in": "in"}  # fmt: skip
+        names = {
+            "min": ">=",
+            "max": "<=",
+            "gt": ">",
+            "gte": ">=",
+            "lt": "<",
+            "lte": "<=",
+            "eq": "=",
+            "ne": "!=",
+            "in": "in",
+        }
         out = []
         for key, item in value.items():
             if key not in names:
@@ -81,8 +114,17 @@ def build_filters(criteria: Mapping[str, Any]) -> list[Filter]:
             f"known: {', '.join(sorted(_CRITERIA))}"
         )
     filters: list[Filter] = []
-    for name in ("status", "gradient_method", "instance_id", "wandb_run_id", "model_name",
-                 "dataset", "batch_size", "region", "git_commit"):  # fmt: skip
+    for name in (
+        "status",
+        "gradient_method",
+        "instance_id",
+        "wandb_run_id",
+        "model_name",
+        "dataset",
+        "batch_size",
+        "region",
+        "git_commit",
+    ):
         value = criteria.get(name)
         if value is None:
             continue
@@ -92,10 +134,12 @@ def build_filters(criteria: Mapping[str, Any]) -> list[Filter]:
         filters.append(FieldFilter("run_id", "like", like_prefix(criteria["name_prefix"])))
     for tag in as_sequence(criteria.get("tags")):
         filters.append(TagFilter(tag))
-    for name, field, op in (("created_after", "created_at", ">="),
-                            ("created_before", "created_at", "<"),
-                            ("ended_after", "ended_at", ">="),
-                            ("ended_before", "ended_at", "<")):  # fmt: skip
+    for name, field, op in (
+        ("created_after", "created_at", ">="),
+        ("created_before", "created_at", "<"),
+        ("ended_after", "ended_at", ">="),
+        ("ended_before", "ended_at", "<"),
+    ):
         if criteria.get(name) is not None:
             filters.append(FieldFilter(field, op, _aware(criteria[name], name)))
     for path, value in (criteria.get("config") or {}).items():
@@ -170,7 +214,7 @@ def _deserialise(order: str, value: Any) -> Any:
     return value
 
 
-def filtered(plan: Plan) -> Select[tuple[Run]]:
+def filtered(plan: Plan) -> Select[Any]:
     return select(Run).where(*plan.where)
 
 
@@ -205,7 +249,7 @@ def fetch_page(
         statement = statement.offset(offset)
     if limit is not None:
         statement = statement.limit(limit + 1)
-    runs = list(session.scalars(statement))
+    runs: list[Run] = list(session.scalars(statement))
     next_cursor = None
     if limit is not None and len(runs) > limit:
         runs = runs[:limit]
@@ -261,7 +305,7 @@ def without_crash_reports(session: Session, plan: Plan) -> list[str]:
 
 def replace_final_metrics(session: Session, run: Run, summary: Mapping[str, Any]) -> None:
     rows, document = final_metrics_rows(summary)
-    session.execute(RunMetric.__table__.delete().where(RunMetric.run_pk == run.id))
+    session.execute(delete(RunMetric).where(RunMetric.run_pk == run.id))
     for row in rows:
         row.run_pk = run.id
     session.add_all(rows)
@@ -282,7 +326,7 @@ def bulk_insert_runs(session: Session, runs: Sequence[RunCreate]) -> int:
     if existing is None and len(ids) > 900:
         for start in range(900, len(ids), 900):
             existing = session.scalars(
-                select(Run.run_id).where(Run.run_id.in_(ids[start:start + 900]))
+                select(Run.run_id).where(Run.run_id.in_(ids[start : start + 900]))
             ).first()
             if existing:
                 break
@@ -293,21 +337,42 @@ def bulk_insert_runs(session: Session, runs: Sequence[RunCreate]) -> int:
     for create in runs:
         values = create.model_dump(exclude={"objectives", "tags", "status", "created_at"})
         created = create.created_at or now
-        values.update(status=create.status.value, created_at=created, updated_at=now,
-                      started_at=created if create.status.value == "running" else None)  # fmt: skip
+        values.update(
+            status=create.status.value,
+            created_at=created,
+            updated_at=now,
+            started_at=created if create.status.value == "running" else None,
+        )
         rows.append(values)
     pks = list(session.scalars(insert(Run).returning(Run.id, sort_by_parameter_order=True), rows))
-    events, tags, objectives = [], [], []
-    for pk, create in zip(pks, runs):
-        events.append({"run_pk": pk, "at": now, "from_status": None,
-                       "to_status": create.status.value, "reason": "inserted",
-                       "forced": False, "applied": True})  # fmt: skip
+    events: list[dict[str, Any]] = []
+    tags: list[dict[str, Any]] = []
+    objectives: list[dict[str, Any]] = []
+    for pk, create in zip(pks, runs, strict=True):
+        events.append(
+            {
+                "run_pk": pk,
+                "at": now,
+                "from_status": None,
+                "to_status": create.status.value,
+                "reason": "inserted",
+                "forced": False,
+                "applied": True,
+            }
+        )
         tags.extend({"run_pk": pk, "tag": tag} for tag in dict.fromkeys(create.tags))
         objectives.extend(
-            {"run_pk": pk, "name": o.name, "metric": o.metric, "direction": o.direction,
-             "weight": o.weight, "target": o.target, "value_kind": 0}
+            {
+                "run_pk": pk,
+                "name": o.name,
+                "metric": o.metric,
+                "direction": o.direction,
+                "weight": o.weight,
+                "target": o.target,
+                "value_kind": 0,
+            }
             for o in create.objectives
-        )  # fmt: skip
+        )
     session.execute(insert(RunEvent), events)
     if tags:
         session.execute(insert(RunTag), tags)

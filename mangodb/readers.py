@@ -46,7 +46,7 @@ def to_objective_read(row: RunObjective) -> ObjectiveRead:
     return ObjectiveRead(
         name=row.name,
         metric=row.metric,
-        direction=row.direction,  # type: ignore[arg-type]
+        direction=row.direction,
         weight=row.weight,
         target=row.target,
         value=decode_float(row.value, row.value_kind),

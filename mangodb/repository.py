@@ -10,9 +10,9 @@ import json
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import CursorResult, Engine, delete, func, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
@@ -70,12 +70,31 @@ _FULL_LOAD = (
 # Fields ``update_run_status`` may set alongside (or without) a status change.
 _UPDATABLE = frozenset(
     {
-        "started_at", "ended_at", "heartbeat_at", "gradient_method", "model_name", "dataset",
-        "batch_size", "learning_rate", "seed", "instance_id", "instance_type", "region",
-        "is_spot", "host", "git_commit", "s3_prefix", "wandb_entity", "wandb_project",
-        "wandb_run_id", "wandb_url", "exit_code", "total_training_steps", "error_summary",
+        "started_at",
+        "ended_at",
+        "heartbeat_at",
+        "gradient_method",
+        "model_name",
+        "dataset",
+        "batch_size",
+        "learning_rate",
+        "seed",
+        "instance_id",
+        "instance_type",
+        "region",
+        "is_spot",
+        "host",
+        "git_commit",
+        "s3_prefix",
+        "wandb_entity",
+        "wandb_project",
+        "wandb_run_id",
+        "wandb_url",
+        "exit_code",
+        "total_training_steps",
+        "error_summary",
     }
-)  # fmt: skip
+)
 
 
 def _utcnow() -> dt.datetime:
@@ -260,13 +279,17 @@ class RunRepository:
         inserted; ``RunAlreadyExists`` (nothing of that batch kept) if one id is taken."""
         count = 0
         batch: list[RunCreate] = []
+
+        def flush(items: tuple[RunCreate, ...]) -> int:
+            return self._write(lambda session: queries.bulk_insert_runs(session, items))
+
         for item in runs:
             batch.append(item)
             if len(batch) >= batch_size:
-                count += self._write(lambda s, b=tuple(batch): queries.bulk_insert_runs(s, b))
+                count += flush(tuple(batch))
                 batch.clear()
         if batch:
-            count += self._write(lambda s, b=tuple(batch): queries.bulk_insert_runs(s, b))
+            count += flush(tuple(batch))
         return count
 
     def _add_run(self, session: Session, create: RunCreate) -> Run:
@@ -355,9 +378,16 @@ class RunRepository:
             refused = None
             if target is not None:
                 refused = self._transition(
-                    session, run, target, reason=reason, source=source, force=force,
-                    expected=expected, details=details, fields=validated,
-                )  # fmt: skip
+                    session,
+                    run,
+                    target,
+                    reason=reason,
+                    source=source,
+                    force=force,
+                    expected=expected,
+                    details=details,
+                    fields=validated,
+                )
             run.updated_at = _utcnow()
             session.flush()
             return self._full(session, run_id), refused
@@ -384,14 +414,25 @@ class RunRepository:
         current = RunStatus(run.status)
         if expected is not None and current.value not in expected:
             self._event(
-                session, run, current.value, target.value, reason=reason, source=source,
-                applied=False, details={**(details or {}), "refused": "unexpected status",
-                                        "expected": sorted(expected)},
-            )  # fmt: skip
+                session,
+                run,
+                current.value,
+                target.value,
+                reason=reason,
+                source=source,
+                applied=False,
+                details={
+                    **(details or {}),
+                    "refused": "unexpected status",
+                    "expected": sorted(expected),
+                },
+            )
             return InvalidTransition(
-                run.run_id, current.value, target.value,
+                run.run_id,
+                current.value,
+                target.value,
                 f"expected status {' or '.join(sorted(expected))}",
-            )  # fmt: skip
+            )
         if current is target:
             return None
         if not force and not is_allowed(current, target):
@@ -401,9 +442,15 @@ class RunRepository:
                     sorted(s.value for s in RunStatus if is_allowed(current, s))
                 )
             self._event(
-                session, run, current.value, target.value, reason=reason, source=source,
-                applied=False, details={**(details or {}), "refused": hint},
-            )  # fmt: skip
+                session,
+                run,
+                current.value,
+                target.value,
+                reason=reason,
+                source=source,
+                applied=False,
+                details={**(details or {}), "refused": hint},
+            )
             return InvalidTransition(run.run_id, current.value, target.value, hint)
         now = _utcnow()
         values: dict[str, Any] = {"status": target.value, "updated_at": now}
@@ -417,23 +464,35 @@ class RunRepository:
         if not target.is_terminal and force:
             values["ended_at"] = None
         # Compare-and-set: only one writer can move the run out of ``current``.
-        changed = session.execute(
-            update(Run)
-            .where(Run.id == run.id, Run.status == current.value)
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        changed = cast(
+            CursorResult[Any],
+            session.execute(
+                update(Run)
+                .where(Run.id == run.id, Run.status == current.value)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ),
         ).rowcount
         if changed != 1:
             session.refresh(run)
             return InvalidTransition(
-                run.run_id, run.status, target.value,
+                run.run_id,
+                run.status,
+                target.value,
                 f"another writer moved the run from {current.value} to {run.status} first",
-            )  # fmt: skip
+            )
         session.refresh(run)
         self._event(
-            session, run, current.value, target.value, reason=reason, source=source,
-            forced=force and not is_allowed(current, target), details=details, at=now,
-        )  # fmt: skip
+            session,
+            run,
+            current.value,
+            target.value,
+            reason=reason,
+            source=source,
+            forced=force and not is_allowed(current, target),
+            details=details,
+            at=now,
+        )
         return None
 
     def heartbeat(self, run_id: str, *, at: dt.datetime | None = None) -> None:
@@ -441,10 +500,11 @@ class RunRepository:
         when = _aware(at, "at") or _utcnow()
 
         def work(session: Session) -> None:
-            result = session.execute(
-                update(Run).where(Run.run_id == run_id).values(heartbeat_at=when)
+            result = cast(
+                CursorResult[Any],
+                session.execute(update(Run).where(Run.run_id == run_id).values(heartbeat_at=when)),
             )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
+            if result.rowcount == 0:
                 raise RunNotFound(run_id)
 
         self._write(work)
@@ -475,9 +535,11 @@ class RunRepository:
         for run_id, heartbeat_at, started_at in stale:
             last = heartbeat_at or started_at
             change = StatusChange(
-                run_id=run_id, from_status=RunStatus.RUNNING, to_status=RunStatus.CRASHED,
+                run_id=run_id,
+                from_status=RunStatus.RUNNING,
+                to_status=RunStatus.CRASHED,
                 changed=not dry_run,
-            )  # fmt: skip
+            )
             if not dry_run:
                 details = {
                     "evidence": "heartbeat lost",
@@ -487,9 +549,13 @@ class RunRepository:
                 }
                 try:
                     self.update_run_status(
-                        run_id, RunStatus.CRASHED, reason="heartbeat lost", source=source,
-                        expected_status=RunStatus.RUNNING, details=details,
-                    )  # fmt: skip
+                        run_id,
+                        RunStatus.CRASHED,
+                        reason="heartbeat lost",
+                        source=source,
+                        expected_status=RunStatus.RUNNING,
+                        details=details,
+                    )
                 except (InvalidTransition, RunNotFound):
                     continue  # another writer decided first
             changes.append(change)
@@ -515,8 +581,7 @@ class RunRepository:
                 if tag not in existing:
                     session.add(RunTag(run_pk=pk, tag=tag))
             for tag in remove_set & existing:
-                session.execute(RunTag.__table__.delete().where(
-                    RunTag.run_pk == pk, RunTag.tag == tag))  # fmt: skip
+                session.execute(delete(RunTag).where(RunTag.run_pk == pk, RunTag.tag == tag))
             session.flush()
             return self._full(session, run_id)
 
@@ -586,9 +651,10 @@ class RunRepository:
         def work(session: Session) -> ObjectiveRead:
             pk = self._run_pk(session, run_id)
             row = session.scalars(
-                select(RunObjective).where(RunObjective.run_pk == pk,
-                                           RunObjective.name == spec.name)
-            ).one_or_none()  # fmt: skip
+                select(RunObjective).where(
+                    RunObjective.run_pk == pk, RunObjective.name == spec.name
+                )
+            ).one_or_none()
             if row is None:
                 row = _objective_row(pk, spec)
                 session.add(row)
@@ -663,27 +729,38 @@ class RunRepository:
         excerpt = spec.excerpt[-EXCERPT_LIMIT:] if spec.excerpt else spec.excerpt
         fp = spec.fingerprint or (
             crash_fingerprint(spec.error_type, spec.message or excerpt)
-            if (spec.error_type or spec.message or excerpt) else None
-        )  # fmt: skip
+            if (spec.error_type or spec.message or excerpt)
+            else None
+        )
         dedup = hashlib.sha256(
             json.dumps(
-                [spec.error_log_s3_key, spec.crash_report_s3_key, spec.analysis_s3_key,
-                 spec.error_type, fp, spec.message],
-            ).encode()  # fmt: skip
+                [
+                    spec.error_log_s3_key,
+                    spec.crash_report_s3_key,
+                    spec.analysis_s3_key,
+                    spec.error_type,
+                    fp,
+                    spec.message,
+                ],
+            ).encode()
         ).hexdigest()[:32]
 
         def work(session: Session) -> CrashReportRead:
             run = self._run_row(session, run_id)
             row = session.scalars(
-                select(CrashReport).where(CrashReport.run_pk == run.id,
-                                          CrashReport.dedup_key == dedup)
-            ).one_or_none()  # fmt: skip
+                select(CrashReport).where(
+                    CrashReport.run_pk == run.id, CrashReport.dedup_key == dedup
+                )
+            ).one_or_none()
             if row is None:
                 row = CrashReport(
-                    run_pk=run.id, dedup_key=dedup, created_at=_utcnow(),
+                    run_pk=run.id,
+                    dedup_key=dedup,
+                    created_at=_utcnow(),
                     **spec.model_dump(exclude={"excerpt", "fingerprint"}),
-                    excerpt=excerpt, fingerprint=fp,
-                )  # fmt: skip
+                    excerpt=excerpt,
+                    fingerprint=fp,
+                )
                 session.add(row)
                 if run.error_summary is None and (spec.error_type or spec.message):
                     summary = ": ".join(p for p in (spec.error_type, spec.message) if p)
@@ -712,13 +789,16 @@ class RunRepository:
         def work(session: Session) -> AttachmentRead:
             pk = self._run_pk(session, run_id)
             row = session.scalars(
-                select(RunAttachment).where(RunAttachment.run_pk == pk,
-                                            RunAttachment.kind == kind,
-                                            RunAttachment.uri == target)
-            ).one_or_none()  # fmt: skip
+                select(RunAttachment).where(
+                    RunAttachment.run_pk == pk,
+                    RunAttachment.kind == kind,
+                    RunAttachment.uri == target,
+                )
+            ).one_or_none()
             if row is None:
-                row = RunAttachment(run_pk=pk, kind=kind, uri=target, title=title,
-                                    created_at=_utcnow(), details=doc)  # fmt: skip
+                row = RunAttachment(
+                    run_pk=pk, kind=kind, uri=target, title=title, created_at=_utcnow(), details=doc
+                )
                 session.add(row)
                 session.flush()
             return AttachmentRead.model_validate(row, from_attributes=True)
@@ -758,8 +838,14 @@ class RunRepository:
         from mangodb.history import read
 
         def work(session: Session) -> dict[str, Series]:
-            return read(session, self._run_pk(session, run_id), keys=keys,
-                        min_step=min_step, max_step=max_step, max_points=max_points)  # fmt: skip
+            return read(
+                session,
+                self._run_pk(session, run_id),
+                keys=keys,
+                min_step=min_step,
+                max_step=max_step,
+                max_points=max_points,
+            )
 
         return self._read(work)
 
@@ -776,8 +862,14 @@ class RunRepository:
         from mangodb.history import read_many
 
         def work(session: Session) -> dict[str, Series]:
-            return read_many(session, list(run_ids), key, min_step=min_step,
-                             max_step=max_step, max_points=max_points)  # fmt: skip
+            return read_many(
+                session,
+                list(run_ids),
+                key,
+                min_step=min_step,
+                max_step=max_step,
+                max_points=max_points,
+            )
 
         return self._read(work)
 
@@ -845,8 +937,11 @@ def _validate_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     if not fields:
         return {}
     dates = {k: v for k, v in fields.items() if k in ("started_at", "ended_at", "heartbeat_at")}
-    other = {k: v for k, v in fields.items() if k not in dates and k not in (
-        "exit_code", "total_training_steps", "error_summary")}  # fmt: skip
+    other = {
+        k: v
+        for k, v in fields.items()
+        if k not in dates and k not in ("exit_code", "total_training_steps", "error_summary")
+    }
     _validate(RunCreate, {"run_id": "x", **other})
     for name in ("exit_code", "total_training_steps"):
         value = fields.get(name)
@@ -863,9 +958,13 @@ def _validate_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def _objective_row(run_pk: int, spec: ObjectiveCreate) -> RunObjective:
     return RunObjective(
-        run_pk=run_pk, name=spec.name, metric=spec.metric, direction=spec.direction,
-        weight=spec.weight, target=spec.target,
-    )  # fmt: skip
+        run_pk=run_pk,
+        name=spec.name,
+        metric=spec.metric,
+        direction=spec.direction,
+        weight=spec.weight,
+        target=spec.target,
+    )
 
 
 __all__ = ["MangoDBError", "RunRepository", "final_metrics_rows"]

@@ -58,7 +58,9 @@ def parse_url(url: str | URL) -> URL:
     if backend == "postgresql" and parsed.get_driver_name() != "psycopg":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if backend == "sqlite" and parsed.database in (None, ""):
-        raise InvalidDatabaseURL("a SQLite URL needs a file path (in-memory databases are not kept)")
+        raise InvalidDatabaseURL(
+            "a SQLite URL needs a file path (in-memory databases are not kept)"
+        )
     return parsed
 
 

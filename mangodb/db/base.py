@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Double, Integer, MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -22,7 +22,7 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
         dt.datetime: UTCDateTime(),
         float: Double(),
         # SQLite only aliases INTEGER PRIMARY KEY to the rowid (autoincrement); BIGINT elsewhere.

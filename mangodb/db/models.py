@@ -134,9 +134,7 @@ class RunTag(Base):
     __tablename__ = "run_tags"
     __table_args__ = (Index("ix_run_tags_tag", "tag"),)
 
-    run_pk: Mapped[int] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(255), primary_key=True)
 
     run: Mapped[Run] = relationship(back_populates="tags", lazy="raise")
@@ -149,9 +147,7 @@ class RunMetric(Base):
     __tablename__ = "run_metrics"
     __table_args__ = (Index("ix_run_metrics_key_value", "key", "value"),)
 
-    run_pk: Mapped[int] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
     value: Mapped[float | None]
     kind: Mapped[int] = mapped_column(SmallInteger, default=0)

@@ -1,17 +1,18 @@
 """Alembic glue: where the migration scripts are, what revision a database is at, and the
-check run at connect (empty -> upgrade to head; behind -> SchemaOutOfDate; ahead -> SchemaTooNew)."""
+check run at connect: empty -> upgrade to head; behind -> SchemaOutOfDate;
+ahead -> SchemaTooNew."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect
 
+from alembic import command
 from mangodb.errors import SchemaError, SchemaOutOfDate, SchemaTooNew
 from mangodb.settings import mask_url
 

@@ -29,7 +29,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         # SQLite stores text; keep it naive-UTC there so text ordering equals time ordering.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:

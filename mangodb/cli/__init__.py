@@ -1,0 +1,8 @@
+"""The ``mangodb`` command line (Typer + Rich). Each command group lives in its own module;
+errors print as one line on stderr with a non-zero exit code, never a traceback."""
+
+from __future__ import annotations
+
+from mangodb.cli.app import app, main
+
+__all__ = ["app", "main"]

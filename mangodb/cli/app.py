@@ -1,0 +1,77 @@
+"""The root Typer app and the error boundary shared by every command."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from mangodb.errors import MangoDBError
+
+
+class _App(typer.Typer):
+    """A Typer app whose every invocation (console script or test runner) turns mangodb
+    errors into one line on stderr and a meaningful exit code."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except MangoDBError as error:
+            err_console.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
+            sys.exit(exit_code_for(error))
+
+
+app = _App(
+    name="mangodb",
+    help="mangodb: one queryable record of every training run.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+# Exit codes that mean something to scripts.
+EXIT_ERROR = 1  # a mangodb error (bad input, missing run, refused transition)
+EXIT_USAGE = 2  # bad command-line usage (Typer/Click's own code)
+EXIT_UNAVAILABLE = 3  # the database cannot be reached or its schema is wrong
+EXIT_VERIFY_FAILED = 4  # a verification found differences (db copy)
+
+# Command modules register themselves on ``app`` when imported. A module that is not there
+# yet is skipped so the rest of the CLI keeps working.
+_COMMAND_MODULES = (
+    "mangodb.cli.db",
+    "mangodb.cli.runs",
+    "mangodb.cli.demo",
+    "mangodb.cli.history",
+    "mangodb.cli.wandb",
+    "mangodb.cli.aws",
+)
+
+
+def _load_commands() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+
+
+def exit_code_for(error: MangoDBError) -> int:
+    from mangodb.errors import DatabaseUnavailable, SchemaError
+
+    if isinstance(error, (DatabaseUnavailable, SchemaError)):
+        return EXIT_UNAVAILABLE
+    return EXIT_ERROR
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+_load_commands()
