@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -49,6 +50,24 @@ class Run(Base):
         Index("ix_runs_gradient_method_status", "gradient_method", "status"),
         Index("ix_runs_wandb_run_id", "wandb_run_id"),
         Index("ix_runs_instance_id", "instance_id"),
+        # The filtered first page: equality on status and method, walked in creation order.
+        Index(
+            "ix_runs_status_gradient_method_created_at",
+            "status",
+            "gradient_method",
+            "created_at",
+            "id",
+        ),
+        # Config equality compiles to `config @> {...}` on PostgreSQL, answered by this GIN
+        # index. SQLite cannot use it: there it is an empty partial index (WHERE 0), declared
+        # so that one model matches both dialects' migrated schema.
+        Index(
+            "ix_runs_config_gin",
+            "config",
+            postgresql_using="gin",
+            postgresql_ops={"config": "jsonb_path_ops"},
+            sqlite_where=text("0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -161,6 +180,8 @@ class RunObjective(Base):
         UniqueConstraint("run_pk", "name"),
         CheckConstraint("direction IN ('min', 'max')", name="direction_valid"),
         Index("ix_run_objectives_name_value", "name", "value"),
+        # compare_gradient_methods joins one objective of every run: covering, index-only.
+        Index("ix_run_objectives_name_run_pk_value", "name", "run_pk", "value"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -264,3 +285,20 @@ class HistoryChunk(Base):
     last_value_kind: Mapped[int] = mapped_column(SmallInteger, default=0)
     steps: Mapped[bytes] = mapped_column(LargeBinary)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CopyState(Base):
+    """Progress of ``mangodb db copy`` into this database, one row per copied table: which
+    source it comes from, the id shift applied (``--merge``), and the last key copied, so a
+    killed copy resumes where it stopped. Not copied itself."""
+
+    __tablename__ = "mangodb_copy_state"
+
+    table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(2048))
+    id_offset: Mapped[int] = mapped_column(default=0)
+    last_key: Mapped[str | None] = mapped_column(Text)  # JSON list of the primary key values
+    rows_copied: Mapped[int] = mapped_column(default=0)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
