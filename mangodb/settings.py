@@ -40,9 +40,11 @@ def parse_url(url: str | URL) -> URL:
             raise InvalidDatabaseURL("database URL is empty")
         if "://" not in text:
             return sqlite_url(text)
+        if text.startswith("postgres://"):  # the spelling Heroku and some RDS tools use
+            text = "postgresql://" + text.removeprefix("postgres://")
         try:
             parsed = make_url(text)
-        except ArgumentError as exc:
+        except (ArgumentError, ValueError) as exc:
             raise InvalidDatabaseURL(
                 f"cannot parse database URL {mask_url(text)!r}: expected e.g. "
                 "sqlite:///path/to/file.sqlite3 or postgresql://user@host/dbname"
@@ -55,7 +57,7 @@ def parse_url(url: str | URL) -> URL:
             f"unsupported database backend {backend!r} in {mask_url(parsed)!r}: "
             f"mangodb supports {', '.join(SUPPORTED_BACKENDS)}"
         )
-    if backend == "postgresql" and parsed.get_driver_name() != "psycopg":
+    if backend == "postgresql" and parsed.drivername != "postgresql+psycopg":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if backend == "sqlite" and parsed.database in (None, ""):
         raise InvalidDatabaseURL(

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 
 from mangodb.db.types import dumps
+from mangodb.errors import DatabaseUnavailable
 from mangodb.settings import mask_url
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -33,7 +34,12 @@ def make_engine(url: URL, **overrides: Any) -> Engine:
 
 def _sqlite_engine(url: URL, **overrides: Any) -> Engine:
     if url.database:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatabaseUnavailable(
+                f"cannot create the directory of SQLite database {mask_url(url)}: {error}"
+            ) from error
     engine = create_engine(
         url,
         json_serializer=dumps,

@@ -57,7 +57,7 @@ def translate(error: sa_exc.SQLAlchemyError, url: URL) -> MangoDBError:
             f"database {where} is missing mangodb tables or columns ({message}); "
             f"run `mangodb db upgrade --url '{where}'`"
         )
-    if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)) and any(
+    if isinstance(error, sa_exc.DBAPIError) and any(
         marker in lowered for marker in _UNREACHABLE
     ):
         return DatabaseUnavailable(f"cannot use database {where}: {message}")
