@@ -196,8 +196,8 @@ class ConfigFilter(Filter):
         """The JSON value as a SQL scalar of ``sample``'s type, NULL where the type differs."""
         if dialect == "postgresql":
             doc = type_coerce(Run.config, JSONB)
-            raw = doc.op("#>")(self.path)
-            text = doc.op("#>>")(self.path)
+            raw = doc[self.path]  # ``#>`` with the path bound as text[]
+            text = doc[self.path].astext  # ``#>>``
             kind = func.jsonb_typeof(raw)
             if isinstance(sample, bool):
                 return case((kind == "boolean", text == "true"))
@@ -217,7 +217,7 @@ class ConfigFilter(Filter):
     def compile(self, dialect: str) -> ColumnElement[bool]:
         if self.op in ("is null", "is not null"):
             if dialect == "postgresql":
-                raw = type_coerce(Run.config, JSONB).op("#>")(self.path)
+                raw = type_coerce(Run.config, JSONB)[self.path]
                 missing = or_(raw.is_(None), func.jsonb_typeof(raw) == "null")
             else:
                 path = "$" + "".join('."' + p.replace('"', '\\"') + '"' for p in self.path)
