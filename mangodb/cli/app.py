@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from mangodb.errors import MangoDBError
 
@@ -24,7 +25,20 @@ class _App(typer.Typer):
             sys.exit(exit_code_for(error))
 
 
+class _Group(TyperGroup):
+    """The same boundary inside the click command, so ``typer.testing.CliRunner`` (which
+    bypasses ``_App.__call__``) sees exactly what a user sees."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
+        try:
+            return super().invoke(ctx)
+        except MangoDBError as error:
+            err_console.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
+            ctx.exit(exit_code_for(error))
+
+
 app = _App(
+    cls=_Group,
     name="mangodb",
     help="mangodb: one queryable record of every training run.",
     no_args_is_help=True,
