@@ -106,3 +106,7 @@ class MissingExtra(MangoDBError, ImportError):
         )
         self.package = package
         self.extra = extra
+
+
+class TargetNotEmpty(MangoDBError):
+    """``mangodb db copy``: the target holds mangodb data that is not a copy of this source."""

@@ -56,3 +56,54 @@ def current(url: UrlOption = None) -> None:
         engine.dispose()
     marker = "(head)" if state.is_current else f"(package head: {state.head})"
     console.print(f"{state.current or 'empty'} {marker}", highlight=False)
+
+
+@db_app.command("copy")
+def copy(
+    source_url: Annotated[str, typer.Argument(help="The database to copy from.")],
+    target_url: Annotated[str, typer.Argument(help="The database to copy into.")],
+    merge: Annotated[
+        bool,
+        typer.Option("--merge", help="Add to a target that holds other runs (ids renumbered)."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be copied; change nothing.")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Rows per transaction.")
+    ] = 1000,
+) -> None:
+    """Copy every run (and its history) from SOURCE_URL into TARGET_URL, then verify.
+
+    Resumable: if killed, run the same command again. Exit code 4 if verification finds a
+    difference."""
+    from mangodb.cli.app import EXIT_VERIFY_FAILED, err_console
+    from mangodb.transfer import copy_database, dry_run_plan
+    from mangodb.transfer.report import print_checks, print_plan
+
+    if dry_run:
+        print_plan(console, dry_run_plan(source_url, target_url, merge=merge))
+        return
+    result = copy_database(
+        source_url, target_url, merge=merge, batch_size=batch_size, console=err_console
+    )
+    print_checks(console, result)
+    if not result.ok:
+        raise typer.Exit(EXIT_VERIFY_FAILED)
+
+
+@db_app.command("status")
+def status(
+    url: UrlOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Schema revision, rows per table, size, writing hosts, and whether to move to PostgreSQL."""
+    from mangodb.settings import resolve_url
+    from mangodb.transfer import database_status
+    from mangodb.transfer.report import print_status
+
+    report = database_status(resolve_url(url))
+    if as_json:
+        console.print_json(data=report.as_dict())
+    else:
+        print_status(console, report)

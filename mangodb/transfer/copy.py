@@ -1,0 +1,405 @@
+"""``mangodb db copy``: move every row of one mangodb database into another, in batches, in
+foreign-key order, keeping ids and timestamps; resumable; verified at the end.
+
+Progress lives in the target's ``mangodb_copy_state`` (one row per table, updated in the same
+transaction as each batch), so a copy killed at any point resumes from the last committed
+batch and ends with the same rows. Rows go through SQLAlchemy Core with the models' column
+types; history chunks are packed bytes and are copied as bytes, never decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, text, update
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
+
+from mangodb.db import schema
+from mangodb.db.engine import make_engine, write_engine
+from mangodb.db.models import CopyState, Run
+from mangodb.db.translate import translate
+from mangodb.errors import (
+    DatabaseUnavailable,
+    MangoDBError,
+    SchemaError,
+    SchemaTooNew,
+    TargetNotEmpty,
+)
+from mangodb.settings import mask_url, resolve_url
+from mangodb.transfer.checksum import count_rows
+from mangodb.transfer.tables import TableSpec, copied_tables
+from mangodb.transfer.verify import TableCheck, verify_tables
+
+DEFAULT_BATCH_SIZE = 1000
+_STATE_TABLE: Table = CopyState.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class _State:
+    """One row of ``mangodb_copy_state``."""
+
+    table_name: str
+    source: str
+    id_offset: int
+    last_key: str | None
+    rows_copied: int
+    done: bool
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    name: str
+    source_rows: int
+    copied_rows: int
+    done: bool
+    id_offset: int
+
+
+@dataclass(frozen=True)
+class CopyPlan:
+    source: str
+    target: str
+    mode: str  # "fresh", "resume" or "merge"
+    tables: tuple[TablePlan, ...]
+
+    @property
+    def remaining_rows(self) -> int:
+        return sum(max(t.source_rows - t.copied_rows, 0) for t in self.tables if not t.done)
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    plan: CopyPlan
+    copied_rows: Mapping[str, int]
+    seconds: float
+    checks: tuple[TableCheck, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+
+@contextmanager
+def _engines(source_url: str | URL, target_url: str | URL) -> Iterator[tuple[Engine, Engine]]:
+    resolved = resolve_url(source_url)
+    if resolved.get_backend_name() == "sqlite" and not Path(resolved.database or "").is_file():
+        raise DatabaseUnavailable(f"source {mask_url(resolved)}: no such SQLite file")
+    source = make_engine(resolved)
+    target = make_engine(resolve_url(target_url))
+    try:
+        yield source, target
+    finally:
+        source.dispose()
+        target.dispose()
+
+
+@contextmanager
+def _translated(engine: Engine) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as error:
+        raise translate(error, engine.url) from error
+
+
+def source_identity(engine: Engine) -> str:
+    """How a copy names its source in the target (the URL without password)."""
+    return mask_url(engine.url)
+
+
+def _check_source(source: Engine) -> None:
+    state = schema.schema_state(source)
+    if state.is_empty:
+        raise SchemaError(f"source {mask_url(source.url)} holds no mangodb database")
+    if not state.is_current:
+        schema.ensure_schema(source, auto_upgrade_empty=False)  # raises the precise error
+
+
+def _prepare_target(target: Engine, *, dry_run: bool) -> bool:
+    """Migrate the target to head (not on a dry run). Returns whether it has the schema."""
+    state = schema.schema_state(target)
+    if state.current is not None and state.current not in schema.known_revisions():
+        raise SchemaTooNew(
+            f"target {mask_url(target.url)} is at schema revision {state.current}, newer than "
+            "this mangodb: upgrade the package first"
+        )
+    if state.is_current:
+        return True
+    if dry_run:
+        return False
+    schema.upgrade(target)
+    return True
+
+
+def _has_rows(connection: Connection, spec: TableSpec) -> bool:
+    return connection.scalar(select(spec.table.c[spec.key[0]]).limit(1)) is not None
+
+
+def _max_id(connection: Connection, spec: TableSpec) -> int:
+    if spec.own_id is None:
+        return 0
+    return int(connection.scalar(select(func.max(spec.table.c[spec.own_id]))) or 0)
+
+
+def _overlapping_run_ids(source: Connection, target: Connection) -> list[str]:
+    """Run ids present on both sides (a merge would break their uniqueness)."""
+    theirs = set(target.scalars(select(Run.run_id)))
+    found = []
+    for run_id in source.execution_options(stream_results=True, yield_per=5000).scalars(
+        select(Run.run_id)
+    ):
+        if run_id in theirs:
+            found.append(run_id)
+            if len(found) >= 5:
+                break
+    return found
+
+
+def plan_copy(
+    source: Engine, target: Engine, *, merge: bool, dry_run: bool = False
+) -> tuple[CopyPlan, dict[str, _State] | None]:
+    """Decide fresh / resume / merge and what is left to copy; refuse a foreign target."""
+    _check_source(source)
+    has_schema = _prepare_target(target, dry_run=dry_run)
+    specs = copied_tables()
+    identity = source_identity(source)
+    with source.connect() as src:
+        source_rows = {s.name: count_rows(src, s) for s in specs}
+    states: dict[str, _State] = {}
+    offsets = {s.name: 0 for s in specs}
+    mode = "fresh"
+    if has_schema:
+        with target.connect() as tgt:
+            states = {row.table_name: row for row in _load_states(tgt)}
+            holds_data = any(_has_rows(tgt, s) for s in specs)
+            same_source = bool(states) and all(st.source == identity for st in states.values())
+            if same_source:
+                mode = "resume"
+                offsets = {name: st.id_offset for name, st in states.items()}
+            elif holds_data:
+                if not merge:
+                    other = next(iter(states.values())).source if states else None
+                    what = f"a copy of {other}" if other else "mangodb data"
+                    raise TargetNotEmpty(
+                        f"target {mask_url(target.url)} already holds {what}; pass --merge to "
+                        "add this source's runs to it (ids are renumbered), or use an empty target"
+                    )
+                with source.connect() as src:
+                    clash = _overlapping_run_ids(src, tgt)
+                if clash:
+                    raise TargetNotEmpty(
+                        f"cannot merge: run ids already in the target: {', '.join(clash)}"
+                    )
+                mode = "merge"
+                offsets = {s.name: _max_id(tgt, s) for s in specs}
+                states = {}
+    tables = tuple(
+        TablePlan(
+            name=s.name,
+            source_rows=source_rows[s.name],
+            copied_rows=states[s.name].rows_copied if s.name in states else 0,
+            done=states[s.name].done if s.name in states else False,
+            id_offset=offsets.get(s.name, 0),
+        )
+        for s in specs
+    )
+    plan = CopyPlan(source=identity, target=mask_url(target.url), mode=mode, tables=tables)
+    return plan, (states if mode == "resume" else None)
+
+
+def _load_states(connection: Connection) -> list[_State]:
+    table = _STATE_TABLE
+    columns = [table.c[name] for name in _State.__dataclass_fields__]
+    return [_State(*row) for row in connection.execute(select(*columns))]
+
+
+def _start(target: Engine, plan: CopyPlan) -> None:
+    """Record a fresh or merge copy's progress rows (and the id shifts) before any data."""
+    table = _STATE_TABLE
+    with write_engine(target).begin() as connection:
+        connection.execute(delete(table))
+        connection.execute(
+            insert(table),
+            [
+                {
+                    "table_name": t.name,
+                    "source": plan.source,
+                    "id_offset": t.id_offset,
+                    "last_key": None,
+                    "rows_copied": 0,
+                    "done": False,
+                }
+                for t in plan.tables
+            ],
+        )
+
+
+def _shifted(rows: list[dict[str, Any]], shifts: Mapping[str, int]) -> list[dict[str, Any]]:
+    if not shifts:
+        return rows
+    for row in rows:
+        for column, shift in shifts.items():
+            if row[column] is not None:
+                row[column] += shift
+    return rows
+
+
+def _shifts(spec: TableSpec, offsets: Mapping[str, int]) -> dict[str, int]:
+    shifts = {column: offsets[parent] for column, parent in spec.references}
+    if spec.own_id is not None:
+        shifts[spec.own_id] = offsets[spec.name]
+    return {column: shift for column, shift in shifts.items() if shift}
+
+
+def _reset_sequence(connection: Connection, spec: TableSpec) -> None:
+    """PostgreSQL: move the id sequence past the ids copied explicitly."""
+    if spec.own_id is None or connection.dialect.name != "postgresql":
+        return
+    highest = _max_id(connection, spec)
+    if highest:
+        connection.execute(
+            text("SELECT setval(pg_get_serial_sequence(:table, :column), :value)"),
+            {"table": spec.name, "column": spec.own_id, "value": highest},
+        )
+
+
+def _copy_table(
+    source: Engine,
+    target: Engine,
+    spec: TableSpec,
+    state: TablePlan,
+    last_key: tuple[Any, ...] | None,
+    offsets: Mapping[str, int],
+    batch_size: int,
+    advance: Any,
+) -> int:
+    copied = 0
+    limit = spec.batch_rows(batch_size)
+    shifts = _shifts(spec, offsets)
+    table = spec.table
+    status = _STATE_TABLE
+    writer = write_engine(target)
+    order = [table.c[name] for name in spec.key]
+    while True:
+        statement = select(table).order_by(*order).limit(limit)
+        after = spec.after(last_key)
+        if after is not None:
+            statement = statement.where(after)
+        with source.connect() as src:
+            rows = [dict(row._mapping) for row in src.execute(statement)]
+        if rows:
+            last_key = tuple(rows[-1][name] for name in spec.key)
+        done = len(rows) < limit
+        with writer.begin() as tgt:
+            if rows:
+                tgt.execute(insert(table), _shifted(rows, shifts))
+            tgt.execute(
+                update(status)
+                .where(status.c.table_name == spec.name)
+                .values(
+                    last_key=json.dumps(last_key) if last_key is not None else None,
+                    rows_copied=status.c.rows_copied + len(rows),
+                    done=done,
+                )
+            )
+            if done:
+                _reset_sequence(tgt, spec)
+        copied += len(rows)
+        advance(len(rows))
+        if done:
+            return copied
+
+
+def _decode_key(raw: str | None) -> tuple[Any, ...] | None:
+    # Keys are integers and text, which JSON keeps exactly.
+    return None if raw is None else tuple(json.loads(raw))
+
+
+def copy_database(
+    source_url: str | URL,
+    target_url: str | URL,
+    *,
+    merge: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    console: Console | None = None,
+    verify: bool = True,
+) -> CopyResult:
+    """Copy ``source_url`` into ``target_url`` (see the module docstring); verify at the end."""
+    if batch_size < 1:
+        raise MangoDBError("batch size must be at least 1")
+    with _engines(source_url, target_url) as (source, target), _translated(target):
+        plan, states = plan_copy(source, target, merge=merge)
+        if states is None:
+            _start(target, plan)
+            states = {row.table_name: row for row in _with(target, _load_states)}
+        started = time.perf_counter()
+        copied = _copy_all(source, target, plan, states, batch_size, console)
+        seconds = time.perf_counter() - started
+        checks = verify_tables(source, target, plan_offsets(plan)) if verify else []
+    return CopyResult(plan=plan, copied_rows=copied, seconds=seconds, checks=tuple(checks))
+
+
+def plan_offsets(plan: CopyPlan) -> dict[str, int]:
+    return {t.name: t.id_offset for t in plan.tables}
+
+
+def _with(engine: Engine, work: Any) -> Any:
+    with engine.connect() as connection:
+        return work(connection)
+
+
+def _copy_all(
+    source: Engine,
+    target: Engine,
+    plan: CopyPlan,
+    states: Mapping[str, _State],
+    batch_size: int,
+    console: Console | None,
+) -> dict[str, int]:
+    offsets = plan_offsets(plan)
+    copied: dict[str, int] = {}
+    progress = Progress(
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=console is None,
+    )
+    by_name = {t.name: t for t in plan.tables}
+    with progress:
+        for spec in copied_tables():
+            table_plan = by_name[spec.name]
+            state = states[spec.name]
+            task = progress.add_task(
+                spec.name, total=table_plan.source_rows, completed=state.rows_copied
+            )
+            if state.done:
+                copied[spec.name] = 0
+                continue
+            copied[spec.name] = _copy_table(
+                source,
+                target,
+                spec,
+                table_plan,
+                _decode_key(state.last_key),
+                offsets,
+                batch_size,
+                lambda n, task=task: progress.advance(task, n),
+            )
+    return copied
+
+
+def dry_run_plan(source_url: str | URL, target_url: str | URL, *, merge: bool = False) -> CopyPlan:
+    """What ``copy_database`` would do, without touching the target."""
+    with _engines(source_url, target_url) as (source, target), _translated(target):
+        plan, _ = plan_copy(source, target, merge=merge, dry_run=True)
+    return plan
