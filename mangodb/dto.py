@@ -19,8 +19,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    model_validator,
 )
+from pydantic import ValidationError as PydanticValidationError
 
+from mangodb.errors import ValidationError
 from mangodb.status import RunStatus
 
 MAX_ID = 255
@@ -29,11 +32,11 @@ EXCERPT_LIMIT = 16_384  # characters of an error-log excerpt kept in the databas
 
 def _check_text(value: str, what: str = "text") -> str:
     if "\x00" in value:
-        raise ValueError(f"{what} contains a NUL character, which databases cannot store")
+        raise ValidationError(f"{what} contains a NUL character, which databases cannot store")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"{what} is not valid unicode (lone surrogate)") from None
+        raise ValidationError(f"{what} is not valid unicode (lone surrogate)") from None
     return value
 
 
@@ -46,26 +49,26 @@ def _json_value(value: Any, path: str) -> Any:
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ValueError(f"key {key!r} at {path or '$'} is not a string")
+                raise ValidationError(f"key {key!r} at {path or '$'} is not a string")
             _check_text(key, f"key {key!r}")
             out[key] = _json_value(item, f"{path}.{key}" if path else key)
         return out
     if isinstance(value, (list, tuple)):
         return [_json_value(item, f"{path}[{i}]") for i, item in enumerate(value)]
-    raise ValueError(f"value at {path or '$'} is a {type(value).__name__}, not JSON")
+    raise ValidationError(f"value at {path or '$'} is a {type(value).__name__}, not JSON")
 
 
 def json_document(value: Any) -> dict[str, Any]:
     """Validate a JSON object (str keys; None/bool/int/float/str/list/dict values)."""
     if not isinstance(value, Mapping):
-        raise ValueError(f"expected a JSON object (dict), got {type(value).__name__}")
+        raise ValidationError(f"expected a JSON object (dict), got {type(value).__name__}")
     result: dict[str, Any] = _json_value(value, "")
     return result
 
 
 def _finite(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
-        raise ValueError(f"{value!r} is not a finite number")
+        raise ValidationError(f"{value!r} is not a finite number")
     return value
 
 
@@ -83,11 +86,25 @@ LongText = Annotated[str, AfterValidator(_text)]
 JSONObject = Annotated[dict[str, Any], BeforeValidator(json_document)]
 FiniteFloat = Annotated[float, AfterValidator(_finite)]
 Step = Annotated[int, Field(ge=0)]
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+# Text that fits its column (PostgreSQL enforces lengths, SQLite does not: check for both).
+Text32 = Annotated[str, StringConstraints(max_length=32), AfterValidator(_text)]
+Text64 = Annotated[str, StringConstraints(max_length=64), AfterValidator(_text)]
+Text1024 = Annotated[str, StringConstraints(max_length=1024), AfterValidator(_text)]
+KeyText = Annotated[str, StringConstraints(max_length=512), AfterValidator(_text)]
 Direction = Literal["min", "max"]
 
 
 class _Input(BaseModel):
+    """Input DTOs: invalid data raises mangodb's ``ValidationError`` naming each problem."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except PydanticValidationError as error:
+            raise validation_error(type(self).__name__, error) from error
 
 
 class _Read(BaseModel):
@@ -98,7 +115,7 @@ class ObjectiveCreate(_Input):
     """An objective a run optimises, e.g. ``ObjectiveCreate(name="hop", metric="val/hop_loss")``."""
 
     name: RunId
-    metric: ShortText | None = None
+    metric: KeyText | None = None
     direction: Direction = "min"
     weight: FiniteFloat | None = None
     target: FiniteFloat | None = None
@@ -111,38 +128,46 @@ class RunCreate(_Input):
     config: JSONObject = Field(default_factory=dict)
     status: RunStatus = RunStatus.LAUNCHED
     created_at: AwareDatetime | None = None
-    gradient_method: ShortText | None = None
+    gradient_method: Text64 | None = None
     model_name: ShortText | None = None
     dataset: ShortText | None = None
-    batch_size: Annotated[int, Field(ge=1)] | None = None
+    batch_size: Annotated[Int64, Field(ge=1)] | None = None
     learning_rate: Annotated[FiniteFloat, Field(ge=0)] | None = None
-    seed: int | None = None
-    instance_id: ShortText | None = None
-    instance_type: ShortText | None = None
-    region: ShortText | None = None
+    seed: Int64 | None = None
+    instance_id: Text64 | None = None
+    instance_type: Text64 | None = None
+    region: Text32 | None = None
     is_spot: bool | None = None
     host: ShortText | None = None
-    git_commit: ShortText | None = None
-    s3_prefix: LongText | None = None
+    git_commit: Text64 | None = None
+    s3_prefix: Text1024 | None = None
     wandb_entity: ShortText | None = None
     wandb_project: ShortText | None = None
-    wandb_run_id: ShortText | None = None
-    wandb_url: LongText | None = None
-    tags: list[ShortText] = Field(default_factory=list)
+    wandb_run_id: Text64 | None = None
+    wandb_url: Text1024 | None = None
+    tags: list[Annotated[ShortText, StringConstraints(min_length=1)]] = Field(default_factory=list)
     objectives: list[ObjectiveCreate] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_objectives(self) -> RunCreate:
+        names = [o.name for o in self.objectives]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"objective names must be unique, repeated: {', '.join(duplicates)}")
+        return self
 
 
 class CrashReportCreate(_Input):
     """A crash: S3 keys of its artefacts plus what was learnt from them.
     The same report attached twice (same keys, type and fingerprint) is stored once."""
 
-    error_log_s3_key: LongText | None = None
-    crash_report_s3_key: LongText | None = None
-    analysis_s3_key: LongText | None = None
+    error_log_s3_key: Text1024 | None = None
+    crash_report_s3_key: Text1024 | None = None
+    analysis_s3_key: Text1024 | None = None
     error_type: ShortText | None = None
     message: LongText | None = None
     excerpt: LongText | None = None
-    fingerprint: ShortText | None = None
+    fingerprint: Text64 | None = None
     analysis_summary: LongText | None = None
     occurred_at: AwareDatetime | None = None
     details: JSONObject | None = None
@@ -274,3 +299,24 @@ def as_sequence(value: Any) -> Sequence[Any]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         return (value,)
     return value
+
+
+def validation_error(name: str, error: PydanticValidationError) -> ValidationError:
+    """One readable mangodb ``ValidationError`` from pydantic's error list."""
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item.get("loc", ())) or name
+        problems.append(f"{where}: {item.get('msg')}")
+    return ValidationError(f"invalid {name}: " + "; ".join(problems))
+
+
+class InstanceRunRead(_Read):
+    """The EC2 identity and liveness of an active run (what the reconciler needs, nothing more)."""
+
+    run_id: str
+    status: RunStatus
+    instance_id: str
+    region: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None

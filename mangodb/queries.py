@@ -218,14 +218,25 @@ def filtered(plan: Plan) -> Select[Any]:
     return select(Run).where(*plan.where)
 
 
+FULL_LOAD = (
+    selectinload(Run.events),
+    selectinload(Run.objectives),
+    selectinload(Run.crash_reports),
+    selectinload(Run.attachments),
+    selectinload(Run.metrics),
+    selectinload(Run.tags),
+)
+
+
 def fetch_page(
     session: Session, plan: Plan, *, limit: int | None, cursor: str | None
 ) -> tuple[list[Run], str | None]:
+    """One page of runs with their relationships loaded (one query per relationship)."""
     if limit is not None and (limit < 0 or limit > MAX_LIMIT):
         raise ValidationError(f"limit must be between 0 and {MAX_LIMIT}")
     column = _sort_column(plan.order)
     keyset = plan.order in _KEYSET_SORTS
-    statement = filtered(plan)
+    statement = filtered(plan).options(*FULL_LOAD)
     offset = plan.offset
     if cursor:
         data = _decode_cursor(cursor)
@@ -272,14 +283,7 @@ def load_full(session: Session, runs: Sequence[Run]) -> list[Run]:
         for r in session.scalars(
             select(Run)
             .where(Run.id.in_(ids))
-            .options(
-                selectinload(Run.events),
-                selectinload(Run.objectives),
-                selectinload(Run.crash_reports),
-                selectinload(Run.attachments),
-                selectinload(Run.metrics),
-                selectinload(Run.tags),
-            )
+            .options(*FULL_LOAD)
             .execution_options(populate_existing=True)
         )
     }
@@ -312,31 +316,12 @@ def replace_final_metrics(session: Session, run: Run, summary: Mapping[str, Any]
     run.final_metrics = document
 
 
-def bulk_insert_runs(session: Session, runs: Sequence[RunCreate]) -> int:
-    """Insert runs with multi-row INSERTs (the bulk path); one event per run."""
-    from mangodb.errors import RunAlreadyExists
-
-    if not runs:
-        return 0
-    ids = [r.run_id for r in runs]
-    if len(set(ids)) != len(ids):
-        duplicate = next(i for i in ids if ids.count(i) > 1)
-        raise RunAlreadyExists(duplicate)
-    existing = session.scalars(select(Run.run_id).where(Run.run_id.in_(ids[:900]))).first()
-    if existing is None and len(ids) > 900:
-        for start in range(900, len(ids), 900):
-            existing = session.scalars(
-                select(Run.run_id).where(Run.run_id.in_(ids[start : start + 900]))
-            ).first()
-            if existing:
-                break
-    if existing is not None:
-        raise RunAlreadyExists(existing)
-    now = dt.datetime.now(dt.timezone.utc)
+def run_rows(runs: Sequence[RunCreate], now: dt.datetime) -> list[dict[str, Any]]:
+    """The ``runs`` table values of new runs (timestamps in UTC)."""
     rows = []
     for create in runs:
         values = create.model_dump(exclude={"objectives", "tags", "status", "created_at"})
-        created = create.created_at or now
+        created = (create.created_at or now).astimezone(dt.timezone.utc)
         values.update(
             status=create.status.value,
             created_at=created,
@@ -344,6 +329,20 @@ def bulk_insert_runs(session: Session, runs: Sequence[RunCreate]) -> int:
             started_at=created if create.status.value == "running" else None,
         )
         rows.append(values)
+    return rows
+
+
+def insert_run_rows(
+    session: Session,
+    runs: Sequence[RunCreate],
+    rows: Sequence[dict[str, Any]],
+    *,
+    now: dt.datetime,
+    source: str | None,
+    host: str | None,
+) -> list[dict[str, Any]]:
+    """INSERT the runs (multi-row), their first events, tags and objectives; return the
+    event values, one per run. A taken run id raises ``IntegrityError``."""
     pks = list(session.scalars(insert(Run).returning(Run.id, sort_by_parameter_order=True), rows))
     events: list[dict[str, Any]] = []
     tags: list[dict[str, Any]] = []
@@ -356,6 +355,8 @@ def bulk_insert_runs(session: Session, runs: Sequence[RunCreate]) -> int:
                 "from_status": None,
                 "to_status": create.status.value,
                 "reason": "inserted",
+                "source": source,
+                "host": host,
                 "forced": False,
                 "applied": True,
             }
@@ -378,4 +379,38 @@ def bulk_insert_runs(session: Session, runs: Sequence[RunCreate]) -> int:
         session.execute(insert(RunTag), tags)
     if objectives:
         session.execute(insert(RunObjective), objectives)
-    return len(pks)
+    return events
+
+
+def existing_run_id(session: Session, run_ids: Sequence[str]) -> str | None:
+    """One of ``run_ids`` that is already stored, if any (IN lists kept under SQLite's limit)."""
+    for start in range(0, len(run_ids), 900):
+        found = session.scalars(
+            select(Run.run_id).where(Run.run_id.in_(run_ids[start : start + 900])).limit(1)
+        ).first()
+        if found is not None:
+            return found
+    return None
+
+
+def bulk_insert_runs(
+    session: Session, runs: Sequence[RunCreate], *, source: str | None, host: str | None
+) -> int:
+    """Insert runs with multi-row INSERTs (the bulk path); one event per run."""
+    from mangodb.errors import RunAlreadyExists
+
+    if not runs:
+        return 0
+    ids = [r.run_id for r in runs]
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        for run_id in ids:
+            if run_id in seen:
+                raise RunAlreadyExists(run_id)
+            seen.add(run_id)
+    existing = existing_run_id(session, ids)
+    if existing is not None:
+        raise RunAlreadyExists(existing)
+    now = dt.datetime.now(dt.timezone.utc)
+    insert_run_rows(session, runs, run_rows(runs, now), now=now, source=source, host=host)
+    return len(runs)

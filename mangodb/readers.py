@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,11 +11,13 @@ from mangodb.dto import (
     AttachmentRead,
     CrashReportRead,
     ObjectiveRead,
+    RunCreate,
     RunEventRead,
     RunRead,
 )
 from mangodb.numbers import decode_float, encode_float, is_number
 
+_FLOAT_INT_MAX = int(sys.float_info.max)
 _RUN_COLUMNS = tuple(c.key for c in Run.__table__.columns if c.key not in ("id", "final_metrics"))
 
 
@@ -24,7 +27,9 @@ def final_metrics_rows(summary: Mapping[str, Any]) -> tuple[list[RunMetric], dic
     rows: list[RunMetric] = []
     document: dict[str, Any] = {}
     for key, value in summary.items():
-        if is_number(value):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_INT_MAX:
+            document[key] = value  # beyond float range: kept exact, not filterable in SQL
+        elif is_number(value):
             stored, kind = encode_float(value)
             rows.append(RunMetric(key=key, value=stored, kind=kind))
             if isinstance(value, int):
@@ -75,4 +80,28 @@ def to_run_read(run: Run) -> RunRead:
         RunEventRead.model_validate(e, from_attributes=True)
         for e in sorted(run.events, key=lambda e: e.id)
     )
+    return RunRead.model_validate(values)
+
+
+def new_run_read(create: RunCreate, row: Mapping[str, Any], event: Mapping[str, Any]) -> RunRead:
+    """The ``RunRead`` of a run just inserted from ``create`` (``row``: the values written,
+    ``event``: its first event), built without reading the run back."""
+    values: dict[str, Any] = {name: row.get(name) for name in _RUN_COLUMNS}
+    values["config"] = create.config
+    values["final_metrics"] = {}
+    values["tags"] = tuple(sorted(set(create.tags)))
+    values["objectives"] = tuple(
+        ObjectiveRead(
+            name=o.name,
+            metric=o.metric,
+            direction=o.direction,
+            weight=o.weight,
+            target=o.target,
+            value=None,
+            step=None,
+            updated_at=None,
+        )
+        for o in sorted(create.objectives, key=lambda o: o.name)
+    )
+    values["events"] = (RunEventRead.model_validate({"details": None, **event}),)
     return RunRead.model_validate(values)

@@ -28,6 +28,7 @@ from mangodb.db.translate import translate
 from mangodb.dto import (
     EXCERPT_LIMIT,
     AttachmentRead,
+    MAX_ID,
     CrashReportCreate,
     CrashReportRead,
     MethodComparison,
@@ -39,6 +40,7 @@ from mangodb.dto import (
     StatusChange,
     json_document,
 )
+    validation_error,
 from mangodb.errors import (
     DatabaseBusy,
     InvalidTransition,
@@ -50,7 +52,7 @@ from mangodb.errors import (
 )
 from mangodb.filters import Filter
 from mangodb.numbers import encode_float
-from mangodb.readers import final_metrics_rows, to_objective_read, to_run_read
+from mangodb.readers import final_metrics_rows, new_run_read, to_objective_read, to_run_read
 from mangodb.settings import resolve_url
 from mangodb.status import ACTIVE_STATUSES, RunStatus, is_allowed, parse_status
 
@@ -104,6 +106,8 @@ def _utcnow() -> dt.datetime:
 def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
     if value is not None and (value.tzinfo is None or value.utcoffset() is None):
         raise ValidationError(f"{name}={value.isoformat()} is naive: give it a timezone (UTC)")
+    if value is not None and not isinstance(value, dt.datetime):
+        raise ValidationError(f"{name} must be a datetime, got {value!r}")
     return value
 
 
@@ -265,12 +269,19 @@ class RunRepository:
         create = _as_run_create(run, fields)
 
         def work(session: Session) -> RunRead:
-            self._add_run(session, create)
+            # Few round trips: one INSERT .. RETURNING, one for the event (and tags and
+            # objectives when given); the read is built from what was written.
+            now = _utcnow()
+            (row,) = queries.run_rows((create,), now)
             try:
-                session.flush()
+                (event,) = queries.insert_run_rows(
+                    session, (create,), (row,), now=now, source=self.source, host=self.host
+                )
             except IntegrityError as error:
                 raise RunAlreadyExists(create.run_id) from error
-            return self._full(session, create.run_id)
+            return new_run_read(create, row, event)
+                # ``run_id`` is the only unique column of ``runs``; objective names are unique
+                # per run by validation.
 
         return self._write(work)
 
@@ -281,7 +292,11 @@ class RunRepository:
         batch: list[RunCreate] = []
 
         def flush(items: tuple[RunCreate, ...]) -> int:
-            return self._write(lambda session: queries.bulk_insert_runs(session, items))
+            return self._write(
+                lambda session: queries.bulk_insert_runs(
+                    session, items, source=self.source, host=self.host
+                )
+            )
 
         for item in runs:
             batch.append(item)
@@ -291,28 +306,6 @@ class RunRepository:
         if batch:
             count += flush(tuple(batch))
         return count
-
-    def _add_run(self, session: Session, create: RunCreate) -> Run:
-        now = _utcnow()
-        created_at = create.created_at or now
-        values = create.model_dump(exclude={"objectives", "tags", "status", "created_at"})
-        run = Run(
-            **values,
-            status=create.status.value,
-            created_at=created_at,
-            updated_at=now,
-            started_at=created_at if create.status is RunStatus.RUNNING else None,
-        )
-        if run.host is None:
-            run.host = None  # the launching machine is not the training host; keep unset
-        session.add(run)
-        session.flush()
-        for tag in dict.fromkeys(create.tags):
-            session.add(RunTag(run_pk=run.id, tag=tag))
-        for objective in create.objectives:
-            session.add(_objective_row(run.id, objective))
-        self._event(session, run, None, create.status.value, reason="inserted", source=None)
-        return run
 
     def get_run(self, run_id: str) -> RunRead:
         """The run with everything attached; ``RunNotFound`` if there is none."""
@@ -477,6 +470,16 @@ class RunRepository:
             session.refresh(run)
             return InvalidTransition(
                 run.run_id,
+            self._event(
+                session,
+                run,
+                current.value,
+                target.value,
+                reason=reason,
+                source=source,
+                applied=False,
+                details={**(details or {}), "refused": f"run became {run.status} meanwhile"},
+            )
                 run.status,
                 target.value,
                 f"another writer moved the run from {current.value} to {run.status} first",
@@ -548,14 +551,8 @@ class RunRepository:
                     "checked_at": moment.isoformat(),
                 }
                 try:
-                    self.update_run_status(
-                        run_id,
-                        RunStatus.CRASHED,
-                        reason="heartbeat lost",
-                        source=source,
-                        expected_status=RunStatus.RUNNING,
-                        details=details,
-                    )
+                    if not self._reap(run_id, cutoff, source=source, details=details):
+                        continue  # a heartbeat arrived since the scan
                 except (InvalidTransition, RunNotFound):
                     continue  # another writer decided first
             changes.append(change)
@@ -563,6 +560,34 @@ class RunRepository:
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run and everything attached to it."""
+    def _reap(
+        self, run_id: str, cutoff: dt.datetime, *, source: str, details: Mapping[str, Any]
+    ) -> bool:
+        """Crash one stale run, re-checking its heartbeat under the write lock."""
+
+        def work(session: Session) -> tuple[bool, InvalidTransition | None]:
+            run = self._run_row(session, run_id, lock=True)
+            last = run.heartbeat_at or run.started_at or run.created_at
+            if run.status == RunStatus.RUNNING.value and last >= cutoff:
+                return False, None
+            refused = self._transition(
+                session,
+                run,
+                RunStatus.CRASHED,
+                reason="heartbeat lost",
+                source=source,
+                force=False,
+                expected=frozenset({RunStatus.RUNNING.value}),
+                details=details,
+                fields={},
+            )
+            return refused is None, refused
+
+        reaped, refused = self._write(work)
+        if refused is not None:
+            raise refused
+        return reaped
+
 
         def work(session: Session) -> None:
             session.delete(self._run_row(session, run_id))
@@ -571,8 +596,8 @@ class RunRepository:
 
     def set_tags(self, run_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> RunRead:
         """Add and remove tags of a run; returns the run."""
-        add_list = [t.strip() for t in add if t and t.strip()]
-        remove_set = set(remove)
+        add_list = [_checked_text(t, "tag", MAX_ID) for t in _texts(add, "add")]
+        remove_set = set(_texts(remove, "remove"))
 
         def work(session: Session) -> RunRead:
             pk = self._run_pk(session, run_id)
@@ -611,8 +636,7 @@ class RunRepository:
 
         def work(session: Session) -> RunPage:
             runs, next_cursor = queries.fetch_page(session, plan, limit=limit, cursor=cursor)
-            loaded = queries.load_full(session, runs)
-            return RunPage(items=tuple(to_run_read(r) for r in loaded), next_cursor=next_cursor)
+            return RunPage(items=tuple(to_run_read(r) for r in runs), next_cursor=next_cursor)
 
         return self._read(work)
 
@@ -781,10 +805,13 @@ class RunRepository:
         kind: str = "conversation",
     ) -> AttachmentRead:
         """Link a conversation export (an S3 key or any URI) to the run; idempotent."""
-        target = uri or s3_key
-        if not target or not target.strip():
-            raise ValidationError("attach_conversation needs a uri (or s3_key)")
-        doc = json_document(details) if details else None
+        target = _checked_text(uri or s3_key or "", "uri", 2048)
+        title = _checked_text(title, "title", 512, empty_ok=True) if title is not None else None
+        kind = _checked_text(kind, "kind", 64)
+        try:
+            doc = json_document(details) if details else None
+        except ValueError as error:
+            raise ValidationError(f"details: {error}") from error
 
         def work(session: Session) -> AttachmentRead:
             pk = self._run_pk(session, run_id)
@@ -906,15 +933,7 @@ def _validate(model: type[M], fields: Mapping[str, Any]) -> M:
     try:
         return model.model_validate(dict(fields))
     except PydanticError as error:
-        raise ValidationError(_pydantic_message(model.__name__, error)) from error
-
-
-def _pydantic_message(name: str, error: Any) -> str:
-    problems = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item.get("loc", ())) or name
-        problems.append(f"{where}: {item.get('msg')}")
-    return f"invalid {name}: " + "; ".join(problems)
+        raise validation_error(model.__name__, error) from error
 
 
 def _as_run_create(run: RunCreate | None, fields: Mapping[str, Any]) -> RunCreate:
@@ -942,7 +961,9 @@ def _validate_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         for k, v in fields.items()
         if k not in dates and k not in ("exit_code", "total_training_steps", "error_summary")
     }
-    _validate(RunCreate, {"run_id": "x", **other})
+    checked = _validate(RunCreate, {"run_id": "x", **other})
+    result = dict(fields)
+    result.update({name: getattr(checked, name) for name in other})  # coerced, e.g. "0.1" -> 0.1
     for name in ("exit_code", "total_training_steps"):
         value = fields.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -951,9 +972,9 @@ def _validate_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     if steps is not None and steps < 0:
         raise ValidationError(f"total_training_steps must be >= 0, got {steps}")
     summary = fields.get("error_summary")
-    if summary is not None and not isinstance(summary, str):
-        raise ValidationError("error_summary must be text")
-    return dict(fields)
+    if summary is not None and (not isinstance(summary, str) or "\x00" in summary):
+        raise ValidationError("error_summary must be text without NUL characters")
+    return result
 
 
 def _objective_row(run_pk: int, spec: ObjectiveCreate) -> RunObjective:
@@ -968,3 +989,25 @@ def _objective_row(run_pk: int, spec: ObjectiveCreate) -> RunObjective:
 
 
 __all__ = ["MangoDBError", "RunRepository", "final_metrics_rows"]
+def _texts(values: Iterable[str], name: str) -> list[str]:
+    if isinstance(values, str):
+        raise ValidationError(f"{name} takes a list of tags, not one string")
+    return list(values)
+
+
+def _checked_text(value: Any, name: str, max_length: int, *, empty_ok: bool = False) -> str:
+    """``value`` stripped; ValidationError unless it is non-empty text that fits the column."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be text, got {type(value).__name__}")
+    text = value.strip()
+    if not text and not empty_ok:
+        raise ValidationError(f"{name} must not be empty")
+    if len(text) > max_length:
+        raise ValidationError(f"{name} is longer than {max_length} characters")
+    if "\x00" in text:
+        raise ValidationError(f"{name} contains a NUL character")
+    return text
+
+
+        if value is not None and not -(2**63) <= value < 2**63:
+            raise ValidationError(f"{name} does not fit in 64 bits: {value}")
