@@ -27,8 +27,8 @@ from mangodb.db.schema import ensure_schema
 from mangodb.db.translate import translate
 from mangodb.dto import (
     EXCERPT_LIMIT,
-    AttachmentRead,
     MAX_ID,
+    AttachmentRead,
     CrashReportCreate,
     CrashReportRead,
     MethodComparison,
@@ -39,8 +39,8 @@ from mangodb.dto import (
     RunRead,
     StatusChange,
     json_document,
-)
     validation_error,
+)
 from mangodb.errors import (
     DatabaseBusy,
     InvalidTransition,
@@ -104,10 +104,10 @@ def _utcnow() -> dt.datetime:
 
 
 def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
-    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-        raise ValidationError(f"{name}={value.isoformat()} is naive: give it a timezone (UTC)")
     if value is not None and not isinstance(value, dt.datetime):
         raise ValidationError(f"{name} must be a datetime, got {value!r}")
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValidationError(f"{name}={value.isoformat()} is naive: give it a timezone (UTC)")
     return value
 
 
@@ -278,10 +278,10 @@ class RunRepository:
                     session, (create,), (row,), now=now, source=self.source, host=self.host
                 )
             except IntegrityError as error:
-                raise RunAlreadyExists(create.run_id) from error
-            return new_run_read(create, row, event)
                 # ``run_id`` is the only unique column of ``runs``; objective names are unique
                 # per run by validation.
+                raise RunAlreadyExists(create.run_id) from error
+            return new_run_read(create, row, event)
 
         return self._write(work)
 
@@ -468,8 +468,6 @@ class RunRepository:
         ).rowcount
         if changed != 1:
             session.refresh(run)
-            return InvalidTransition(
-                run.run_id,
             self._event(
                 session,
                 run,
@@ -480,6 +478,8 @@ class RunRepository:
                 applied=False,
                 details={**(details or {}), "refused": f"run became {run.status} meanwhile"},
             )
+            return InvalidTransition(
+                run.run_id,
                 run.status,
                 target.value,
                 f"another writer moved the run from {current.value} to {run.status} first",
@@ -558,8 +558,6 @@ class RunRepository:
             changes.append(change)
         return changes
 
-    def delete_run(self, run_id: str) -> None:
-        """Delete a run and everything attached to it."""
     def _reap(
         self, run_id: str, cutoff: dt.datetime, *, source: str, details: Mapping[str, Any]
     ) -> bool:
@@ -588,6 +586,8 @@ class RunRepository:
             raise refused
         return reaped
 
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run and everything attached to it."""
 
         def work(session: Session) -> None:
             session.delete(self._run_row(session, run_id))
@@ -944,6 +944,26 @@ def _as_run_create(run: RunCreate | None, fields: Mapping[str, Any]) -> RunCreat
     return _validate(RunCreate, fields)
 
 
+def _texts(values: Iterable[str], name: str) -> list[str]:
+    if isinstance(values, str):
+        raise ValidationError(f"{name} takes a list of tags, not one string")
+    return list(values)
+
+
+def _checked_text(value: Any, name: str, max_length: int, *, empty_ok: bool = False) -> str:
+    """``value`` stripped; ValidationError unless it is non-empty text that fits the column."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be text, got {type(value).__name__}")
+    text = value.strip()
+    if not text and not empty_ok:
+        raise ValidationError(f"{name} must not be empty")
+    if len(text) > max_length:
+        raise ValidationError(f"{name} is longer than {max_length} characters")
+    if "\x00" in text:
+        raise ValidationError(f"{name} contains a NUL character")
+    return text
+
+
 def _expected(value: Any) -> frozenset[str] | None:
     if value is None:
         return None
@@ -968,6 +988,8 @@ def _validate_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         value = fields.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValidationError(f"{name} must be an integer, got {value!r}")
+        if value is not None and not -(2**63) <= value < 2**63:
+            raise ValidationError(f"{name} does not fit in 64 bits: {value}")
     steps = fields.get("total_training_steps")
     if steps is not None and steps < 0:
         raise ValidationError(f"total_training_steps must be >= 0, got {steps}")
@@ -1009,5 +1031,4 @@ def _checked_text(value: Any, name: str, max_length: int, *, empty_ok: bool = Fa
     return text
 
 
-        if value is not None and not -(2**63) <= value < 2**63:
-            raise ValidationError(f"{name} does not fit in 64 bits: {value}")
+__all__ = ["MangoDBError", "RunRepository", "final_metrics_rows"]
