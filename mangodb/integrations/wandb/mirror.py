@@ -1,0 +1,169 @@
+"""Mirror every committed W&B history row, by replaying W&B's step/commit rules.
+
+W&B has no public per-``log`` callback. Every logging path (``run.log``, ``wandb.log``,
+``wandb.watch``, TensorBoard sync) goes through the private ``Run._log(data, step, commit)``,
+so :func:`install` wraps it once, at class level, and hands each call of a tracked run to its
+:class:`Mirror`. The mirror merges calls into rows exactly as W&B does (verified against the
+``.wandb`` file in ``tests/test_wandb_track.py``):
+
+* no ``step`` and no ``commit``: the call is a row of its own at the current step;
+* ``commit=False`` accumulates into the current row; the next committing call closes it;
+* ``step=N`` (commit defaults to False) merges calls with the same N; a call aimed at another
+  step, or an implicit call after it, or ``finish()`` commits the row;
+* ``step`` below the current step is dropped (W&B warns and ignores it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mangodb.integrations.wandb.keys import flatten
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[int, dict[str, Any]], None]
+
+
+def to_json_value(value: Any, run: Any = None) -> Any:
+    """A JSON-friendly copy of a logged value: numpy scalars and one-element tensors become
+    Python numbers, W&B data types their W&B JSON description, arrays lists."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): to_json_value(v, run) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v, run) for v in value]
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json) and run is not None and _is_wandb_value(value):
+        try:
+            return to_json_value(to_json(run), run)
+        except Exception:  # unbound media or a type W&B converts itself: describe it
+            return {"_type": type(value).__name__.lower()}
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            result = item()
+        except (ValueError, RuntimeError, TypeError):  # not a single element
+            result = None
+        else:
+            if result is None or isinstance(result, (bool, int, float, str)):
+                return result
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        try:
+            return to_json_value(tolist(), run)
+        except Exception:
+            pass
+    return str(value)
+
+
+def _is_wandb_value(value: Any) -> bool:
+    return any(cls.__name__ == "WBValue" for cls in type(value).__mro__)
+
+
+class Mirror:
+    """Turns a stream of ``_log`` calls into committed rows ``emit(step, flat_row)``."""
+
+    def __init__(self, emit: Emit, *, run: Any = None, timestamps: bool = True) -> None:
+        self.emit = emit
+        self.run = run
+        self.timestamps = timestamps
+        self.row: dict[str, Any] = {}
+        self.row_step: int | None = None
+        self.rows_emitted = 0
+        self.calls_dropped = 0
+        self._lock = threading.Lock()
+
+    def observe(
+        self,
+        current_step: int,
+        data: Mapping[str, Any],
+        step: int | None = None,
+        commit: bool | None = None,
+    ) -> None:
+        """One ``_log`` call; ``current_step`` is ``run._local_step`` *before* the call."""
+        with self._lock:
+            if step is not None and step < current_step:
+                self.calls_dropped += 1
+                return
+            target = current_step if step is None else step
+            if self.row_step is not None and target != self.row_step:
+                self._flush()
+            self.row_step = target
+            self.row.update(flatten(to_json_value(dict(data), self.run)))
+            if self.timestamps:
+                self.row["_timestamp"] = time.time()
+            if (step is None and commit is None) or commit:
+                self._flush()
+
+    @property
+    def pending(self) -> bool:
+        """Whether a row is open (logged but not committed yet)."""
+        return self.row_step is not None
+
+    def commit(self, run: Any) -> None:
+        """Commit the open row in W&B *and* here, so that a summary read afterwards includes
+        it (W&B would commit it only in ``finish()``, after which the summary reads ``{}``)."""
+        if self.pending:
+            try:
+                run.log({}, commit=True)  # goes through the hook, which closes our row too
+            except Exception:  # the run is finished or broken: close ours anyway
+                log.warning("mangodb: could not commit the open wandb row", exc_info=True)
+        self.flush()
+
+    def flush(self) -> None:
+        """Commit the open row, as ``run.finish()`` does."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        row, step = self.row, self.row_step
+        self.row, self.row_step = {}, None
+        if step is not None and row:
+            self.rows_emitted += 1
+            self.emit(step, row)
+
+
+# -- the class-level hook ----------------------------------------------------------------------
+_mirrors: dict[int, Mirror] = {}
+_hook_lock = threading.Lock()
+_original: Callable[..., Any] | None = None
+
+
+def _hooked_log(self: Any, data: Any, step: int | None = None, commit: bool | None = None) -> Any:
+    assert _original is not None
+    mirror = _mirrors.get(id(self))
+    if mirror is None:
+        return _original(self, data, step=step, commit=commit)
+    before = self._local_step  # the step W&B aims an implicit call at
+    result = _original(self, data, step=step, commit=commit)  # raises like W&B would
+    try:
+        mirror.observe(before, data, step, commit)
+    except Exception:  # never break training because of the mirror
+        log.exception("mangodb: could not mirror a wandb.log call")
+    return result
+
+
+def install(run: Any, mirror: Mirror) -> None:
+    """Mirror ``run``'s logging into ``mirror`` (patching ``Run._log`` once, class-wide)."""
+    global _original
+    with _hook_lock:
+        cls = type(run)
+        if _original is None:
+            _original = cls._log
+            cls._log = _hooked_log
+        _mirrors[id(run)] = mirror
+
+
+def uninstall(run: Any) -> None:
+    """Stop mirroring ``run``; the class is restored when no run is mirrored any more."""
+    global _original
+    with _hook_lock:
+        _mirrors.pop(id(run), None)
+        if not _mirrors and _original is not None:
+            type(run)._log = _original
+            _original = None

@@ -1,0 +1,252 @@
+"""Live tracking of a W&B run into mangodb: two lines in a training script.
+
+>>> run = wandb.init(project="deco")                             # doctest: +SKIP
+>>> with track(run, repo, "deco_hop_bs96_mgda"):                 # doctest: +SKIP
+...     train()                                                  # wandb.log(...) as usual
+>>> run.finish()                                                 # doctest: +SKIP
+
+On entry the mangodb run (created if missing) gets the W&B identity and moves to ``running``.
+Every committed W&B row is mirrored into the buffered history writer; a daemon thread
+heartbeats. On a normal exit config and summary are snapshotted (before ``finish()``) and the
+run is ``completed``; on an exception it is ``failed`` (error and traceback excerpt) and the
+exception propagates; on SIGTERM the buffer is flushed, the run is ``terminated`` and the
+signal is re-delivered to the previous handler, so the process dies as it would have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import traceback
+from collections.abc import Iterable
+from types import FrameType, TracebackType
+from typing import Any
+
+from mangodb.dto import RunCreate
+from mangodb.errors import InvalidTransition, MangoDBError, RunNotFound
+from mangodb.integrations.wandb import mirror as hook
+from mangodb.integrations.wandb import snapshot
+from mangodb.repository import RunRepository
+from mangodb.status import RunStatus
+
+log = logging.getLogger(__name__)
+
+SOURCE = "wandb"
+ERROR_SUMMARY_LIMIT = 2000
+_ACTIVE = (RunStatus.LAUNCHED, RunStatus.RUNNING)
+_SignalHandler = Any  # Callable[[int, FrameType | None], Any] | int | None
+
+
+def error_summary(error: BaseException, limit: int = ERROR_SUMMARY_LIMIT) -> str:
+    """``Type: message`` then the end of the traceback, at most ``limit`` characters."""
+    head = f"{type(error).__name__}: {error}"
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    room = limit - len(head) - 1
+    if room <= 0:
+        return head[:limit]
+    return f"{head}\n{trace[-room:]}"
+
+
+class Tracker:
+    """Mirrors one live W&B run into one mangodb run (use :func:`track`)."""
+
+    def __init__(
+        self,
+        run: Any,
+        repo: RunRepository,
+        run_id: str | None = None,
+        *,
+        heartbeat_seconds: float = 30.0,
+        flush_every: int = 500,
+        flush_seconds: float = 2.0,
+        signals: Iterable[signal.Signals] = (signal.SIGTERM,),
+        finish_on_signal: bool = True,
+        source: str = SOURCE,
+    ) -> None:
+        self.run = run
+        self.repo = repo
+        self.run_id = run_id or run.id
+        self.heartbeat_seconds = heartbeat_seconds
+        self.source = source
+        self.finish_on_signal = finish_on_signal
+        self._signals = tuple(signals)
+        self._flush_every = flush_every
+        self._flush_seconds = flush_seconds
+        self._writer: Any = None
+        self._mirror = hook.Mirror(self._emit, run=run)
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+        self._previous: dict[signal.Signals, _SignalHandler] = {}
+        self._done = False
+
+    # -- start ----------------------------------------------------------------------------
+    def __enter__(self) -> Tracker:
+        self.start()
+        return self
+
+    def start(self) -> None:
+        ids = snapshot.identity(self.run)
+        if not self.repo.run_exists(self.run_id):
+            try:
+                self.repo.insert_run(
+                    RunCreate(run_id=self.run_id, config=snapshot.config(self.run), **ids)
+                )
+            except MangoDBError as error:
+                if not self.repo.run_exists(self.run_id):  # not a lost race: a real error
+                    raise error from None
+        self.repo.update_run_status(
+            self.run_id,
+            RunStatus.RUNNING,
+            reason="wandb run started",
+            source=self.source,
+            **ids,
+        )
+        self._writer = self.repo.history_writer(
+            self.run_id, flush_every=self._flush_every, flush_seconds=self._flush_seconds
+        )
+        hook.install(self.run, self._mirror)
+        self._install_signals()
+        self._beat = threading.Thread(
+            target=self._heartbeat, name=f"mangodb-heartbeat-{self.run_id}", daemon=True
+        )
+        self._beat.start()
+
+    def _emit(self, step: int, row: dict[str, Any]) -> None:
+        self._writer.log(row, step=step)
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.heartbeat_seconds):
+            try:
+                self.repo.heartbeat(self.run_id)
+            except Exception:  # a missed heartbeat must not kill training
+                log.warning("mangodb: heartbeat for %s failed", self.run_id, exc_info=True)
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            log.warning("mangodb: not in the main thread, SIGTERM is not intercepted")
+            return
+        for signum in self._signals:
+            previous = signal.getsignal(signum)
+            if previous is signal.SIG_IGN:
+                continue  # the process ignores it: so do we
+            self._previous[signum] = previous
+            signal.signal(signum, self._on_signal)
+
+    # -- end ------------------------------------------------------------------------------
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._done:
+            return
+        if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
+            self.complete()
+        elif isinstance(exc, KeyboardInterrupt):
+            self._end_quietly(RunStatus.TERMINATED, "interrupted (KeyboardInterrupt)", 130)
+        else:
+            self.fail(exc)
+
+    def complete(self) -> None:
+        """Snapshot config and summary, flush history, mark ``completed``. If another writer
+        (the reaper) already gave a verdict, it stands: the refusal is in the event log."""
+        try:
+            self._finish(RunStatus.COMPLETED, reason="wandb run finished", exit_code=0)
+        except InvalidTransition as refused:
+            log.warning("mangodb: run %s not marked completed: %s", self.run_id, refused)
+
+    def fail(self, error: BaseException) -> None:
+        """Mark ``failed`` with the error; never raises (the error itself must propagate)."""
+        self._end_quietly(
+            RunStatus.FAILED,
+            f"exception {type(error).__name__}",
+            1,
+            error_summary=error_summary(error),
+            details={"error_type": type(error).__name__, "message": str(error)[:500]},
+        )
+
+    def _end_quietly(self, status: RunStatus, reason: str, exit_code: int, **extra: Any) -> None:
+        try:
+            self._finish(status, reason=reason, exit_code=exit_code, **extra)
+        except Exception:
+            log.exception("mangodb: could not record that run %s ended", self.run_id)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        exit_code = 128 + signum
+        try:
+            self._end_quietly(
+                RunStatus.TERMINATED, f"signal {name}", exit_code, details={"signal": name}
+            )
+            if self.finish_on_signal:  # lets wandb-core write its buffered tail and exit record
+                try:
+                    self.run.finish(exit_code=exit_code)
+                except Exception:
+                    log.exception("mangodb: wandb finish() after %s failed", name)
+        finally:
+            os.kill(os.getpid(), signum)  # handlers are restored: dies (or not) as it would have
+
+    def _finish(
+        self,
+        status: RunStatus,
+        *,
+        reason: str,
+        exit_code: int,
+        details: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            self._mirror.commit(self.run)  # so the summary snapshot includes the open row
+            summary = config = None
+            try:
+                summary = snapshot.summary(self.run)
+                config = snapshot.config(self.run)
+            except Exception:  # the wandb run is already gone: keep what we have
+                log.warning("mangodb: could not read the wandb summary/config", exc_info=True)
+            if self._writer is not None:
+                self._writer.close()
+            self._detach()
+            if config is not None:
+                with contextlib.suppress(RunNotFound):
+                    config = {**self.repo.get_run(self.run_id).config, **config}
+            self.repo.update_run_status(
+                self.run_id,
+                status,
+                reason=reason,
+                source=self.source,
+                details=details,
+                final_metrics=summary,
+                config=config,
+                exit_code=exit_code,
+                expected_status=_ACTIVE,
+                **fields,
+            )
+        finally:
+            self._detach()
+
+    def _detach(self) -> None:
+        hook.uninstall(self.run)
+        self._stop.set()
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+
+
+def track(
+    run: Any,
+    repo: RunRepository | str | None = None,
+    run_id: str | None = None,
+    **options: Any,
+) -> Tracker:
+    """Mirror the live W&B ``run`` into mangodb run ``run_id`` (default: the W&B run id) of
+    ``repo`` (a ``RunRepository``, a database URL, or None for the default database).
+    Use as a context manager around the training loop; options go to :class:`Tracker`."""
+    repository = repo if isinstance(repo, RunRepository) else RunRepository.connect(repo)
+    return Tracker(run, repository, run_id or os.environ.get("MANGODB_RUN_ID"), **options)
