@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import struct
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,9 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         hook.uninstall(run)
         run.finish()
     (path,) = root.glob("wandb/offline-run-*/run-*.wandb")
+    deadline = time.monotonic() + 30  # wandb-core may still be writing after finish()
+    while not read_run_log(path).has_exit and time.monotonic() < deadline:
+        time.sleep(0.1)
     return {
         "path": path,
         "rows": rows,
