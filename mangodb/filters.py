@@ -7,6 +7,7 @@ text. The query language (``mangodb.query``) parses into these same objects.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,19 +17,21 @@ from sqlalchemy import (
     ColumnElement,
     Double,
     Float,
+    Text,
     and_,
     case,
     cast,
     exists,
     false,
     func,
+    literal,
     not_,
     or_,
     select,
     true,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from mangodb.db.models import Run, RunMetric, RunObjective, RunTag
 from mangodb.errors import ValidationError
@@ -171,6 +174,42 @@ def split_path(dotted: str) -> tuple[str, ...]:
     return _validate_path(dotted.split("."))
 
 
+def pg_lookup(path: tuple[str, ...]) -> tuple[Any, Any]:
+    """(jsonb value, its text) at ``path`` on PostgreSQL: ``#>`` / ``#>>`` with the path bound
+    as a real ``text[]`` parameter (SQLAlchemy's own JSON path type formats an array literal
+    by hand, which breaks on keys holding commas, quotes or braces)."""
+    doc = type_coerce(Run.config, JSONB)
+    bound = literal(list(path), ARRAY(Text))
+    return doc.op("#>", return_type=JSONB)(bound), doc.op("#>>", return_type=Text)(bound)
+
+
+def sqlite_lookup(path: tuple[str, ...]) -> tuple[Any, Any]:
+    """(JSON type name, SQL scalar) of the config value at ``path`` on SQLite.
+
+    SQLite matches a quoted path label against the key as written in the JSON text (escapes
+    included) and cannot express a label containing ``"``; such paths walk ``json_each``
+    instead, which compares the decoded keys. Both forms bind the path as data."""
+    if not any('"' in part for part in path):
+        labels = (json.dumps(part, ensure_ascii=False)[1:-1] for part in path)
+        text = "$" + "".join(f'."{label}"' for label in labels)
+        return func.json_type(Run.config, text), func.json_extract(Run.config, text)
+    source: Any = Run.config
+    levels = []
+    for depth, part in enumerate(path):
+        level = func.json_each(source).table_valued("key", "value", "type", "atom")
+        level = level.alias(f"config_level_{depth}")
+        levels.append((level, part))
+        source = level.c.value
+    last = levels[-1][0]
+    joined: Any = levels[0][0]
+    for level, _ in levels[1:]:
+        joined = joined.join(level, true())  # each level reads the previous one's value
+    matches = and_(*(level.c.key == part for level, part in levels))
+    kind = select(last.c.type).select_from(joined).where(matches).scalar_subquery()
+    raw = select(last.c.atom).select_from(joined).where(matches).scalar_subquery()
+    return kind, raw
+
+
 @dataclass(frozen=True)
 class ConfigFilter(Filter):
     """A comparison on a config value by dotted path,
@@ -189,15 +228,13 @@ class ConfigFilter(Filter):
 
     def _element(self, dialect: str) -> Any:
         if dialect == "postgresql":
-            return type_coerce(Run.config, JSONB)[self.path]
+            return pg_lookup(self.path)[0]
         return Run.config[self.path]
 
     def _typed(self, dialect: str, sample: Any) -> Any:
         """The JSON value as a SQL scalar of ``sample``'s type, NULL where the type differs."""
         if dialect == "postgresql":
-            doc = type_coerce(Run.config, JSONB)
-            raw = doc[self.path]  # ``#>`` with the path bound as text[]
-            text = doc[self.path].astext  # ``#>>``
+            raw, text = pg_lookup(self.path)
             kind = func.jsonb_typeof(raw)
             if isinstance(sample, bool):
                 return case((kind == "boolean", text == "true"))
@@ -205,9 +242,7 @@ class ConfigFilter(Filter):
                 return case((kind == "number", cast(text, Double)))
             return case((kind == "string", text))
         # SQLite: json_type() names the type; json_extract() gives the SQL scalar.
-        path = "$" + "".join('."' + p.replace('"', '\\"') + '"' for p in self.path)
-        sqlite_kind: Any = func.json_type(Run.config, path)
-        sqlite_raw: Any = func.json_extract(Run.config, path)
+        sqlite_kind, sqlite_raw = sqlite_lookup(self.path)
         if isinstance(sample, bool):
             return case((sqlite_kind.in_(["true", "false"]), sqlite_kind == "true"))
         if isinstance(sample, (int, float)):
@@ -217,11 +252,10 @@ class ConfigFilter(Filter):
     def compile(self, dialect: str) -> ColumnElement[bool]:
         if self.op in ("is null", "is not null"):
             if dialect == "postgresql":
-                raw = type_coerce(Run.config, JSONB)[self.path]
+                raw, _ = pg_lookup(self.path)
                 missing = or_(raw.is_(None), func.jsonb_typeof(raw) == "null")
             else:
-                path = "$" + "".join('."' + p.replace('"', '\\"') + '"' for p in self.path)
-                kind = func.json_type(Run.config, path)
+                kind, _ = sqlite_lookup(self.path)
                 missing = or_(kind.is_(None), kind == "null")
             return missing if self.op == "is null" else not_(missing)
         if self.op == "in":
@@ -288,6 +322,21 @@ class ObjectiveFilter(Filter):
         if self.op == "is not null":
             return exists(match.where(RunObjective.value.is_not(None)))
         return exists(match.where(_compare(RunObjective.value, self.op, self.value)))
+
+
+@dataclass(frozen=True)
+class PrefixFilter(Filter):
+    """Runs whose ``run_id`` starts with ``prefix``, case-sensitively and literally on both
+    dialects (``%``, ``_`` and ``\\`` match themselves)."""
+
+    prefix: str
+
+    def compile(self, dialect: str) -> ColumnElement[bool]:
+        matched = Run.run_id.like(like_prefix(self.prefix), escape="\\")
+        if dialect == "sqlite":  # SQLite's LIKE ignores the case of ASCII letters
+            exact = func.substr(Run.run_id, 1, len(self.prefix)) == self.prefix
+            return and_(matched, exact)
+        return matched
 
 
 @dataclass(frozen=True)

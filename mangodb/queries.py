@@ -22,8 +22,8 @@ from mangodb.filters import (
     Filter,
     MetricFilter,
     ObjectiveFilter,
+    PrefixFilter,
     TagFilter,
-    like_prefix,
     split_path,
 )
 from mangodb.readers import final_metrics_rows
@@ -131,7 +131,7 @@ def build_filters(criteria: Mapping[str, Any]) -> list[Filter]:
         values = [v.value if hasattr(v, "value") else v for v in as_sequence(value)]
         filters.append(FieldFilter(name, "in", values))
     if criteria.get("name_prefix"):
-        filters.append(FieldFilter("run_id", "like", like_prefix(criteria["name_prefix"])))
+        filters.append(PrefixFilter(str(criteria["name_prefix"])))
     for tag in as_sequence(criteria.get("tags")):
         filters.append(TagFilter(tag))
     for name, field, op in (
