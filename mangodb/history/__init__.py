@@ -1,40 +1,26 @@
-"""Metric history: packed chunks per (run, key). (Interface; implementation in progress.)"""
+"""Metric history: one series per (run, key), stored as packed chunks.
+
+``to_columns`` normalises the input forms, ``append`` writes them on a session (O(new points)
+in order, merged in order otherwise), ``read``/``read_many`` read a run's keys or one key of
+many runs in one query, ``HistoryWriter`` buffers a training loop's rows.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from mangodb.history.columns import to_columns
+from mangodb.history.reads import read, read_many
+from mangodb.history.series import AppendResult, Series, to_dataframe
+from mangodb.history.store import append, append_legacy
+from mangodb.history.writer import HistoryWriter
 
-from sqlalchemy.orm import Session
-
-
-class Series:  # placeholder until the history engine lands
-    pass
-
-
-class AppendResult:
-    pass
-
-
-class HistoryWriter:
-    def __init__(self, repo: Any, run_id: str, *, flush_every: int, flush_seconds: float) -> None:
-        raise NotImplementedError
-
-
-def to_columns(data: Any) -> Any:
-    raise NotImplementedError
-
-
-def append(session: Session, run_pk: int, columns: Any) -> AppendResult:
-    raise NotImplementedError
-
-
-def append_legacy(session: Session, run_pk: int, history: Any) -> None:
-    raise NotImplementedError
-
-
-def read(session: Session, run_pk: int, **kwargs: Any) -> dict[str, Series]:
-    raise NotImplementedError
-
-
-def read_many(session: Session, run_ids: list[str], key: str, **kwargs: Any) -> dict[str, Series]:
-    raise NotImplementedError
+__all__ = [
+    "AppendResult",
+    "HistoryWriter",
+    "Series",
+    "append",
+    "append_legacy",
+    "read",
+    "read_many",
+    "to_columns",
+    "to_dataframe",
+]

@@ -1,0 +1,132 @@
+"""Reading history: one query for the chunks of a run (or of one key across runs)."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Select, Table, and_, select
+from sqlalchemy.orm import Session
+
+from mangodb.db.models import Run
+from mangodb.errors import ValidationError
+from mangodb.history.codec import unpack
+from mangodb.history.columns import step_value
+from mangodb.history.downsample import check_max_points, downsample
+from mangodb.history.series import Series
+from mangodb.history.store import CHUNKS, SERIES, batched
+
+RUNS = cast(Table, Run.__table__)
+_CHUNK_COLUMNS = (
+    SERIES.c.kind,
+    CHUNKS.c.codec,
+    CHUNKS.c.first_step,
+    CHUNKS.c.last_step,
+    CHUNKS.c.point_count,
+    CHUNKS.c.steps,
+    CHUNKS.c.payload,
+)
+
+
+def read(
+    session: Session,
+    run_pk: int,
+    *,
+    keys: Sequence[str] | str | None = None,
+    min_step: int | None = None,
+    max_step: int | None = None,
+    max_points: int | None = None,
+) -> dict[str, Series]:
+    """Key -> ``Series`` of one run, keys sorted. A stored key with no point in the step range
+    comes back empty; a key never logged is absent."""
+    low, high = _bounds(min_step, max_step, max_points)
+    base = (
+        select(SERIES.c.key, *_CHUNK_COLUMNS)
+        .select_from(SERIES.outerjoin(CHUNKS, _chunk_join(low, high)))
+        .where(SERIES.c.run_pk == run_pk)
+        .order_by(SERIES.c.key, CHUNKS.c.first_step)
+    )
+    if keys is None:
+        statements: Iterable[Select[Any]] = [base]
+    else:
+        wanted = sorted({keys} if isinstance(keys, str) else set(keys))
+        statements = (base.where(SERIES.c.key.in_(part)) for part in batched(wanted))
+    return _collect(session, statements, low, high, max_points)
+
+
+def read_many(
+    session: Session,
+    run_ids: Sequence[str],
+    key: str,
+    *,
+    min_step: int | None = None,
+    max_step: int | None = None,
+    max_points: int | None = None,
+) -> dict[str, Series]:
+    """Run id -> ``Series`` of ``key`` for the given runs, in one query (per 900 run ids).
+    Runs that do not exist or never logged ``key`` are absent."""
+    if not isinstance(key, str):
+        raise ValidationError(f"history key must be a string, got {key!r}")
+    low, high = _bounds(min_step, max_step, max_points)
+    joined = RUNS.join(SERIES, and_(SERIES.c.run_pk == RUNS.c.id, SERIES.c.key == key))
+    base = (
+        select(RUNS.c.run_id, *_CHUNK_COLUMNS)
+        .select_from(joined.outerjoin(CHUNKS, _chunk_join(low, high)))
+        .order_by(RUNS.c.run_id, CHUNKS.c.first_step)
+    )
+    wanted = sorted(set(run_ids))
+    statements = (base.where(RUNS.c.run_id.in_(part)) for part in batched(wanted))
+    return _collect(session, statements, low, high, max_points, key=key)
+
+
+def _bounds(
+    min_step: int | None, max_step: int | None, max_points: int | None
+) -> tuple[int | None, int | None]:
+    check_max_points(max_points)
+    low = None if min_step is None else step_value(min_step)
+    high = None if max_step is None else step_value(max_step)
+    return low, high
+
+
+def _chunk_join(low: int | None, high: int | None) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = [CHUNKS.c.series_id == SERIES.c.id]
+    if low is not None:
+        conditions.append(CHUNKS.c.last_step >= low)
+    if high is not None:
+        conditions.append(CHUNKS.c.first_step <= high)
+    return and_(*conditions)
+
+
+def _collect(
+    session: Session,
+    statements: Iterable[Select[Any]],
+    low: int | None,
+    high: int | None,
+    max_points: int | None,
+    *,
+    key: str | None = None,
+) -> dict[str, Series]:
+    """Group chunk rows (ordered by name, then first step) into series. The first column of
+    each row names the series (a key, or a run id when ``key`` is given)."""
+    parts: dict[str, tuple[list[int], list[Any], str]] = {}
+    for statement in statements:
+        for name, kind, codec, first, last, count, step_blob, payload in session.execute(statement):
+            entry = parts.get(name)
+            if entry is None:
+                entry = parts[name] = ([], [], kind)
+            if codec is None:  # a series with no chunk in range (outer join)
+                continue
+            steps, values = unpack(codec, first, last, count, bytes(step_blob), bytes(payload))
+            if (low is not None and first < low) or (high is not None and last > high):
+                start = 0 if low is None else bisect_left(steps, low)
+                end = len(steps) if high is None else bisect_right(steps, high)
+                steps, values = steps[start:end], values[start:end]
+            entry[0].extend(steps)
+            entry[1].extend(values)
+    result: dict[str, Series] = {}
+    for name, (steps, values, kind) in parts.items():
+        if max_points is not None:
+            steps, values = downsample(steps, values, max_points, numeric=kind == "numeric")
+        result[name] = Series.build(key or name, steps, values, kind)
+    return result

@@ -1,0 +1,392 @@
+"""Appending points to the history of a run, on the caller's session (one transaction).
+
+Invariant: the chunks of a series cover disjoint step ranges, so reading them in
+``first_step`` order yields the points sorted by step.
+
+* In-order append (every new step above the series' last step): new chunks only; a small one
+  (fewer than ``SMALL_APPEND`` points) is merged into the last chunk while that stays within
+  ``MAX_CHUNK_POINTS``, so a writer flushing often does not leave one row per point. O(new).
+* A step already stored: the same value (bit for bit) is a no-op, counted ``unchanged``; a
+  different value replaces it (the newer wins), counted ``replaced``.
+* Steps at or below the last one (W&B resumes): only chunks whose range contains a new step
+  are read and rewritten; new points in the gaps between chunks become chunks of their own.
+
+Series rows are locked (``FOR UPDATE`` on PostgreSQL; SQLite writes hold the database lock)
+so concurrent appenders to one run serialise instead of losing points.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from mangodb.db.models import HistoryChunk, HistorySeries
+from mangodb.history.codec import PackedChunk, float_array, pack, same_value, unpack
+from mangodb.history.columns import Column, column, to_columns
+from mangodb.history.series import AppendResult
+from mangodb.numbers import FINITE, encode_float, is_number
+
+MAX_CHUNK_POINTS = 4096
+SMALL_APPEND = 512
+IN_LIST = 900  # ids per IN list: below SQLite's bound-variable limit
+
+SERIES = cast(Table, HistorySeries.__table__)
+CHUNKS = cast(Table, HistoryChunk.__table__)
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Change:
+    """What this append does to one series."""
+
+    written: int = 0
+    unchanged: int = 0
+    replaced: int = 0
+    chunks: int = 0
+    lows: list[float] = field(default_factory=list)
+    highs: list[float] = field(default_factory=list)
+    json: bool = False
+
+
+@dataclass(slots=True)
+class _Plan:
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    deletes: list[int] = field(default_factory=list)
+    changes: dict[int, _Change] = field(default_factory=dict)
+
+    def add(self, series_id: int, chunk: PackedChunk) -> None:
+        change = self.changes[series_id]
+        self.inserts.append(chunk.row(series_id))
+        change.chunks += 1
+        if chunk.min_value is not None and chunk.max_value is not None:
+            change.lows.append(chunk.min_value)
+            change.highs.append(chunk.max_value)
+        change.json = change.json or not chunk.numeric
+
+    def drop(self, series_id: int, chunk_id: int) -> None:
+        self.deletes.append(chunk_id)
+        self.changes[series_id].chunks -= 1
+
+
+def batched(items: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def append(session: Session, run_pk: int, columns: Mapping[str, Any]) -> AppendResult:
+    """Append ``columns`` (from :func:`to_columns`; plain ``(steps, values)`` pairs are
+    validated here) to the run's history. See the module docstring for the rules on re-sent
+    and out-of-order steps: the newer value wins and is counted as ``replaced``."""
+    points: dict[str, Column] = {}
+    for key, value in columns.items():
+        points_of_key = value if isinstance(value, Column) else column(key, *value)
+        if points_of_key.steps:
+            points[key] = points_of_key
+    if not points:
+        return AppendResult()
+    keys = sorted(points)
+    series = _lock_series(session, run_pk, keys)
+    plan = _Plan(changes={row.id: _Change() for row in series.values()})
+    tails: list[tuple[Row[Any], Column]] = []
+    overlaps: list[tuple[Row[Any], Column]] = []
+    for key in keys:
+        row, pts = series[key], points[key]
+        if row.last_step is None or pts.steps[0] > row.last_step:
+            if len(pts.steps) < SMALL_APPEND and row.chunk_count:
+                tails.append((row, pts))
+            else:
+                _add_points(plan, row.id, pts.steps, pts.values, pts.consecutive)
+                plan.changes[row.id].written += len(pts.steps)
+        else:
+            overlaps.append((row, pts))
+    if tails:
+        _merge_tails(session, plan, tails)
+    if overlaps:
+        _merge_overlaps(session, plan, overlaps)
+    _write_chunks(session, plan)
+    _update_series(session, plan, [(series[k], points[k]) for k in keys])
+    changes = plan.changes.values()
+    return AppendResult(
+        written=sum(c.written for c in changes),
+        unchanged=sum(c.unchanged for c in changes),
+        replaced=sum(c.replaced for c in changes),
+        keys=tuple(keys),
+    )
+
+
+def append_legacy(session: Session, run_pk: int, history: Any) -> AppendResult:
+    """The ``history_json={col: [values]}`` of the legacy ``update_run_status`` call."""
+    return append(session, run_pk, to_columns(history))
+
+
+# -- series rows --------------------------------------------------------------------------------
+def _lock_series(session: Session, run_pk: int, keys: list[str]) -> dict[str, Row[Any]]:
+    found = _select_series(session, run_pk, keys)
+    missing = [key for key in keys if key not in found]
+    if missing:
+        dialect = session.get_bind().dialect.name
+        make_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        now = dt.datetime.now(dt.timezone.utc)
+        statement = make_insert(SERIES).on_conflict_do_nothing(index_elements=["run_pk", "key"])
+        session.execute(
+            statement,
+            [
+                {
+                    "run_pk": run_pk,
+                    "key": key,
+                    "kind": "numeric",
+                    "point_count": 0,
+                    "chunk_count": 0,
+                    "last_value_kind": FINITE,
+                    "updated_at": now,
+                }
+                for key in missing
+            ],
+        )
+        found.update(_select_series(session, run_pk, missing))
+    return found
+
+
+def _select_series(session: Session, run_pk: int, keys: list[str]) -> dict[str, Row[Any]]:
+    found: dict[str, Row[Any]] = {}
+    for part in batched(keys):
+        statement = (
+            select(SERIES)
+            .where(SERIES.c.run_pk == run_pk, SERIES.c.key.in_(part))
+            .order_by(SERIES.c.key)
+            .with_for_update()
+        )
+        found.update((row.key, row) for row in session.execute(statement))
+    return found
+
+
+# -- chunks ---------------------------------------------------------------------------------------
+def _add_points(
+    plan: _Plan, series_id: int, steps: list[int], values: list[Any], consecutive: bool | None
+) -> None:
+    """Pack sorted points into chunks of at most ``MAX_CHUNK_POINTS``."""
+    floats = float_array(values)
+    if len(steps) <= MAX_CHUNK_POINTS:
+        plan.add(series_id, pack(steps, values, floats=floats, arithmetic=consecutive or None))
+        return
+    for start in range(0, len(steps), MAX_CHUNK_POINTS):
+        end = start + MAX_CHUNK_POINTS
+        chunk = pack(
+            steps[start:end],
+            values[start:end],
+            floats=None if floats is None else floats[start:end],
+            arithmetic=consecutive or None,
+        )
+        plan.add(series_id, chunk)
+
+
+def _merge_tails(session: Session, plan: _Plan, tails: list[tuple[Row[Any], Column]]) -> None:
+    """Small in-order appends: rewrite the series' last chunk with the new points when the
+    result stays small, else add a chunk."""
+    latest = CHUNKS.alias("latest")
+    newest_first_step = (
+        select(func.max(latest.c.first_step))
+        .where(latest.c.series_id == CHUNKS.c.series_id)
+        .scalar_subquery()
+    )
+    ids = [row.id for row, _ in tails]
+    last: dict[int, Row[Any]] = {}
+    for part in batched(ids):
+        statement = select(CHUNKS).where(
+            CHUNKS.c.series_id.in_(part), CHUNKS.c.first_step == newest_first_step
+        )
+        last.update((chunk.series_id, chunk) for chunk in session.execute(statement))
+    for row, pts in tails:
+        plan.changes[row.id].written += len(pts.steps)
+        chunk = last.get(row.id)
+        if chunk is None or chunk.point_count + len(pts.steps) > MAX_CHUNK_POINTS:
+            _add_points(plan, row.id, pts.steps, pts.values, pts.consecutive)
+            continue
+        steps, values = _decode(chunk)
+        plan.drop(row.id, chunk.id)
+        _add_points(plan, row.id, steps + pts.steps, values + pts.values, None)
+
+
+def _merge_overlaps(session: Session, plan: _Plan, overlaps: list[tuple[Row[Any], Column]]) -> None:
+    """Appends reaching at or below the last stored step: merge in order."""
+    ids = [row.id for row, _ in overlaps]
+    lowest = min(pts.steps[0] for _, pts in overlaps)
+    ranges: dict[int, list[Any]] = {i: [] for i in ids}
+    for part in batched(ids):
+        statement = (
+            select(CHUNKS.c.id, CHUNKS.c.series_id, CHUNKS.c.first_step, CHUNKS.c.last_step)
+            .where(CHUNKS.c.series_id.in_(part), CHUNKS.c.last_step >= lowest)
+            .order_by(CHUNKS.c.series_id, CHUNKS.c.first_step)
+        )
+        for meta in session.execute(statement):
+            ranges[meta.series_id].append(meta)
+    touched: dict[int, list[Row[Any]]] = {}
+    for row, pts in overlaps:
+        first, last = pts.steps[0], pts.steps[-1]
+        spans = [m for m in ranges[row.id] if m.last_step >= first and m.first_step <= last]
+        ranges[row.id] = spans
+        touched[row.id] = [m for m in spans if _holds_step(pts.steps, m)]
+    stored = _load_chunks(session, [m.id for spans in touched.values() for m in spans])
+    for row, pts in overlaps:
+        _merge_series(plan, row.id, pts, ranges[row.id], [stored[m.id] for m in touched[row.id]])
+
+
+def _holds_step(steps: list[int], meta: Row[Any]) -> bool:
+    at = bisect_left(steps, meta.first_step)
+    return at < len(steps) and steps[at] <= meta.last_step
+
+
+def _load_chunks(session: Session, ids: list[int]) -> dict[int, Row[Any]]:
+    found: dict[int, Row[Any]] = {}
+    for part in batched(ids):
+        found.update(
+            (c.id, c) for c in session.execute(select(CHUNKS).where(CHUNKS.c.id.in_(part)))
+        )
+    return found
+
+
+def _merge_series(
+    plan: _Plan, series_id: int, pts: Column, spans: list[Row[Any]], touched: list[Row[Any]]
+) -> None:
+    change = plan.changes[series_id]
+    used = [False] * len(pts.steps)
+    for chunk in touched:
+        start = bisect_left(pts.steps, chunk.first_step)
+        end = bisect_right(pts.steps, chunk.last_step)
+        steps, values = _decode(chunk)
+        merged = dict(zip(steps, values, strict=True))
+        for index in range(start, end):
+            step, value = pts.steps[index], pts.values[index]
+            used[index] = True
+            if step not in merged:
+                change.written += 1
+            elif same_value(merged[step], value):
+                change.unchanged += 1
+                continue
+            else:
+                change.replaced += 1
+            merged[step] = value
+        ordered_steps = sorted(merged)
+        plan.drop(series_id, chunk.id)
+        _add_points(plan, series_id, ordered_steps, [merged[s] for s in ordered_steps], None)
+    # New points in the gaps between stored chunks: one new chunk per gap.
+    firsts = [meta.first_step for meta in spans]
+    group_steps: list[int] = []
+    group_values: list[Any] = []
+    group_gap = -1
+    for index, step in enumerate(pts.steps):
+        if used[index]:
+            continue
+        gap = bisect_right(firsts, step)
+        if gap != group_gap and group_steps:
+            _add_points(plan, series_id, group_steps, group_values, None)
+            group_steps, group_values = [], []
+        group_gap = gap
+        group_steps.append(step)
+        group_values.append(pts.values[index])
+        change.written += 1
+    if group_steps:
+        _add_points(plan, series_id, group_steps, group_values, None)
+
+
+def _decode(chunk: Row[Any]) -> tuple[list[int], list[Any]]:
+    return unpack(
+        chunk.codec,
+        chunk.first_step,
+        chunk.last_step,
+        chunk.point_count,
+        bytes(chunk.steps),
+        bytes(chunk.payload),
+    )
+
+
+def _write_chunks(session: Session, plan: _Plan) -> None:
+    for part in batched(plan.deletes):
+        session.execute(delete(CHUNKS).where(CHUNKS.c.id.in_(part)))
+    if plan.inserts:
+        session.execute(insert(CHUNKS), plan.inserts)
+
+
+# -- series summaries -------------------------------------------------------------------------
+_SERIES_UPDATE = (
+    update(SERIES)
+    .where(SERIES.c.id == bindparam("b_id"))
+    .values(
+        kind=bindparam("b_kind"),
+        point_count=bindparam("b_point_count"),
+        chunk_count=bindparam("b_chunk_count"),
+        first_step=bindparam("b_first_step"),
+        last_step=bindparam("b_last_step"),
+        min_value=bindparam("b_min_value", type_=SERIES.c.min_value.type),
+        max_value=bindparam("b_max_value", type_=SERIES.c.max_value.type),
+        last_value=bindparam("b_last_value", type_=SERIES.c.last_value.type),
+        last_value_kind=bindparam("b_last_value_kind"),
+        updated_at=bindparam("b_updated_at", type_=SERIES.c.updated_at.type),
+    )
+)
+
+
+def _update_series(session: Session, plan: _Plan, touched: list[tuple[Row[Any], Column]]) -> None:
+    recount = [row.id for row, _ in touched if plan.changes[row.id].replaced]
+    extremes = _chunk_extremes(session, recount) if recount else {}
+    now = dt.datetime.now(dt.timezone.utc)
+    params = []
+    for row, pts in touched:
+        change = plan.changes[row.id]
+        if row.id in extremes:
+            low, high = extremes[row.id]
+        else:
+            low = _pick(min, row.min_value, change.lows)
+            high = _pick(max, row.max_value, change.highs)
+        last_value, last_kind = row.last_value, row.last_value_kind
+        if row.last_step is None or pts.steps[-1] >= row.last_step:
+            value = pts.values[-1]
+            last_value, last_kind = encode_float(value) if is_number(value) else (None, FINITE)
+        params.append(
+            {
+                "b_id": row.id,
+                "b_kind": "json" if change.json or row.kind == "json" else "numeric",
+                "b_point_count": row.point_count + change.written,
+                "b_chunk_count": row.chunk_count + change.chunks,
+                "b_first_step": pts.steps[0]
+                if row.first_step is None
+                else min(row.first_step, pts.steps[0]),
+                "b_last_step": pts.steps[-1]
+                if row.last_step is None
+                else max(row.last_step, pts.steps[-1]),
+                "b_min_value": low,
+                "b_max_value": high,
+                "b_last_value": last_value,
+                "b_last_value_kind": last_kind,
+                "b_updated_at": now,
+            }
+        )
+    session.execute(_SERIES_UPDATE, params)
+
+
+def _chunk_extremes(
+    session: Session, series_ids: list[int]
+) -> dict[int, tuple[float | None, float | None]]:
+    """Min and max of series from their chunks' summaries (after a replaced value)."""
+    found: dict[int, tuple[float | None, float | None]] = {i: (None, None) for i in series_ids}
+    for part in batched(series_ids):
+        statement = (
+            select(CHUNKS.c.series_id, func.min(CHUNKS.c.min_value), func.max(CHUNKS.c.max_value))
+            .where(CHUNKS.c.series_id.in_(part))
+            .group_by(CHUNKS.c.series_id)
+        )
+        for series_id, low, high in session.execute(statement):
+            found[series_id] = (low, high)
+    return found
+
+
+def _pick(choose: Any, stored: float | None, new: list[float]) -> float | None:
+    candidates = [*new, stored] if stored is not None else new
+    return float(choose(candidates)) if candidates else None

@@ -1,0 +1,188 @@
+"""Whatever is appended, in whatever chunking and order, reads back bit-exactly as a plain
+dict model of the same operations says (both dialects)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import struct
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from mangodb import RunRepository
+from mangodb.db.models import HistoryChunk, HistorySeries, Run
+from mangodb.history import store
+from mangodb.numbers import decode_float
+
+NAN_PAYLOAD = struct.unpack("<d", b"\x01\x00\x00\x00\x00\x00\xf8\x7f")[0]
+NEG_NAN = struct.unpack("<d", b"\x00\x00\x00\x00\x00\x00\xf8\xff")[0]
+SPECIAL = [
+    math.nan,
+    NEG_NAN,
+    NAN_PAYLOAD,
+    math.inf,
+    -math.inf,
+    0.0,
+    -0.0,
+    5e-324,
+    -1.7976931348623157e308,
+    1e300,
+    -1e-300,
+]
+KEYS = ["loss", "val/acc", "lr"]
+
+values = st.one_of(st.floats(), st.sampled_from(SPECIAL), st.integers(-(2**53), 2**53))
+steps = st.one_of(st.integers(0, 40), st.integers(0, 2**63 - 1))
+batch = st.dictionaries(
+    st.sampled_from(KEYS), st.lists(st.tuples(steps, values), min_size=1, max_size=12), min_size=1
+)
+operations = st.lists(
+    st.tuples(batch, st.sampled_from(["columns", "rows"])), min_size=1, max_size=6
+)
+
+
+def bits(value: float) -> bytes:
+    return struct.pack("<d", float(value))
+
+
+def as_input(points: dict[str, list[tuple[int, Any]]], form: str) -> Any:
+    if form == "columns":
+        return {key: ([s for s, _ in pts], [v for _, v in pts]) for key, pts in points.items()}
+    return [{"_step": s, key: v} for key, pts in points.items() for s, v in pts]
+
+
+def apply(model: dict[str, dict[int, float]], points: dict[str, list[tuple[int, Any]]]) -> tuple:
+    """The model of one append: returns (written, unchanged, replaced)."""
+    written = unchanged = replaced = 0
+    for key, pts in points.items():
+        stored = model.setdefault(key, {})
+        for step, value in dict(pts).items():  # a step given twice in one call: last wins
+            if step not in stored:
+                written += 1
+            elif bits(stored[step]) == bits(value):
+                unchanged += 1
+                continue
+            else:
+                replaced += 1
+            stored[step] = float(value)
+    return written, unchanged, replaced
+
+
+def assert_same(repo: RunRepository, run_id: str, model: dict[str, dict[int, float]]) -> None:
+    history = repo.get_history(run_id)
+    assert sorted(history) == sorted(model)
+    for key, stored in model.items():
+        series = history[key]
+        assert series.key == key
+        assert series.steps == sorted(stored)
+        assert [bits(v) for v in series.values] == [bits(stored[s]) for s in sorted(stored)]
+    assert repo.history_keys(run_id) == {k: len(v) for k, v in sorted(model.items())}
+
+
+def assert_summaries(repo: RunRepository, run_id: str, model: dict[str, dict[int, float]]) -> None:
+    """Series and chunk summary columns agree with the points; chunks never overlap."""
+    with repo.engine.connect() as connection:
+        rows = connection.execute(
+            select(HistorySeries)
+            .join(Run, Run.id == HistorySeries.run_pk)
+            .where(Run.run_id == run_id)
+        ).all()
+        assert sorted(row.key for row in rows) == sorted(model)
+        for row in rows:
+            stored = model[row.key]
+            kept = [v for v in stored.values() if not math.isnan(v)]
+            assert row.point_count == len(stored)
+            assert (row.first_step, row.last_step) == (min(stored), max(stored))
+            assert row.min_value == (min(kept) if kept else None)
+            assert row.max_value == (max(kept) if kept else None)
+            chunks = connection.execute(
+                select(HistoryChunk)
+                .where(HistoryChunk.series_id == row.id)
+                .order_by(HistoryChunk.first_step)
+            ).all()
+            assert row.chunk_count == len(chunks)
+            assert sum(c.point_count for c in chunks) == len(stored)
+            assert all(a.last_step < b.first_step for a, b in itertools.pairwise(chunks))
+            assert all(c.point_count <= store.MAX_CHUNK_POINTS for c in chunks)
+            last = stored[max(stored)]
+            summary = decode_float(row.last_value, row.last_value_kind)
+            assert summary is not None
+            # The summary keeps NaN as a kind (not its payload bits); the points keep those.
+            if math.isnan(last):
+                assert math.isnan(summary)
+            else:
+                assert bits(summary) == bits(last)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny chunks so a few points already split, merge and rewrite chunks."""
+    monkeypatch.setattr(store, "MAX_CHUNK_POINTS", 8)
+    monkeypatch.setattr(store, "SMALL_APPEND", 4)
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=operations, window=st.tuples(st.integers(0, 45), st.integers(0, 45)))
+def test_appends_read_back_like_a_dict_model(
+    repo: RunRepository, small_chunks: None, ops: list, window: tuple[int, int]
+) -> None:
+    run_id = f"run-{uuid.uuid4().hex}"
+    repo.insert_run(run_id=run_id)
+    model: dict[str, dict[int, float]] = {}
+    for points, form in ops:
+        expected = apply(model, points)
+        result = repo.append_history(run_id, as_input(points, form))
+        assert (result.written, result.unchanged, result.replaced) == expected
+        assert result.keys == tuple(sorted(points))
+    assert_same(repo, run_id, model)
+    assert_summaries(repo, run_id, model)
+
+    low, high = min(window), max(window)
+    ranged = repo.get_history(run_id, min_step=low, max_step=high)
+    for key, stored in model.items():
+        inside = [s for s in sorted(stored) if low <= s <= high]
+        assert ranged[key].steps == inside
+        assert [bits(v) for v in ranged[key].values] == [bits(stored[s]) for s in inside]
+
+
+def test_resending_a_whole_run_is_a_no_op(repo: RunRepository) -> None:
+    repo.insert_run(run_id="r")
+    data = {"loss": (list(range(10_000)), [math.sin(i) for i in range(10_000)])}
+    first = repo.append_history("r", data)
+    again = repo.append_history("r", data)
+    assert (first.written, first.unchanged, first.replaced) == (10_000, 0, 0)
+    assert (again.written, again.unchanged, again.replaced) == (0, 10_000, 0)
+    assert repo.get_history("r")["loss"].values == data["loss"][1]
+
+
+def test_a_resumed_run_overwrites_from_its_checkpoint(repo: RunRepository) -> None:
+    """W&B resumes re-log steps from the last checkpoint: newer values win, in order."""
+    repo.insert_run(run_id="r")
+    repo.append_history("r", {"loss": (list(range(0, 1000)), [1.0] * 1000)})
+    result = repo.append_history("r", {"loss": (list(range(800, 1200)), [2.0] * 400)})
+    assert (result.written, result.unchanged, result.replaced) == (200, 0, 200)
+    series = repo.get_history("r")["loss"]
+    assert series.steps == list(range(1200))
+    assert series.values == [1.0] * 800 + [2.0] * 400
+
+
+def test_sparse_and_jumping_steps_per_key(repo: RunRepository) -> None:
+    repo.insert_run(run_id="r")
+    repo.append_history(
+        "r",
+        {"eval": ([0, 1000, 5000, 2**62], [0.5, 0.4, 0.3, 0.2]), "train": ([1, 2, 3], [9, 8, 7])},
+    )
+    history = repo.get_history("r")
+    assert history["eval"].steps == [0, 1000, 5000, 2**62]
+    assert history["train"].values == [9.0, 8.0, 7.0]
+    assert repo.get_history("r", keys="eval", min_step=1, max_step=5000)["eval"].steps == [
+        1000,
+        5000,
+    ]
