@@ -1,0 +1,47 @@
+"""``mangodb demo``: simulate a small campaign on a SQLite file and compare the methods."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mangodb.cli.app import app, console
+from mangodb.cli.render import out
+
+
+@app.command("demo")
+def demo(
+    db: Annotated[Path, typer.Option("--db", help="SQLite file to write.")] = Path(
+        "mangodb-demo.sqlite3"
+    ),
+    runs: Annotated[int, typer.Option(min=1, max=1000, help="How many runs to simulate.")] = 24,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation (run ids derive from it).")] = 0,
+) -> None:
+    """Simulate a campaign (4 gradient methods, 3 objectives, failures, a crash report, a
+    reaped stale run) and print the method comparison."""
+    from mangodb.cli.show import comparison_table
+    from mangodb.demo import OBJECTIVES, run_demo
+    from mangodb.repository import RunRepository
+    from mangodb.settings import sqlite_url
+
+    with RunRepository.connect(sqlite_url(db), source="demo") as repo:
+        result = run_demo(repo, runs=runs, seed=seed)
+        counts = repo.count_by_status()
+        tables = [
+            comparison_table(o.name, repo.compare_gradient_methods(o.name)) for o in OBJECTIVES
+        ]
+    console.print(
+        f"{db}: wrote {len(result.written)} runs, {len(result.skipped)} already there; "
+        f"reaped {len(result.reaped)} stale run(s)",
+        highlight=False,
+    )
+    console.print(
+        "statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False
+    )
+    for table in tables:
+        out(table)
+    console.print(
+        f"next: mangodb runs ls --url {db} 'status != completed'", style="dim", highlight=False
+    )

@@ -1,0 +1,83 @@
+"""``mangodb history RUN_ID [KEYS…]``: a run's metric history as a summary, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from mangodb.cli.app import app
+from mangodb.cli.db import UrlOption
+from mangodb.cli.render import cell, open_repo, out, print_json, sparkline
+
+
+def history_summary(history: Mapping[str, Any], title: str | None = None) -> Table:
+    """One row per key: points, step range, last/min/max and a sparkline."""
+    table = Table(title=title, title_justify="left", box=None, header_style="bold")
+    for name in ("key", "points", "steps", "last", "min", "max", "curve"):
+        table.add_column(
+            name, justify="right" if name in ("points", "last", "min", "max") else "left"
+        )
+    for key, series in history.items():
+        numbers = [
+            v for v in series.values if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
+        finite = [v for v in numbers if math.isfinite(v)]
+        steps = f"{series.steps[0]}–{series.steps[-1]}" if series.steps else ""
+        table.add_row(
+            key,
+            str(len(series.steps)),
+            steps,
+            cell(series.values[-1]) if series.values else "",
+            cell(min(finite)) if finite else "",
+            cell(max(finite)) if finite else "",
+            sparkline(numbers),
+        )
+    return table
+
+
+def write_csv(history: Mapping[str, Any]) -> None:
+    """Wide CSV on stdout: ``step`` then one column per key (empty where a key has no point)."""
+    columns: dict[str, dict[int, Any]] = {
+        key: dict(zip(series.steps, series.values, strict=True)) for key, series in history.items()
+    }
+    steps = sorted({step for points in columns.values() for step in points})
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["step", *columns])
+    for step in steps:
+        writer.writerow([step, *(points.get(step, "") for points in columns.values())])
+
+
+@app.command("history")
+def history(
+    run_id: str,
+    keys: Annotated[list[str] | None, typer.Argument(help="Keys to show (default: all).")] = None,
+    csv_output: Annotated[bool, typer.Option("--csv", help="Print the points as CSV.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    max_points: Annotated[
+        int | None, typer.Option(min=2, help="Downsample each key to at most this many points.")
+    ] = None,
+    url: UrlOption = None,
+) -> None:
+    """Show the metric history of RUN_ID: a summary with sparklines, or the points."""
+    with open_repo(url) as repo:
+        series = repo.get_history(run_id, keys or None, max_points=max_points)
+    if keys:
+        missing = [k for k in keys if k not in series]
+        if missing:
+            from mangodb.errors import ValidationError
+
+            raise ValidationError(f"run {run_id!r} has no history key(s): {', '.join(missing)}")
+    if csv_output:
+        write_csv(series)
+    elif json_output:
+        print_json({k: {"steps": s.steps, "values": s.values} for k, s in series.items()})
+    elif not series:
+        typer.echo(f"run {run_id!r} has no history")
+    else:
+        out(history_summary(series, title=f"history of {run_id}"))

@@ -1,0 +1,98 @@
+"""Shared output helpers of the CLI: connecting, JSON for scripts, cells and sparklines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+
+from mangodb.cli.app import console
+
+STATUS_STYLES = {
+    "launched": "cyan",
+    "running": "blue",
+    "completed": "green",
+    "failed": "red",
+    "crashed": "bold red",
+    "terminated": "yellow",
+}
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def open_repo(url: str | None) -> Any:
+    from mangodb.repository import RunRepository
+
+    return RunRepository.connect(url, source="cli")
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: datetimes as ISO text, enums by value, NaN/±Inf as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return jsonable(value.model_dump())
+    return value
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(jsonable(value), indent=2, allow_nan=False))
+
+
+def cell(value: Any) -> str:
+    """A value as a short table cell."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(jsonable(value))
+    return str(value)
+
+
+def status_cell(status: Any) -> str:
+    text = cell(status)
+    return f"[{STATUS_STYLES.get(text, 'white')}]{text}[/]"
+
+
+def sparkline(values: Sequence[Any], width: int = 30) -> str:
+    """A unicode sparkline of the finite values (downsampled to ``width`` buckets)."""
+    finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not finite:
+        return ""
+    if len(finite) > width:
+        step = len(finite) / width
+        finite = [finite[int(i * step)] for i in range(width)]
+    low, high = min(finite), max(finite)
+    span = high - low
+    if span == 0:
+        return _BARS[0] * len(finite)
+    return "".join(_BARS[min(7, int((v - low) / span * 8))] for v in finite)
+
+
+def split_columns(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def out(renderable: Any) -> None:
+    console.print(renderable)

@@ -1,0 +1,199 @@
+"""``mangodb runs …`` (list, show, set-status, tag) and the top-level ``compare`` and
+``export`` commands: everything that reads or changes runs as a whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from mangodb.cli.app import app, console
+from mangodb.cli.db import UrlOption
+from mangodb.cli.render import cell, open_repo, out, print_json, split_columns, status_cell
+
+runs_app = typer.Typer(help="List, inspect and change runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+DEFAULT_COLUMNS = ("run_id", "status", "method", "batch_size", "created")
+WhereArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help='A query, e.g. "status = crashed and method = pcgrad and created > 7d" '
+        "(see docs/query-language.md).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@runs_app.command("ls")
+def list_runs(
+    where: WhereArgument = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            "-c",
+            help="Comma-separated columns: fields (status, method, created, …), tags, "
+            "config.<path>, metric.<key>, objective.<name>.",
+        ),
+    ] = None,
+    sort: Annotated[
+        str, typer.Option(help="Sort key, '-' for descending: -created, run_id, metric.<key>…")
+    ] = "-created",
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many runs.")] = 50,
+    json_output: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """List runs matching WHERE, newest first."""
+    from mangodb.frames import column_value
+
+    chosen = split_columns(columns) or list(DEFAULT_COLUMNS)
+    with open_repo(url) as repo:
+        page = repo.query_runs_page(where=where, order_by=sort, limit=limit)
+        total = repo.count_runs(where=where)
+    rows = [{c: column_value(run, c) for c in chosen} for run in page.items]
+    if json_output:
+        print_json(rows)
+        return
+    table = Table(box=None, header_style="bold")
+    longest = max((len(run.run_id) for run in page.items), default=6)
+    for name in chosen:
+        # Run ids stay whole (they are what the next command needs); other cells shrink.
+        if name == "run_id":
+            table.add_column(name, min_width=min(longest, 64), no_wrap=True)
+        else:
+            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=40)
+    for row in rows:
+        table.add_row(*(status_cell(v) if c == "status" else cell(v) for c, v in row.items()))
+    out(table)
+    console.print(f"{len(rows)} of {total} runs", style="dim", highlight=False)
+
+
+@runs_app.command("show")
+def show_run(run_id: str, json_output: JsonOption = False, url: UrlOption = None) -> None:
+    """Everything about one run: fields, config, metrics, objectives, status events,
+    crash reports, attachments and history keys with sparklines."""
+    from mangodb.cli.history import history_summary
+
+    with open_repo(url) as repo:
+        run = repo.get_run(run_id)
+        history = repo.get_history(run_id, max_points=60)
+    if json_output:
+        data = run.model_dump()
+        data["history_keys"] = {k: len(s.steps) for k, s in history.items()}
+        print_json(data)
+        return
+    from mangodb.cli.show import render_run
+
+    render_run(run)
+    if history:
+        out(history_summary(history, title="history"))
+
+
+@runs_app.command("set-status")
+def set_status(
+    run_id: str,
+    status: Annotated[str, typer.Argument(help="launched, running, completed, failed, …")],
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the event log).")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow leaving a terminal status (recovery).")
+    ] = False,
+    wandb_run_id: Annotated[
+        str | None, typer.Option("--wandb-run-id", help="Also record the W&B run id.")
+    ] = None,
+    url: UrlOption = None,
+) -> None:
+    """Move a run to STATUS (recorded as an event with source 'cli')."""
+    fields: dict[str, Any] = {"wandb_run_id": wandb_run_id} if wandb_run_id else {}
+    from mangodb.errors import InvalidTransition
+
+    with open_repo(url) as repo:
+        before = repo.get_run(run_id).status.value
+        try:
+            run = repo.update_run_status(
+                run_id, status, reason=reason or "set by hand", force=force, **fields
+            )
+        except InvalidTransition as error:
+            if force or "force=True" not in str(error):
+                raise
+            hint = "terminal statuses are final; add --force to recover a run by hand"
+            raise InvalidTransition(run_id, error.from_status, error.to_status, hint) from error
+    after = run.status.value
+    note = " (forced)" if run.events and run.events[-1].forced else ""
+    change = f"{before} -> {after}{note}" if before != after else f"already {after}"
+    console.print(f"{run_id}: {change}", highlight=False)
+
+
+@runs_app.command("tag")
+def tag_run(
+    run_id: str,
+    tags: Annotated[list[str], typer.Argument(help="Tags to add (or remove).")],
+    remove: Annotated[bool, typer.Option("--remove", help="Remove the tags instead.")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Add TAGS to a run (or remove them with --remove)."""
+    with open_repo(url) as repo:
+        run = repo.set_tags(run_id, add=() if remove else tags, remove=tags if remove else ())
+    console.print(f"{run_id}: tags {', '.join(run.tags) or '(none)'}", highlight=False)
+
+
+@app.command("compare")
+def compare(
+    objective: Annotated[
+        list[str] | None,
+        typer.Option("--objective", "-o", help="Objective name (repeatable; default: all)."),
+    ] = None,
+    where: Annotated[str | None, typer.Option(help="Only runs matching this query.")] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(help="Statuses to include (repeatable; default: completed)."),
+    ] = None,
+    json_output: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Compare gradient methods on objectives: n, mean, std, median, min, max, best run."""
+    from mangodb.cli.show import comparison_table
+
+    statuses = status or ["completed"]
+    with open_repo(url) as repo:
+        names = objective or _objective_names(repo, where, statuses)
+        results = {
+            name: repo.compare_gradient_methods(name, statuses=statuses, where=where)
+            for name in names
+        }
+    if json_output:
+        print_json({name: [r.model_dump() for r in rows] for name, rows in results.items()})
+        return
+    if not results:
+        console.print("no objectives on the matching runs", style="dim")
+    for name, rows in results.items():
+        out(comparison_table(name, rows))
+
+
+def _objective_names(repo: Any, where: str | None, statuses: list[str]) -> list[str]:
+    """Objective names found on the newest 500 matching runs."""
+    runs = repo.query_runs(where=where, status=statuses, limit=500)
+    return sorted({o.name for run in runs for o in run.objectives})
+
+
+@app.command("export")
+def export(
+    where: WhereArgument = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="csv, jsonl or parquet (parquet needs pandas).")
+    ] = "csv",
+    output: Annotated[Path, typer.Option("--out", help="File to write.")] = Path("runs.csv"),
+    columns: Annotated[
+        str | None, typer.Option("--columns", "-c", help="Comma-separated columns (default: all).")
+    ] = None,
+    url: UrlOption = None,
+) -> None:
+    """Export matching runs, one row per run (config flattened to config.* columns)."""
+    from mangodb.cli.exporting import export_runs
+
+    with open_repo(url) as repo:
+        count = export_runs(repo, where, output_format, output, split_columns(columns))
+    console.print(f"wrote {count} runs to {output}", highlight=False)
