@@ -73,16 +73,35 @@ def _sqlite_engine(url: URL, **overrides: Any) -> Engine:
     return engine
 
 
+def _pgbouncer_mode() -> bool:
+    return os.environ.get("MANGODB_PGBOUNCER", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _postgres_engine(url: URL, **overrides: Any) -> Engine:
+    """PostgreSQL for many writers (docs/postgres.md). Environment settings:
+
+    - ``MANGODB_POOL_SIZE`` (2) / ``MANGODB_MAX_OVERFLOW`` (3): hundreds of EC2 processes each
+      hold at most 5 connections, and usually 1; ``pool_pre_ping`` replaces a connection the
+      server (or a failover, or an idle timeout) dropped before a call uses it.
+    - ``MANGODB_STATEMENT_TIMEOUT_MS`` (off): the server cancels a statement running longer,
+      e.g. one stuck behind a lock; the call fails with a ``MangoDBError`` naming the timeout.
+    - ``MANGODB_PGBOUNCER=1``: PgBouncer in transaction mode hands each transaction to any
+      server connection, so psycopg's server-side prepared statements are turned off
+      (``prepare_threshold=None``), and the statement timeout is set per transaction
+      (``SET LOCAL``) since PgBouncer refuses the ``options`` startup parameter.
+    - ``MANGODB_CONNECT_TIMEOUT`` (10 s).
+    """
     connect_args: dict[str, Any] = {
         "connect_timeout": _env_int("MANGODB_CONNECT_TIMEOUT", 10),
         "application_name": "mangodb",
     }
+    pgbouncer = _pgbouncer_mode()
     statement_timeout = _env_int("MANGODB_STATEMENT_TIMEOUT_MS", 0)
-    if statement_timeout:
-        connect_args["options"] = f"-c statement_timeout={statement_timeout}"
-    if os.environ.get("MANGODB_PGBOUNCER", "").lower() in ("1", "true", "yes"):
-        # PgBouncer in transaction mode cannot keep server-side prepared statements.
+    if statement_timeout and not pgbouncer:
+        # Keep options given in the URL (e.g. ``?options=-csearch_path=...``).
+        given = str(url.query.get("options") or "")
+        connect_args["options"] = f"{given} -c statement_timeout={statement_timeout}".strip()
+    if pgbouncer:
         connect_args["prepare_threshold"] = None
     options: dict[str, Any] = {
         "pool_pre_ping": True,
@@ -93,7 +112,14 @@ def _postgres_engine(url: URL, **overrides: Any) -> Engine:
         "connect_args": connect_args,
     }
     options.update(overrides)
-    return create_engine(url, **options)
+    engine = create_engine(url, **options)
+    if statement_timeout and pgbouncer:
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(statement_timeout)}")
+
+    return engine
 
 
 def write_engine(engine: Engine) -> Engine:
