@@ -73,6 +73,7 @@ def history(
             from mangodb.errors import ValidationError
 
             raise ValidationError(f"run {run_id!r} has no history key(s): {', '.join(missing)}")
+        series = {key: series[key] for key in keys}  # in the order asked for
     if csv_output:
         write_csv(series)
     elif json_output:
