@@ -923,6 +923,28 @@ class RunRepository:
         return HistoryWriter(self, run_id, flush_every=flush_every, flush_seconds=flush_seconds)
 
 
+    # -- DataFrames (pandas extra; see mangodb/frames.py) -----------------------------------
+    def runs_frame(
+        self, where: str | None = None, columns: Sequence[str] | None = None, **criteria: Any
+    ) -> Any:
+        """A pandas DataFrame, one row per matching run: fields, ``config.*`` (flattened),
+        ``metric.*`` and ``objective.*`` columns, or just ``columns``."""
+        from mangodb.frames import runs_frame
+
+        return runs_frame(self, where=where, columns=columns, **criteria)
+
+    def history_frame(
+        self,
+        run_ids: Sequence[str],
+        keys: Sequence[str] | None = None,
+        *,
+        max_points: int | None = None,
+    ) -> Any:
+        """Long-format history as a DataFrame: ``run_id, key, step, value``."""
+        from mangodb.frames import history_frame
+
+        return history_frame(self, run_ids, keys, max_points=max_points)
+
 # -- helpers local to the repository ---------------------------------------------------------
 M = TypeVar("M", RunCreate, ObjectiveCreate, CrashReportCreate)
 
