@@ -320,3 +320,15 @@ class InstanceRunRead(_Read):
     created_at: dt.datetime
     started_at: dt.datetime | None
     heartbeat_at: dt.datetime | None
+
+
+class StatusUpdate(_Input):
+    """One status change of a batch (``RunRepository.transition_runs``): compare-and-set
+    against ``expected_status`` when given, evidence in ``details``."""
+
+    run_id: RunId
+    status: RunStatus
+    reason: LongText | None = None
+    source: ShortText | None = None
+    expected_status: tuple[RunStatus, ...] | None = None
+    details: JSONObject | None = None

@@ -110,3 +110,7 @@ class MissingExtra(MangoDBError, ImportError):
 
 class TargetNotEmpty(MangoDBError):
     """``mangodb db copy``: the target holds mangodb data that is not a copy of this source."""
+
+
+class CloudError(MangoDBError):
+    """A cloud provider (AWS) call failed after bounded retries; the message names the call."""
