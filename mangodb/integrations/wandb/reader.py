@@ -134,8 +134,9 @@ def _value(item: Any) -> Any:
     return getattr(item, kind)
 
 
-def _path(item: Any) -> list[str]:
-    return list(item.nested_key) or [item.key]
+def _path(item: Any) -> tuple[str, ...]:
+    nested = item.nested_key
+    return tuple(nested) if nested else (item.key,)
 
 
 def _history_row(record: Any) -> HistoryRow:
@@ -151,7 +152,7 @@ def _history_row(record: Any) -> HistoryRow:
         if len(path) == 1:
             row[path[0]] = value
         else:
-            set_path(row, path, value)
+            set_path(row, list(path), value)
             nested = True
     flat = flatten(row) if nested else row
     step = flat.pop(STEP_KEY, None)
@@ -160,11 +161,37 @@ def _history_row(record: Any) -> HistoryRow:
     return HistoryRow(step=step, values=flat)
 
 
-def _apply(target: dict[str, Any], updates: Any, removes: Any) -> None:
-    for item in updates:
-        set_path(target, _path(item), _value(item))
-    for item in removes:
-        remove_path(target, _path(item))
+_REMOVED = object()
+
+
+class _Replay:
+    """Summary/config deltas reduced to the last write per path, in last-write order: the
+    same final document as replaying every delta, but each value is decoded once (a summary
+    gets a delta of every logged key at every step)."""
+
+    def __init__(self) -> None:
+        self.latest: dict[tuple[str, ...], Any] = {}
+
+    def apply(self, updates: Any, removes: Any) -> None:
+        latest = self.latest
+        for item in updates:
+            path = _path(item)
+            latest.pop(path, None)
+            latest[path] = item
+        for item in removes:
+            path = _path(item)
+            latest.pop(path, None)
+            latest[path] = _REMOVED
+
+    def result(self) -> dict[str, Any]:
+        document: dict[str, Any] = {}
+        for path, item in self.latest.items():
+            if item is _REMOVED:
+                remove_path(document, list(path))
+            else:
+                set_path(document, list(path), _value(item))
+        document.pop("_wandb", None)
+        return document
 
 
 def _run_info(record: Any) -> dict[str, Any]:
@@ -194,6 +221,7 @@ def read_run_log(path: str | Path, *, on_progress: Callable[[int], None] | None 
     data = source.read_bytes()
     log = RunLog(path=source)
     record_type = record_class()
+    summary, config = _Replay(), _Replay()
     for payload in iter_payloads(data, log.framing, on_progress):
         record = record_type()
         try:
@@ -206,16 +234,15 @@ def read_run_log(path: str | Path, *, on_progress: Callable[[int], None] | None 
         if kind == "history":
             log.history.append(_history_row(record))
         elif kind == "summary":
-            _apply(log.summary, record.summary.update, record.summary.remove)
+            summary.apply(record.summary.update, record.summary.remove)
         elif kind == "config":
-            _apply(log.config, record.config.update, record.config.remove)
+            config.apply(record.config.update, record.config.remove)
         elif kind == "run":
             log.run = _run_info(record)
-            _apply(log.config, record.run.config.update, record.run.config.remove)
-            _apply(log.summary, record.run.summary.update, record.run.summary.remove)
+            config.apply(record.run.config.update, record.run.config.remove)
+            summary.apply(record.run.summary.update, record.run.summary.remove)
         elif kind == "exit":
             log.has_exit = True
             log.exit_code = int(record.exit.exit_code)
-    log.config.pop("_wandb", None)
-    log.summary.pop("_wandb", None)
+    log.summary, log.config = summary.result(), config.result()
     return log
