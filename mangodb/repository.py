@@ -219,8 +219,12 @@ class RunRepository:
         return run
 
     @staticmethod
-    def _run_pk(session: Session, run_id: str) -> int:
-        pk = session.scalar(select(Run.id).where(Run.run_id == run_id))
+    def _run_pk(session: Session, run_id: str, *, lock: bool = False) -> int:
+        statement = select(Run.id).where(Run.run_id == run_id)
+        if lock and session.get_bind().dialect.name == "postgresql":
+            # Serialises get-or-create on the run's children (SQLite's BEGIN IMMEDIATE does).
+            statement = statement.with_for_update()
+        pk = session.scalar(statement)
         if pk is None:
             raise RunNotFound(run_id)
         return pk
@@ -351,6 +355,14 @@ class RunRepository:
         metrics = _load_json_arg(metrics, "final_metrics_json")
         if metrics is not None:
             metrics = json_document(metrics)
+            too_long = [k for k in metrics if len(k) > models.KEY_LENGTH]
+            if too_long:
+                raise ValidationError(
+                    f"final metric keys longer than {models.KEY_LENGTH} characters: "
+                    f"{too_long[0][:40]!r}..."
+                )
+        if details is not None:
+            details = json_document(details)
         history = _load_json_arg(history_json, "history_json")
         new_config = json_document(config) if config is not None else None
         expected = _expected(expected_status)
@@ -673,7 +685,7 @@ class RunRepository:
         spec = objective if objective is not None else _validate(ObjectiveCreate, fields)
 
         def work(session: Session) -> ObjectiveRead:
-            pk = self._run_pk(session, run_id)
+            pk = self._run_pk(session, run_id, lock=True)
             row = session.scalars(
                 select(RunObjective).where(
                     RunObjective.run_pk == pk, RunObjective.name == spec.name
@@ -770,7 +782,7 @@ class RunRepository:
         ).hexdigest()[:32]
 
         def work(session: Session) -> CrashReportRead:
-            run = self._run_row(session, run_id)
+            run = self._run_row(session, run_id, lock=True)
             row = session.scalars(
                 select(CrashReport).where(
                     CrashReport.run_pk == run.id, CrashReport.dedup_key == dedup
@@ -814,7 +826,7 @@ class RunRepository:
             raise ValidationError(f"details: {error}") from error
 
         def work(session: Session) -> AttachmentRead:
-            pk = self._run_pk(session, run_id)
+            pk = self._run_pk(session, run_id, lock=True)
             row = session.scalars(
                 select(RunAttachment).where(
                     RunAttachment.run_pk == pk,
