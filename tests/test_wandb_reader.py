@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import struct
+import subprocess
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -264,3 +266,23 @@ def test_mirror_rules_without_wandb() -> None:
     assert rows == [(0, {"a": 1, "b": 2}), (5, {"c": 3, "d": 4, "e": 5})]
     mirror.flush()
     assert rows[-1] == (6, {"f": 6}) and mirror.calls_dropped == 1
+
+
+def test_missing_wandb_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from mangodb.errors import MissingExtra
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # what an install without the extra sees
+    path = tmp_path / "run-x.wandb"
+    path.write_bytes(HEADER)
+    with pytest.raises(MissingExtra, match=r"mangodb\[wandb\]") as info:
+        read_run_log(path)
+    assert info.value.extra == "wandb"
+
+
+def test_importing_the_integration_and_cli_does_not_import_wandb() -> None:
+    code = (
+        "import sys, mangodb.integrations.wandb, mangodb.cli.app; "
+        "print(sorted(m for m in sys.modules if m == 'wandb' or m.startswith('wandb.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

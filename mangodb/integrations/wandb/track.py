@@ -64,7 +64,9 @@ class Tracker:
         flush_seconds: float = 2.0,
         signals: Iterable[signal.Signals] = (signal.SIGTERM,),
         finish_on_signal: bool = True,
+        signal_timeout: float = 20.0,
         source: str = SOURCE,
+        owns_repo: bool = False,
     ) -> None:
         self.run = run
         self.repo = repo
@@ -72,6 +74,8 @@ class Tracker:
         self.heartbeat_seconds = heartbeat_seconds
         self.source = source
         self.finish_on_signal = finish_on_signal
+        self.signal_timeout = signal_timeout
+        self._owns_repo = owns_repo
         self._signals = tuple(signals)
         self._flush_every = flush_every
         self._flush_seconds = flush_seconds
@@ -179,16 +183,28 @@ class Tracker:
         name = signal.Signals(signum).name
         exit_code = 128 + signum
         try:
-            self._end_quietly(
-                RunStatus.TERMINATED, f"signal {name}", exit_code, details={"signal": name}
+            # The signal may have interrupted this very thread inside a flush (holding the
+            # writer's lock) or a wandb call: record the end from a worker thread, bounded by
+            # ``signal_timeout``, so a held lock costs the record, never a hung process.
+            worker = threading.Thread(
+                target=self._end_quietly,
+                args=(RunStatus.TERMINATED, f"signal {name}", exit_code),
+                kwargs={"details": {"signal": name}},
+                name="mangodb-signal",
+                daemon=True,
             )
+            worker.start()
+            worker.join(self.signal_timeout)
+            if worker.is_alive():
+                log.warning("mangodb: recording %s for run %s timed out", name, self.run_id)
             if self.finish_on_signal:  # lets wandb-core write its buffered tail and exit record
                 try:
                     self.run.finish(exit_code=exit_code)
                 except Exception:
                     log.exception("mangodb: wandb finish() after %s failed", name)
         finally:
-            os.kill(os.getpid(), signum)  # handlers are restored: dies (or not) as it would have
+            self._restore_signals()
+            os.kill(os.getpid(), signum)  # to the previous handler: dies as it would have
 
     def _finish(
         self,
@@ -212,7 +228,7 @@ class Tracker:
                 log.warning("mangodb: could not read the wandb summary/config", exc_info=True)
             if self._writer is not None:
                 self._writer.close()
-            self._detach()
+            self._release()
             if config is not None:
                 with contextlib.suppress(RunNotFound):
                     config = {**self.repo.get_run(self.run_id).config, **config}
@@ -229,11 +245,18 @@ class Tracker:
                 **fields,
             )
         finally:
-            self._detach()
+            self._release()
+            if self._owns_repo:
+                self.repo.close()
 
-    def _detach(self) -> None:
+    def _release(self) -> None:
+        """Stop mirroring and heartbeating; restore signal handlers (main thread only)."""
         hook.uninstall(self.run)
         self._stop.set()
+        if threading.current_thread() is threading.main_thread():
+            self._restore_signals()
+
+    def _restore_signals(self) -> None:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
         self._previous.clear()
@@ -248,5 +271,7 @@ def track(
     """Mirror the live W&B ``run`` into mangodb run ``run_id`` (default: the W&B run id) of
     ``repo`` (a ``RunRepository``, a database URL, or None for the default database).
     Use as a context manager around the training loop; options go to :class:`Tracker`."""
+    owns = not isinstance(repo, RunRepository)
     repository = repo if isinstance(repo, RunRepository) else RunRepository.connect(repo)
-    return Tracker(run, repository, run_id or os.environ.get("MANGODB_RUN_ID"), **options)
+    run_id = run_id or os.environ.get("MANGODB_RUN_ID")
+    return Tracker(run, repository, run_id, owns_repo=owns, **options)
