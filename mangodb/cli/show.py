@@ -110,7 +110,7 @@ def comparison_table(objective: str, rows: Sequence[MethodComparison]) -> Table:
         header_style="bold",
         box=box.SIMPLE_HEAD,
     )
-    for name in ("method", "n", "mean ± std", "median", "min", "max", "best run"):
+    for name in ("method", "n", "mean ± std", "median", "best", "best run"):
         table.add_column(
             name,
             justify="left" if name in ("method", "best run") else "right",
@@ -129,8 +129,7 @@ def comparison_table(objective: str, rows: Sequence[MethodComparison]) -> Table:
             str(row.n),
             cell(row.mean) + spread,
             cell(row.median),
-            cell(row.min),
-            cell(row.max),
+            cell(row.best_value),
             row.best_run_id or "",
         )
     return table
