@@ -321,3 +321,15 @@ def test_token_soup_parses_or_fails_with_a_position(parts: list[str]) -> None:
 def test_any_character_in_a_quoted_value_is_data(char: str) -> None:
     value = f"a{char}b"
     assert p(to_text(FieldFilter("model", "=", value))) == FieldFilter("model", "=", value)
+
+
+def test_every_example_of_the_reference_parses() -> None:
+    from pathlib import Path
+
+    reference = Path(__file__).resolve().parent.parent / "docs" / "query-language.md"
+    examples = reference.read_text(encoding="utf-8").split("## Examples", 1)[1]
+    block = examples.split("```text\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert len(lines) >= 8
+    for line in lines:
+        assert to_text(p(line))
