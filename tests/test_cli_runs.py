@@ -238,3 +238,15 @@ def test_unreachable_database(command: list[str]) -> None:
     assert_one_line_error(result, 3, "cannot use database", "u:***@127.0.0.1:1")
     assert "secret" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_parquet_without_pyarrow_names_the_extra(
+    demo_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow` fail
+    target = tmp_path / "runs.parquet"
+    result = mangodb("export", "--format", "parquet", "--out", str(target), "--url", demo_url)
+    assert_one_line_error(result, 1, "pyarrow is not installed", "mangodb[pandas]")
+    assert not target.exists()

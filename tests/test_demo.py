@@ -55,3 +55,14 @@ def test_the_campaign_has_what_the_demo_promises(demo_url: str) -> None:
     assert all(keys.get("val/hop_loss", 0) > 0 for keys in histories.values())
     assert {row.gradient_method for row in comparison} == set(METHODS)
     assert sum(row.n for row in comparison) == by_status["completed"]
+
+
+def test_demo_bad_input_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    unwritable = tmp_path / "a-file" / "demo.sqlite3"
+    result = CliRunner().invoke(app, ["demo", "--db", str(unwritable)])
+    assert result.exit_code == 3, result.output
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+    usage = CliRunner().invoke(app, ["demo", "--db", str(tmp_path / "d.sqlite3"), "--runs", "0"])
+    assert usage.exit_code == 2
