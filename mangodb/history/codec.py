@@ -62,21 +62,38 @@ class PackedChunk:
     payload: bytes
     numeric: bool
 
-    def row(self, series_id: int) -> dict[str, Any]:
-        return {
-            "series_id": series_id,
-            "codec": self.codec,
-            "first_step": self.first_step,
-            "last_step": self.last_step,
-            "point_count": self.point_count,
-            "nan_count": self.nan_count,
-            "min_value": self.min_value,
-            "max_value": self.max_value,
-            "last_value": self.last_value,
-            "last_value_kind": self.last_value_kind,
-            "steps": self.steps,
-            "payload": self.payload,
-        }
+    def row(self, series_id: int) -> tuple[Any, ...]:
+        """The values of :data:`ROW_COLUMNS`, in that order."""
+        return (
+            series_id,
+            self.codec,
+            self.first_step,
+            self.last_step,
+            self.point_count,
+            self.nan_count,
+            self.min_value,
+            self.max_value,
+            self.last_value,
+            self.last_value_kind,
+            self.steps,
+            self.payload,
+        )
+
+
+ROW_COLUMNS = (
+    "series_id",
+    "codec",
+    "first_step",
+    "last_step",
+    "point_count",
+    "nan_count",
+    "min_value",
+    "max_value",
+    "last_value",
+    "last_value_kind",
+    "steps",
+    "payload",
+)
 
 
 def float_array(values: Sequence[Any]) -> array[float] | None:

@@ -56,8 +56,13 @@ def to_columns(data: Any) -> Columns:
 def column(key: Any, steps: Iterable[Any], values: Iterable[Any]) -> Column:
     """Validate one key's steps and values and sort them by step."""
     check_key(key)
-    step_list = _steps(steps)
     value_list = values if type(values) is list else list(values)
+    run = _consecutive(steps)
+    if run is not None and len(run) == len(value_list):
+        if run[0] < 0:
+            raise ValidationError(f"{key}: steps must be non-negative, got {run[0]}")
+        return Column(run, value_list, True)
+    step_list = _steps(steps)
     if len(step_list) != len(value_list):
         raise ValidationError(
             f"{key}: {len(step_list)} steps but {len(value_list)} values (lengths must match)"
@@ -100,6 +105,18 @@ def step_value(value: Any) -> int:
     if step < 0 or step > MAX_STEP:
         raise ValidationError(f"step must be in 0..2**63-1, got {step}")
     return step
+
+
+def _consecutive(steps: Iterable[Any]) -> list[int] | None:
+    """The common case, checked in C: a list of steps going up by 1 becomes that range (as
+    pure ints); None when ``steps`` is anything else."""
+    if type(steps) is not list or not steps:
+        return None
+    first, last = steps[0], steps[-1]
+    if type(first) is not int or type(last) is not int or last - first != len(steps) - 1:
+        return None
+    run = list(range(first, last + 1))
+    return run if run == steps else None
 
 
 def _steps(steps: Iterable[Any]) -> list[int]:

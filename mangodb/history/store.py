@@ -23,12 +23,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mangodb.db.models import HistoryChunk, HistorySeries
-from mangodb.history.codec import PackedChunk, float_array, pack, same_value, unpack
+from mangodb.history.codec import (
+    ROW_COLUMNS,
+    PackedChunk,
+    float_array,
+    pack,
+    same_value,
+    unpack,
+)
 from mangodb.history.columns import Column, column, to_columns
 from mangodb.history.series import AppendResult
 from mangodb.numbers import FINITE, encode_float, is_number
@@ -57,7 +64,7 @@ class _Change:
 
 @dataclass(slots=True)
 class _Plan:
-    inserts: list[dict[str, Any]] = field(default_factory=list)
+    inserts: list[tuple[Any, ...]] = field(default_factory=list)
     deletes: list[int] = field(default_factory=list)
     changes: dict[int, _Change] = field(default_factory=dict)
 
@@ -134,8 +141,12 @@ def _lock_series(session: Session, run_pk: int, keys: list[str]) -> dict[str, Ro
         dialect = session.get_bind().dialect.name
         make_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         now = dt.datetime.now(dt.timezone.utc)
-        statement = make_insert(SERIES).on_conflict_do_nothing(index_elements=["run_pk", "key"])
-        session.execute(
+        statement = (
+            make_insert(SERIES)
+            .on_conflict_do_nothing(index_elements=["run_pk", "key"])
+            .returning(*SERIES.c)
+        )
+        created = session.execute(
             statement,
             [
                 {
@@ -150,7 +161,10 @@ def _lock_series(session: Session, run_pk: int, keys: list[str]) -> dict[str, Ro
                 for key in missing
             ],
         )
-        found.update(_select_series(session, run_pk, missing))
+        found.update((row.key, row) for row in created)
+        raced = [key for key in missing if key not in found]  # created meanwhile by another
+        if raced:
+            found.update(_select_series(session, run_pk, raced))
     return found
 
 
@@ -311,7 +325,15 @@ def _write_chunks(session: Session, plan: _Plan) -> None:
     for part in batched(plan.deletes):
         session.execute(delete(CHUNKS).where(CHUNKS.c.id.in_(part)))
     if plan.inserts:
-        session.execute(insert(CHUNKS), plan.inserts)
+        # The hot path: one driver-level executemany of plain tuples (bytes, ints, floats
+        # need no type processing), skipping SQLAlchemy's per-row parameter handling.
+        connection = session.connection()
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        connection.exec_driver_sql(
+            f"INSERT INTO {CHUNKS.name} ({', '.join(ROW_COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * len(ROW_COLUMNS))})",
+            plan.inserts,
+        )
 
 
 # -- series summaries -------------------------------------------------------------------------
