@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mangodb.errors import MangoDBError
 from mangodb.integrations.aws.instances import GONE_STATES, LIVE_STATES
 from mangodb.integrations.aws.termination import PREEMPTED, terminate_run
-from mangodb.settings import ENV_URL, mask_url
+from mangodb.settings import ENV_URL
 
 if TYPE_CHECKING:
     from mangodb.repository import RunRepository
@@ -33,8 +33,9 @@ SOURCE = "eventbridge"
 _repository: tuple[str, RunRepository] | None = None
 
 
-def _repo() -> RunRepository:
-    """The repository of ``MANGODB_URL``, opened once and reused while the URL is the same."""
+def repository() -> RunRepository:
+    """The repository of ``MANGODB_URL``, opened once per container and reused by later
+    invocations while the URL stays the same."""
     global _repository
     url = os.environ.get(ENV_URL, "").strip()
     if not url:
@@ -115,7 +116,7 @@ def _state_change(
         raise _Refused("malformed", f"unknown instance state {state!r}")
     if state in LIVE_STATES:
         return {"outcome": "ignored", "detail": f"instance {state}", "instance_id": instance_id}
-    repo = _repo()
+    repo = repository()
     runs = repo.find_runs_by_instance(instance_id)
     if not runs:
         return {"outcome": "unknown_instance", "instance_id": instance_id}
@@ -135,7 +136,7 @@ def _spot_warning(
     event: Mapping[str, Any], instance_id: str, detail: Mapping[str, Any]
 ) -> dict[str, Any]:
     action = detail.get("instance-action")
-    repo = _repo()
+    repo = repository()
     runs = repo.find_runs_by_instance(instance_id)
     if not runs:
         return {"outcome": "unknown_instance", "instance_id": instance_id}
@@ -160,6 +161,9 @@ def _already_recorded(events: Any, event_id: Any) -> bool:
     )
 
 
-def describe_connection() -> str | None:
-    """The masked URL of the cached connection (for logs and tests)."""
-    return mask_url(_repository[0]) if _repository is not None else None
+def close() -> None:
+    """Close the cached repository (the next invocation reconnects)."""
+    global _repository
+    if _repository is not None:
+        _repository[1].close()
+        _repository = None
