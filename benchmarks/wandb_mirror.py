@@ -36,26 +36,27 @@ def bench_mirror(root: Path, keys: int, calls: int, blocks: int) -> None:
 
     from mangodb import RunRepository
     from mangodb.integrations.wandb import mirror as hook
+    from mangodb.integrations.wandb import track
 
     names = [f"metric/{k}" for k in range(keys)]
     repo = RunRepository.connect(f"sqlite:///{root / 'mirror.sqlite3'}")
-    repo.insert_run(run_id="bench")
     run = wandb.init(project="mangodb-bench", dir=str(root))
-    writer = repo.history_writer("bench", flush_every=1000, flush_seconds=5.0)
-    mirror = hook.Mirror(lambda step, row: writer.log(row, step=step), run=run)
+    tracker = track(run, repo, "bench")  # the defaults users get (background flushing)
+    tracker.start()
     log_block(run, 200, names, 0)  # warm up
     plain: list[float] = []
     mirrored: list[float] = []
     step = 200
     for _ in range(blocks):
+        hook.uninstall(run)
         plain.append(log_block(run, calls, names, step))
         step += calls
-        hook.install(run, mirror)
+        hook.install(run, tracker._mirror)
         mirrored.append(log_block(run, calls, names, step))
-        hook.uninstall(run)
         step += calls
-    writer.close()
+    tracker.complete()
     run.finish()
+    stored = repo.history_keys("bench")[names[0]]
     repo.close()
     p, m = statistics.median(plain), statistics.median(mirrored)
     print(f"log() with {keys} keys, {blocks} blocks x {calls} calls each way")
@@ -63,6 +64,14 @@ def bench_mirror(root: Path, keys: int, calls: int, blocks: int) -> None:
     print(f"  mirrored run.log     median {m * 1e6:8.1f} us/call  (blocks: {_us(mirrored)})")
     share = 100 * (m - p) / p
     print(f"  mirror overhead      {(m - p) * 1e6:8.1f} us/call  = {share:.1f}% of run.log")
+    print(f"  ({stored} rows of {names[0]} stored: every mirrored call of the run)")
+    rows: list[Any] = []
+    mirror = hook.Mirror(lambda s, r: rows.append(r), timestamps=True)
+    began = time.perf_counter()
+    for i in range(calls):
+        mirror.observe(i, {k: i * 0.001 + j for j, k in enumerate(names)})
+    alone = (time.perf_counter() - began) / calls
+    print(f"  commit-rule mirror alone (no wandb, no database): {alone * 1e6:.1f} us/call")
 
 
 def _us(values: list[float]) -> str:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mangodb.integrations.wandb.keys import flatten
+from mangodb.integrations.wandb.keys import flatten, is_media
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,24 @@ def to_json_value(value: Any, run: Any = None) -> Any:
     return str(value)
 
 
+_PLAIN = frozenset({float, int, str, bool, type(None)})
+
+
+def row_values(data: Mapping[str, Any], run: Any = None) -> dict[str, Any]:
+    """One logged dict as flat JSON values (the fast path: plain numbers pass untouched)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if type(value) in _PLAIN:
+            out[key] = value
+            continue
+        converted = to_json_value(value, run)
+        if isinstance(converted, dict) and converted and not is_media(converted):
+            out.update(flatten(converted, key))
+        else:
+            out[key] = converted
+    return out
+
+
 def _is_wandb_value(value: Any) -> bool:
     return any(cls.__name__ == "WBValue" for cls in type(value).__mro__)
 
@@ -94,7 +112,7 @@ class Mirror:
             if self.row_step is not None and target != self.row_step:
                 self._flush()
             self.row_step = target
-            self.row.update(flatten(to_json_value(dict(data), self.run)))
+            self.row.update(row_values(data, self.run))
             if self.timestamps:
                 self.row["_timestamp"] = time.time()
             if (step is None and commit is None) or commit:
@@ -139,8 +157,12 @@ def _hooked_log(self: Any, data: Any, step: int | None = None, commit: bool | No
     mirror = _mirrors.get(id(self))
     if mirror is None:
         return _original(self, data, step=step, commit=commit)
-    before = self._local_step  # the step W&B aims an implicit call at
+    before = getattr(self, "_local_step", None)  # the step W&B aims an implicit call at
     result = _original(self, data, step=step, commit=commit)  # raises like W&B would
+    if not isinstance(before, int):  # a wandb without ``_local_step``: cannot replay rules
+        log.warning("mangodb: this wandb version has no Run._local_step; not mirroring")
+        _mirrors.pop(id(self), None)
+        return result
     try:
         mirror.observe(before, data, step, commit)
     except Exception:  # never break training because of the mirror

@@ -65,6 +65,7 @@ class Tracker:
         signals: Iterable[signal.Signals] = (signal.SIGTERM,),
         finish_on_signal: bool = True,
         signal_timeout: float = 20.0,
+        background_flush: bool = True,
         source: str = SOURCE,
         owns_repo: bool = False,
     ) -> None:
@@ -79,6 +80,9 @@ class Tracker:
         self._signals = tuple(signals)
         self._flush_every = flush_every
         self._flush_seconds = flush_seconds
+        self._background_flush = background_flush
+        self._flush_due = threading.Event()
+        self._flusher: threading.Thread | None = None
         self._writer: Any = None
         self._mirror = hook.Mirror(self._emit, run=run)
         self._stop = threading.Event()
@@ -108,9 +112,18 @@ class Tracker:
             source=self.source,
             **ids,
         )
-        self._writer = self.repo.history_writer(
-            self.run_id, flush_every=self._flush_every, flush_seconds=self._flush_seconds
-        )
+        if self._background_flush:  # the writer only buffers; our thread writes
+            self._writer = self.repo.history_writer(
+                self.run_id, flush_every=1 << 62, flush_seconds=float(1 << 30)
+            )
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name=f"mangodb-flush-{self.run_id}", daemon=True
+            )
+            self._flusher.start()
+        else:
+            self._writer = self.repo.history_writer(
+                self.run_id, flush_every=self._flush_every, flush_seconds=self._flush_seconds
+            )
         hook.install(self.run, self._mirror)
         self._install_signals()
         self._beat = threading.Thread(
@@ -120,6 +133,19 @@ class Tracker:
 
     def _emit(self, step: int, row: dict[str, Any]) -> None:
         self._writer.log(row, step=step)
+        if self._flusher is not None and self._writer.pending >= self._flush_every:
+            self._flush_due.set()
+
+    def _flush_loop(self) -> None:
+        """Write buffered rows off the training thread: when ``flush_every`` rows wait, or
+        every ``flush_seconds``. A failed flush keeps its rows buffered for the next one."""
+        while not self._stop.is_set():
+            self._flush_due.wait(self._flush_seconds)
+            self._flush_due.clear()
+            try:
+                self._writer.flush()
+            except Exception:
+                log.warning("mangodb: history flush for %s failed", self.run_id, exc_info=True)
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.heartbeat_seconds):
@@ -226,6 +252,7 @@ class Tracker:
                 config = snapshot.config(self.run)
             except Exception:  # the wandb run is already gone: keep what we have
                 log.warning("mangodb: could not read the wandb summary/config", exc_info=True)
+            self._stop_flusher()
             if self._writer is not None:
                 self._writer.close()
             self._release()
@@ -248,6 +275,12 @@ class Tracker:
             self._release()
             if self._owns_repo:
                 self.repo.close()
+
+    def _stop_flusher(self) -> None:
+        if self._flusher is not None:
+            self._stop.set()
+            self._flush_due.set()
+            self._flusher.join(self.signal_timeout)
 
     def _release(self) -> None:
         """Stop mirroring and heartbeating; restore signal handlers (main thread only)."""

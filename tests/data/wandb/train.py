@@ -3,7 +3,8 @@
     python train.py DIR DB_URL RUN_ID STEPS MODE
 MODE ``sigkill``: after STEPS steps, wait for wandb-core to flush its file, then SIGKILL
 itself. MODE ``sigterm``: after STEPS steps print "ready" and idle until a signal arrives.
-The history writer flushes every 100 rows (never by time), so what mangodb holds is exact.
+The history writer flushes inline every 100 rows (never by time), so what mangodb holds
+is exact.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ run = wandb.init(
     config={"lr": 0.1},
     settings=wandb.Settings(x_transaction_log_flush_interval=0.5),
 )
-with track(run, url, run_id, flush_every=100, flush_seconds=3600.0):
+with track(run, url, run_id, flush_every=100, flush_seconds=3600.0, background_flush=False):
     for step in range(steps):
         wandb.log({"loss": 1.0 / (step + 1), "phase": f"epoch-{step // 100}"})
     if mode == "sigkill":
