@@ -15,6 +15,7 @@ from typing import Any
 FLOAT_TAG = "$mangodb.float"
 ESCAPE_TAG = "$mangodb.escape"
 _TAGS = frozenset({FLOAT_TAG, ESCAPE_TAG})
+_CONTAINERS = (dict, list)
 
 
 def _needs_tag(value: float) -> bool:
@@ -49,8 +50,10 @@ def decode(value: Any) -> Any:
             if key == FLOAT_TAG and isinstance(item, str):
                 return float(item)
             if key == ESCAPE_TAG and isinstance(item, dict):
-                return {k: decode(v) for k, v in item.items()}
-        return {key: decode(item) for key, item in value.items()}
+                return {k: decode(v) if isinstance(v, _CONTAINERS) else v for k, v in item.items()}
+        # Only containers can hold tags: leaves are copied without a call (configs have
+        # hundreds of leaves and this runs for every run read).
+        return {k: decode(v) if isinstance(v, _CONTAINERS) else v for k, v in value.items()}
     if isinstance(value, list):
-        return [decode(item) for item in value]
+        return [decode(v) if isinstance(v, _CONTAINERS) else v for v in value]
     return value
