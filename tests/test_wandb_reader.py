@@ -53,7 +53,9 @@ def log_every_pattern(run: Any) -> None:
     run.log({"e": 1}, step=11)
     run.log({"late": 1}, step=5)  # below the current step: W&B drops it
     run.log({"f": np.int64(7)})  # implicit call after explicit step: lands in step 11
-    run.log({"hist": wandb.Histogram(np_histogram=([1, 2], [0.0, 1.0, 2.0])), "g": math.nan})
+    image = wandb.Image(np.zeros((4, 4, 3), dtype=np.uint8))  # a media file under files/media
+    histogram = wandb.Histogram(np_histogram=([1, 2], [0.0, 1.0, 2.0]))
+    run.log({"hist": histogram, "g": math.nan, "sample": image})
     for i in range(40):
         run.log({"train/loss": 1.0 / (i + 1), "lr": 1e-3 * 0.9**i}, commit=i % 3 != 0)
     run.log({"val/acc": 0.75, "slash/key": -0.0, "inf": math.inf}, step=100)
@@ -129,6 +131,7 @@ def test_mirror_rows_equal_the_file_row_for_row(logged: dict[str, Any]) -> None:
     assert by_step[11] == {"e": 1, "f": 7}
     assert by_step[10] == {"c": 1, "d": 0.5}
     assert by_step[12]["hist"]["_type"] == "histogram"
+    assert by_step[12]["sample"]["_type"] == "image-file"  # media mirrored as W&B writes it
 
 
 def test_reader_summary_and_config_equal_wandbs(logged: dict[str, Any]) -> None:

@@ -26,13 +26,17 @@ from mangodb.integrations.wandb.keys import flatten, is_media
 log = logging.getLogger(__name__)
 
 Emit = Callable[[int, dict[str, Any]], None]
+_PLAIN = frozenset({float, int, str, bool, type(None)})
 
 
 def to_json_value(value: Any, run: Any = None) -> Any:
     """A JSON-friendly copy of a logged value: numpy scalars and one-element tensors become
     Python numbers, W&B data types their W&B JSON description, arrays lists."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or type(value) in _PLAIN:
         return value
+    for plain in (bool, int, float, str):  # subclasses (np.float64, W&B's LogicalPath)
+        if isinstance(value, plain):
+            return plain(value)
     if isinstance(value, Mapping):
         return {str(k): to_json_value(v, run) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -59,9 +63,6 @@ def to_json_value(value: Any, run: Any = None) -> Any:
         except Exception:
             pass
     return str(value)
-
-
-_PLAIN = frozenset({float, int, str, bool, type(None)})
 
 
 def row_values(data: Mapping[str, Any], run: Any = None) -> dict[str, Any]:
