@@ -185,6 +185,20 @@ def test_sigterm_terminates_and_the_process_dies_by_the_signal(
     assert again.status is RunStatus.TERMINATED and again.points_skipped >= 500
 
 
+def test_sigterm_goes_on_to_the_previous_handler(
+    sqlite_repo: RunRepository, sqlite_url: URL, tmp_path: Path
+) -> None:
+    url = sqlite_url.render_as_string()
+    process = start_training(tmp_path, url, "term-2", 20, "sigterm-chained")
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 7
+    assert process.stdout.read().strip() == "previous handler"
+    stored = sqlite_repo.get_run("term-2")
+    assert stored.status is RunStatus.TERMINATED and stored.events[-1].reason == "signal SIGTERM"
+    assert sqlite_repo.get_history("term-2")["loss"].steps == list(range(20))
+
+
 def test_example_runs_offline_end_to_end(sqlite_url: URL, tmp_path: Path) -> None:
     url = sqlite_url.render_as_string()
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "MANGODB_URL": url}

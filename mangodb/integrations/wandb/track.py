@@ -301,8 +301,9 @@ def track(
     run_id: str | None = None,
     **options: Any,
 ) -> Tracker:
-    """Mirror the live W&B ``run`` into mangodb run ``run_id`` (default: the W&B run id) of
-    ``repo`` (a ``RunRepository``, a database URL, or None for the default database).
+    """Mirror the live W&B ``run`` into mangodb run ``run_id`` (default: ``MANGODB_RUN_ID``,
+    else the W&B run id) of ``repo`` (a ``RunRepository``, a database URL, or None for the
+    default database; one opened here is closed at the end).
     Use as a context manager around the training loop; options go to :class:`Tracker`."""
     owns = not isinstance(repo, RunRepository)
     repository = repo if isinstance(repo, RunRepository) else RunRepository.connect(repo)

@@ -2,7 +2,9 @@
 
     python train.py DIR DB_URL RUN_ID STEPS MODE
 MODE ``sigkill``: after STEPS steps, wait for wandb-core to flush its file, then SIGKILL
-itself. MODE ``sigterm``: after STEPS steps print "ready" and idle until a signal arrives.
+itself. MODE ``sigterm``: after STEPS steps print "ready" and idle until a signal arrives;
+``sigterm-chained`` does the same with a SIGTERM handler of its own installed first (it
+prints "previous handler" and exits 7).
 The history writer flushes inline every 100 rows (never by time), so what mangodb holds
 is exact.
 """
@@ -25,6 +27,14 @@ root, url, run_id, steps, mode = (
     int(sys.argv[4]),
     sys.argv[5],
 )
+if mode == "sigterm-chained":
+
+    def previous(signum: int, frame: object) -> None:
+        print("previous handler", flush=True)
+        sys.exit(7)
+
+    signal.signal(signal.SIGTERM, previous)
+
 run = wandb.init(
     project="mangodb-crash",
     dir=root,
