@@ -222,3 +222,25 @@ def test_handler_never_raises(
         lambda_handler.close()
     assert result["outcome"] in {"ignored", "updated", "unknown_instance", "malformed", "error"}
     assert result["outcome"] != "error", result
+
+
+def test_the_example_rule_admits_exactly_what_the_handler_acts_on() -> None:
+    """examples/eventbridge_rule.json, checked with moto's EventBridge pattern matcher."""
+    from moto.events.models import EventPattern
+
+    rule = Path(__file__).resolve().parent.parent / "examples" / "eventbridge_rule.json"
+    pattern = EventPattern.load(rule.read_text())
+    admitted = {
+        state: pattern.matches_event(state_change(state))
+        for state in ("pending", "running", "stopping", "stopped", "shutting-down", "terminated")
+    }
+    assert admitted == {
+        "pending": False,
+        "running": False,
+        "stopping": True,
+        "stopped": True,
+        "shutting-down": True,
+        "terminated": True,
+    }
+    assert pattern.matches_event(SPOT_WARNING)
+    assert not pattern.matches_event({**STATE_CHANGE, "source": "aws.s3"})
