@@ -95,6 +95,19 @@ def test_parses_to_typed_filters(text: str, expected: Filter) -> None:
     assert p(text) == expected
 
 
+def test_a_bare_date_compared_for_equality_means_the_whole_day() -> None:
+    day = dt.datetime(2026, 11, 1, tzinfo=UTC)
+    whole_day = And(
+        (
+            FieldFilter("created", ">=", day),
+            FieldFilter("created", "<", day + dt.timedelta(days=1)),
+        )
+    )
+    assert p("created = 2026-11-01") == whole_day
+    assert p("created != 2026-11-01") == Not(whole_day)
+    assert p("created = 2026-11-01T00:00") == FieldFilter("created", "=", day)
+
+
 def test_precedence_not_binds_tighter_than_and_tighter_than_or() -> None:
     a, b, c = (FieldFilter("seed", "=", i) for i in (1, 2, 3))
     assert p("seed = 1 or seed = 2 and seed = 3") == Or((a, And((b, c))))

@@ -82,6 +82,15 @@ def test_where_selects_runs(campaign: RunRepository) -> None:
     }
 
 
+def test_a_bare_date_selects_the_whole_day(campaign: RunRepository) -> None:
+    day = campaign.get_run("c").created_at.astimezone(dt.timezone.utc).date().isoformat()
+    same_day = ids(campaign, f"created = {day}")
+    assert "c" in same_day and "b" not in same_day
+    assert ids(campaign, f"created != {day}") == {"b"} | (
+        ids(campaign, "run_id like '%'") - same_day
+    )
+
+
 def test_malformed_where_raises_query_syntax_error(campaign: RunRepository) -> None:
     with pytest.raises(QuerySyntaxError, match="did you mean 'crashed'"):
         campaign.query_runs(where="status = crashd")

@@ -254,7 +254,17 @@ class _Parser:
             values = tuple(self.typed(kind, name, "in", v, t) for v, t in operand)
             return _make(kind, name, "in", values)
         value, token = operand
-        return _make(kind, name, op, self.typed(kind, name, op, value, token))
+        typed = self.typed(kind, name, op, value, token)
+        if op in ("=", "!=") and token.kind == DATETIME and len(token.text) == 10:
+            # A bare date means the whole day: created = 2026-11-01 is [midnight, next midnight).
+            day = And(
+                (
+                    FieldFilter(name, ">=", typed),
+                    FieldFilter(name, "<", typed + dt.timedelta(days=1)),
+                )
+            )
+            return day if op == "=" else Not(day)
+        return _make(kind, name, op, typed)
 
     def tag_filter(self, op: str, operand: Any, start: Token) -> Filter:
         if op == "in":
