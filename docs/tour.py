@@ -9,7 +9,8 @@ A block looks like::
 
 Lines starting with ``$ `` are commands: ``mangodb …`` runs through Typer's test runner,
 ``export NAME=value`` sets an environment variable for the following commands,
-``python …`` runs a script. Everything else is output. ``python docs/tour.py FILE…``
+``python …`` runs a script; other commands (``pip install …``) are not run and keep the output
+written under them. Everything else is output. ``python docs/tour.py FILE…``
 rewrites the outputs in place (run it in a fresh directory: ``mangodb demo`` creates
 ``mangodb-demo.sqlite3`` there); ``tests/test_docs.py`` checks them, with timestamps masked.
 """
@@ -37,7 +38,8 @@ def normalize(text: str) -> str:
     return "\n".join(line.rstrip() for line in masked.strip().splitlines())
 
 
-def run_command(command: str, env: dict[str, str]) -> str:
+def run_command(command: str, env: dict[str, str]) -> str | None:
+    """The output of one command; None for commands a tour does not run (``pip install``…)."""
     args = shlex.split(command)
     if args[0] == "export":
         name, _, value = args[1].partition("=")
@@ -61,18 +63,30 @@ def run_command(command: str, env: dict[str, str]) -> str:
             check=False,
         )
         return completed.stdout + completed.stderr
-    raise ValueError(f"cannot run {command!r} in a console block")
+    return None
+
+
+def steps(body: str) -> list[tuple[str, list[str]]]:
+    """The commands of a block, each with the output lines documented under it."""
+    found: list[tuple[str, list[str]]] = []
+    for line in body.splitlines():
+        if line.startswith("$ "):
+            found.append((line, []))
+        elif found:
+            found[-1][1].append(line)
+    return found
 
 
 def execute(body: str, env: dict[str, str]) -> str:
-    """The block with every command's real output."""
+    """The block with every command's real output (commands not run keep theirs)."""
     out: list[str] = []
-    for line in body.splitlines():
-        if line.startswith("$ "):
-            out.append(line)
-            output = run_command(line[2:], env).rstrip("\n")
-            if output:
-                out.extend(row.rstrip() for row in output.splitlines())
+    for command, documented in steps(body):
+        out.append(command)
+        output = run_command(command[2:], env)
+        if output is None:
+            out.extend(documented)
+        else:
+            out.extend(row.rstrip() for row in output.rstrip("\n").splitlines())
     return "\n".join(out) + "\n"
 
 
