@@ -286,3 +286,42 @@ def test_reap_cli_dry_run_then_real(repo: RunRepository, aws: AwsClients) -> Non
     assert repo.get_run("cli-run").status is RunStatus.TERMINATED
     bad = runner.invoke(app, ["reap", "--url", url, "--grace", "soon"])
     assert bad.exit_code == 1 and "invalid duration" in bad.output
+
+
+def test_an_unreachable_region_leaves_its_runs_alone(repo: RunRepository, aws: AwsClients) -> None:
+    import boto3
+    from botocore.config import Config
+
+    (iid,) = aws.launch(1)
+    aws.ec2.stop_instances(InstanceIds=[iid])
+    repo.insert_run(RunCreate(run_id="east", instance_id=iid, region=REGION, created_at=OLD))
+    repo.insert_run(
+        RunCreate(run_id="far", instance_id="i-0123456789abcdef0", region="ap-south-2",
+                  created_at=OLD)
+    )  # fmt: skip
+    dead = boto3.client(  # nothing listens on port 9: connection refused, one attempt
+        "ec2",
+        endpoint_url="http://127.0.0.1:9",
+        region_name="ap-south-2",
+        config=Config(retries={"mode": "standard", "max_attempts": 1}),
+    )
+    report = reconcile(
+        repo,
+        now=NOW,
+        ec2_for_region=lambda region: dead if region == "ap-south-2" else aws.client("ec2"),
+    )
+    assert list(report.failed_regions) == ["ap-south-2"]
+    assert "DescribeInstances" in report.failed_regions["ap-south-2"]
+    assert [v.run_id for v in report.applied] == ["east"]
+    assert repo.get_run("far").status is RunStatus.LAUNCHED
+
+    from typer.testing import CliRunner
+
+    from mangodb.cli import app
+
+    url = repo.engine.url.render_as_string(hide_password=False)
+    repo.insert_run(RunCreate(run_id="east-2", instance_id=iid, created_at=OLD))
+    result = CliRunner().invoke(app, ["reap", "--url", url, "--endpoint-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "EC2 could not be asked about some regions" in result.output
+    assert "Traceback" not in result.output

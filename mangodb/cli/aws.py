@@ -12,10 +12,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mangodb.cli.app import app, console
+from mangodb.cli.app import app, console, err_console
 from mangodb.cli.db import UrlOption
 from mangodb.cli.render import open_repo
-from mangodb.errors import ValidationError
+from mangodb.errors import CloudError, ValidationError
 
 if TYPE_CHECKING:
     from mangodb.integrations.aws.backfill import BackfillSummary
@@ -100,7 +100,7 @@ def reap(
     from mangodb.integrations.aws.reconcile import reconcile
 
     grace_delta, heartbeat_delta = parse_duration(grace), parse_duration(heartbeat_grace)
-    done = 0
+    done, failed = 0, False
     with open_repo(url) as repo:
         try:
             while True:
@@ -113,12 +113,15 @@ def reap(
                     endpoint_url=endpoint_url,
                 )
                 print_reap_report(report)
+                failed = failed or bool(report.failed_regions)
                 done += 1
                 if loop is None or (iterations is not None and done >= iterations):
                     break
                 time.sleep(loop)
         except KeyboardInterrupt:
             console.print(f"interrupted after {done} sweep(s)", highlight=False)
+    if failed:
+        raise CloudError("EC2 could not be asked about some regions; their runs were left alone")
 
 
 def print_reap_report(report: ReapReport) -> None:
@@ -131,6 +134,8 @@ def print_reap_report(report: ReapReport) -> None:
     for verdict, count in report.counts().items():
         summary.add_row(verdict, str(count))
     console.print(summary)
+    for region, error in sorted(report.failed_regions.items()):
+        err_console.print(f"region {region}: {error}", highlight=False, markup=False)
     changing = [v for v in report.verdicts if v.verdict.changes_run]
     if not changing:
         return

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mangodb.dto import StatusUpdate
+from mangodb.errors import CloudError
 from mangodb.integrations.aws.clients import default_region, ec2_client
 from mangodb.integrations.aws.instances import (
     CHUNK_SIZE,
@@ -74,6 +75,7 @@ class ReapReport:
     dry_run: bool
     verdicts: list[RunVerdict] = field(default_factory=list)
     describe_regions: list[str] = field(default_factory=list)
+    failed_regions: dict[str, str] = field(default_factory=dict)  # region -> error; runs untouched
 
     def counts(self) -> dict[str, int]:
         """Runs per verdict (every verdict present, zero included)."""
@@ -202,7 +204,8 @@ def reconcile(
 ) -> ReapReport:
     """One sweep over every active run with an instance id. Runs without a region are looked
     up in ``region`` (default: AWS_REGION / AWS_DEFAULT_REGION / us-east-1). ``dry_run``
-    judges the same way and writes nothing."""
+    judges the same way and writes nothing. A region EC2 cannot be asked about (after the
+    retries) is listed in ``failed_regions`` and its runs are left alone."""
     moment = now or dt.datetime.now(dt.timezone.utc)
     fallback = region or default_region()
     factory = ec2_for_region or (lambda name: ec2_client(name, endpoint_url=endpoint_url))
@@ -213,12 +216,16 @@ def reconcile(
     report = ReapReport(checked_at=moment, dry_run=dry_run)
     for name in sorted(groups):
         runs = groups[name]
-        states = describe_instance_states(
-            factory(name),
-            (r.instance_id for r in runs),
-            chunk_size=chunk_size,
-            page_size=page_size,
-        )
+        try:
+            states = describe_instance_states(
+                factory(name),
+                (r.instance_id for r in runs),
+                chunk_size=chunk_size,
+                page_size=page_size,
+            )
+        except CloudError as error:  # one unreachable region must not stop the others
+            report.failed_regions[name] = str(error)
+            continue
         report.describe_regions.append(name)
         verdicts = [
             judge(
