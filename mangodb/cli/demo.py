@@ -19,8 +19,10 @@ def demo(
     runs: Annotated[int, typer.Option(min=1, max=1000, help="How many runs to simulate.")] = 24,
     seed: Annotated[int, typer.Option(help="Seed of the simulation (run ids derive from it).")] = 0,
 ) -> None:
-    """Simulate a campaign (4 gradient methods, 3 objectives, failures, a crash report, a
-    reaped stale run) and print the method comparison."""
+    """Simulate a small campaign on SQLite and print the method comparison.
+
+    4 gradient methods, 3 objectives, failures, a crash report and a stale run that the
+    reaper marks crashed. Running it again on the same file skips the runs already there."""
     from mangodb.cli.show import comparison_table
     from mangodb.demo import OBJECTIVES, run_demo
     from mangodb.repository import RunRepository

@@ -74,8 +74,10 @@ def list_runs(
 
 @runs_app.command("show")
 def show_run(run_id: str, json_output: JsonOption = False, url: UrlOption = None) -> None:
-    """Everything about one run: fields, config, metrics, objectives, status events,
-    crash reports, attachments and history keys with sparklines."""
+    """Everything about one run, with history sparklines.
+
+    Fields, config, final metrics, objectives, status events, crash reports, attachments and
+    the history keys with a sparkline each."""
     from mangodb.cli.history import history_summary
 
     with open_repo(url) as repo:
