@@ -250,3 +250,16 @@ def test_parquet_without_pyarrow_names_the_extra(
     result = mangodb("export", "--format", "parquet", "--out", str(target), "--url", demo_url)
     assert_one_line_error(result, 1, "pyarrow is not installed", "mangodb[pandas]")
     assert not target.exists()
+
+
+def test_user_text_is_printed_literally_never_as_markup(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'markup.sqlite3'}"
+    run_id = "exp[bold]1[/bold]"
+    with RunRepository.connect(url) as repo:
+        repo.insert_run(run_id=run_id, gradient_method="[red]x", config={"a[0]": "[b]"})
+    listed = ok("runs", "ls", "-c", "run_id,method,config.a[0]", "--url", url)
+    assert run_id in listed and "[red]x" in listed
+    shown = ok("runs", "show", run_id, "--url", url)
+    assert f"run {run_id}" in shown and "[b]" in shown
+    tagged = ok("runs", "tag", run_id, "[i]", "--url", url)
+    assert f"{run_id}: tags [i]" in tagged

@@ -10,15 +10,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from mangodb.cli.app import app
 from mangodb.cli.db import UrlOption
-from mangodb.cli.render import cell, open_repo, out, print_json, sparkline
+from mangodb.cli.render import open_repo, out, print_json, sparkline, text
 
 
 def history_summary(history: Mapping[str, Any], title: str | None = None) -> Table:
     """One row per key: points, step range, last/min/max and a sparkline."""
-    table = Table(title=title, title_justify="left", box=None, header_style="bold")
+    table = Table(
+        title=Text(title) if title else None, title_justify="left", box=None, header_style="bold"
+    )
     for name in ("key", "points", "steps", "last", "min", "max", "curve"):
         table.add_column(
             name, justify="right" if name in ("points", "last", "min", "max") else "left"
@@ -30,13 +33,18 @@ def history_summary(history: Mapping[str, Any], title: str | None = None) -> Tab
         finite = [v for v in numbers if math.isfinite(v)]
         steps = f"{series.steps[0]}–{series.steps[-1]}" if series.steps else ""
         table.add_row(
-            key,
-            str(len(series.steps)),
-            steps,
-            cell(series.values[-1]) if series.values else "",
-            cell(min(finite)) if finite else "",
-            cell(max(finite)) if finite else "",
-            sparkline(numbers),
+            *map(
+                text,
+                (
+                    key,
+                    len(series.steps),
+                    steps,
+                    series.values[-1] if series.values else None,
+                    min(finite) if finite else None,
+                    max(finite) if finite else None,
+                    sparkline(numbers),
+                ),
+            )
         )
     return table
 

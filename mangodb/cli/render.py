@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import typer
+from rich.text import Text
 
 from mangodb.cli.app import console
 
@@ -68,9 +69,14 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def status_cell(status: Any) -> str:
-    text = cell(status)
-    return f"[{STATUS_STYLES.get(text, 'white')}]{text}[/]"
+def text(value: Any) -> Text:
+    """A table cell that is never read as Rich markup (run ids like ``exp[1]`` stay intact)."""
+    return Text(cell(value))
+
+
+def status_cell(status: Any) -> Text:
+    name = cell(status)
+    return Text(name, style=STATUS_STYLES.get(name, "white"))
 
 
 def sparkline(values: Sequence[Any], width: int = 30) -> str:

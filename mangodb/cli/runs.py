@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from mangodb.cli.app import app, console
 from mangodb.cli.db import UrlOption
-from mangodb.cli.render import cell, open_repo, out, print_json, split_columns, status_cell
+from mangodb.cli.render import open_repo, out, print_json, split_columns, status_cell, text
 
 runs_app = typer.Typer(help="List, inspect and change runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -63,13 +64,13 @@ def list_runs(
     for name in chosen:
         # Run ids stay whole (they are what the next command needs); other cells shrink.
         if name == "run_id":
-            table.add_column(name, min_width=min(longest, 64), no_wrap=True)
+            table.add_column(Text(name), min_width=min(longest, 64), no_wrap=True)
         else:
-            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=40)
+            table.add_column(Text(name), no_wrap=True, overflow="ellipsis", max_width=40)
     for row in rows:
-        table.add_row(*(status_cell(v) if c == "status" else cell(v) for c, v in row.items()))
+        table.add_row(*(status_cell(v) if c == "status" else text(v) for c, v in row.items()))
     out(table)
-    console.print(f"{len(rows)} of {total} runs", style="dim", highlight=False)
+    console.print(f"{len(rows)} of {total} runs", style="dim", highlight=False, markup=False)
 
 
 @runs_app.command("show")
@@ -126,7 +127,7 @@ def set_status(
     after = run.status.value
     note = " (forced)" if run.events and run.events[-1].forced else ""
     change = f"{before} -> {after}{note}" if before != after else f"already {after}"
-    console.print(f"{run_id}: {change}", highlight=False)
+    console.print(f"{run_id}: {change}", highlight=False, markup=False)
 
 
 @runs_app.command("tag")
@@ -139,7 +140,9 @@ def tag_run(
     """Add TAGS to a run (or remove them with --remove)."""
     with open_repo(url) as repo:
         run = repo.set_tags(run_id, add=() if remove else tags, remove=tags if remove else ())
-    console.print(f"{run_id}: tags {', '.join(run.tags) or '(none)'}", highlight=False)
+    console.print(
+        f"{run_id}: tags {', '.join(run.tags) or '(none)'}", highlight=False, markup=False
+    )
 
 
 @app.command("compare")
@@ -198,4 +201,4 @@ def export(
 
     with open_repo(url) as repo:
         count = export_runs(repo, where, output_format, output, split_columns(columns))
-    console.print(f"wrote {count} runs to {output}", highlight=False)
+    console.print(f"wrote {count} runs to {output}", highlight=False, markup=False)

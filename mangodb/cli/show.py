@@ -8,8 +8,9 @@ from typing import Any
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
-from mangodb.cli.render import cell, jsonable, out, status_cell
+from mangodb.cli.render import cell, jsonable, out, status_cell, text
 from mangodb.dto import MethodComparison, RunRead
 from mangodb.frames import flatten
 
@@ -40,13 +41,11 @@ _IDENTITY = (
 
 
 def _pairs(title: str, pairs: Sequence[tuple[str, Any]]) -> Table:
-    table = Table(title=title, title_justify="left", box=None, show_header=False)
+    table = Table(title=Text(title), title_justify="left", box=None, show_header=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for name, value in pairs:
-        table.add_row(
-            name, value if isinstance(value, str) and value.startswith("[") else cell(value)
-        )
+        table.add_row(text(name), value if isinstance(value, Text) else text(value))
     return table
 
 
@@ -67,7 +66,7 @@ def render_run(run: RunRead) -> None:
         for name in ("name", "metric", "direction", "value", "step"):
             table.add_column(name)
         for o in run.objectives:
-            table.add_row(o.name, cell(o.metric), o.direction, cell(o.value), cell(o.step))
+            table.add_row(*map(text, (o.name, o.metric, o.direction, o.value, o.step)))
         out(table)
     events = Table(title="status events", title_justify="left", box=None, header_style="bold")
     for name in ("at", "change", "reason", "source", "details"):
@@ -79,7 +78,7 @@ def render_run(run: RunRead) -> None:
         if not e.applied:
             change += " (refused)"
         details = json.dumps(jsonable(e.details)) if e.details else ""
-        events.add_row(cell(e.at), change, cell(e.reason), cell(e.source), details)
+        events.add_row(*map(text, (e.at, change, e.reason, e.source, details)))
     out(events)
     for report in run.crash_reports:
         pairs = [
@@ -105,7 +104,7 @@ def comparison_table(objective: str, rows: Sequence[MethodComparison]) -> Table:
     direction = rows[0].direction if rows else "min"
     better = "lower" if direction == "min" else "higher"
     table = Table(
-        title=f"objective {objective} ({better} is better)",
+        title=Text(f"objective {objective} ({better} is better)"),
         title_justify="left",
         header_style="bold",
         box=box.SIMPLE_HEAD,
@@ -125,11 +124,16 @@ def comparison_table(objective: str, rows: Sequence[MethodComparison]) -> Table:
     for row in sorted(rows, key=key):
         spread = f" ± {row.std:.2g}" if row.std is not None else ""
         table.add_row(
-            row.gradient_method or "(none)",
-            str(row.n),
-            cell(row.mean) + spread,
-            cell(row.median),
-            cell(row.best_value),
-            row.best_run_id or "",
+            *map(
+                text,
+                (
+                    row.gradient_method or "(none)",
+                    row.n,
+                    cell(row.mean) + spread,
+                    row.median,
+                    row.best_value,
+                    row.best_run_id,
+                ),
+            )
         )
     return table
