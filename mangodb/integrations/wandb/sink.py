@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mangodb.dto import RunCreate
-from mangodb.errors import InvalidTransition, MangoDBError, ValidationError
+from mangodb.errors import InvalidTransition, RunAlreadyExists, ValidationError
 from mangodb.integrations.wandb.states import Verdict
 from mangodb.repository import RunRepository
 from mangodb.status import RunStatus
@@ -93,9 +93,8 @@ def write_run(
                 )
             )
             result.created = True
-        except MangoDBError:
-            if not repo.run_exists(target):
-                raise
+        except RunAlreadyExists:  # created meanwhile by another writer: fine
+            pass
     _write_history(repo, target, data.rows, result)
     run = repo.get_run(target)
     fields: dict[str, Any] = {k: v for k, v in ids.items() if v is not None}

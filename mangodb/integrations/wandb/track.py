@@ -26,7 +26,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from mangodb.dto import RunCreate
-from mangodb.errors import InvalidTransition, MangoDBError, RunNotFound
+from mangodb.errors import InvalidTransition, RunAlreadyExists, RunNotFound
 from mangodb.integrations.wandb import mirror as hook
 from mangodb.integrations.wandb import snapshot
 from mangodb.repository import RunRepository
@@ -98,13 +98,10 @@ class Tracker:
     def start(self) -> None:
         ids = snapshot.identity(self.run)
         if not self.repo.run_exists(self.run_id):
-            try:
+            with contextlib.suppress(RunAlreadyExists):  # another process was first: fine
                 self.repo.insert_run(
                     RunCreate(run_id=self.run_id, config=snapshot.config(self.run), **ids)
                 )
-            except MangoDBError as error:
-                if not self.repo.run_exists(self.run_id):  # not a lost race: a real error
-                    raise error from None
         self.repo.update_run_status(
             self.run_id,
             RunStatus.RUNNING,
