@@ -85,6 +85,8 @@ def test_recorded_payload_is_written(repo: RunRepository, wandb_id: str) -> None
     assert (run.wandb_entity, run.wandb_project, run.wandb_run_id) == ("deco-lab", "deco", wandb_id)
     assert run.wandb_url == payload["url"]
     assert run.created_at.isoformat().startswith("2025-05-01T10:00:00")
+    if run.status.is_terminal:  # the last heartbeat W&B saw, not the time of the backfill
+        assert run.ended_at is not None and run.ended_at.isoformat()[:19] == "2025-05-01T10:01:02"
     assert run.config == {k: v for k, v in payload["config"].items() if k != "_wandb"}
     assert run.final_metrics == {k: v for k, v in payload["summary"].items() if k != "_wandb"}
     history = repo.get_history(wandb_id)
@@ -122,8 +124,9 @@ class RecordedRun:
 
     def __init__(self, payload: dict[str, Any]) -> None:
         self._payload = payload
-        for name in ("id", "entity", "project", "name", "state", "url", "created_at", "config"):
+        for name in ("id", "entity", "project", "name", "state", "url", "config"):
             setattr(self, name, payload[name])
+        self.created_at, self.heartbeat_at = payload["created_at"], payload["heartbeat_at"]
         self.summary_metrics = payload["summary"]
 
     def scan_history(self, page_size: int = 1000) -> Iterator[dict[str, Any]]:

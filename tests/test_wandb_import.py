@@ -82,6 +82,8 @@ def test_killed_run_is_imported_as_far_as_it_goes_and_crashed(
         log.history
     )
     assert sorted(stored_rows(repo, "killed")) == [r.step for r in log.history]
+    last = log.history[-1].values["_timestamp"]  # ended: when it last logged, not now
+    assert run.ended_at is not None and abs(run.ended_at.timestamp() - last) < 1e-3
     # The whole file later (e.g. copied from the node): the rest is filled in, the verdict
     # already given stands.
     more = import_run(repo, source, run_id="killed")

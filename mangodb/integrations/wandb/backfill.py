@@ -8,6 +8,7 @@ uses ``scan_history`` for every row, never the sampled ``history()``), and
 
     {"id": "hzg69uzq", "entity": "lab", "project": "deco", "name": "...", "state": "crashed",
      "url": "https://...", "created_at": "2025-05-01T10:00:00Z",
+     "heartbeat_at": "2025-05-01T10:01:02Z",
      "config": {...}, "summary": {...}, "history": [{"_step": 0, "loss": 0.9}, ...]}
 """
 
@@ -41,7 +42,7 @@ def _rows(history: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, dict[str,
             yield step, {k: v for k, v in row.items() if v is not None}
 
 
-def _created_at(value: Any) -> dt.datetime | None:
+def _timestamp(value: Any) -> dt.datetime | None:
     if not value:
         return None
     try:
@@ -69,7 +70,8 @@ def run_data(payload: Mapping[str, Any]) -> RunData:
         config=config,
         summary=summary,
         verdict=status_for_state(state) if state else None,
-        started_at=_created_at(payload.get("created_at")),
+        started_at=_timestamp(payload.get("created_at")),
+        ended_at=_timestamp(payload.get("heartbeat_at")),
         evidence={"wandb_state": state} if state else {},
     )
 
@@ -91,6 +93,7 @@ def payload_from_api(api_run: Any, *, page_size: int = 1000) -> dict[str, Any]:
         "state": api_run.state,
         "url": api_run.url,
         "created_at": getattr(api_run, "created_at", None),
+        "heartbeat_at": getattr(api_run, "heartbeat_at", None),
         "config": dict(api_run.config),
         "summary": dict(api_run.summary_metrics),
         "history": api_run.scan_history(page_size=page_size),

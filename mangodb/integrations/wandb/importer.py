@@ -7,6 +7,7 @@ the points mangodb lacks are added). Importing twice changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +73,18 @@ def run_data(log: RunLog) -> RunData:
         verdict=status_for_exit(log.exit_code, has_exit=log.has_exit),
         exit_code=log.exit_code,
         started_at=run.get("start_time"),
+        ended_at=_last_timestamp(log),
         evidence={"file": log.path.name, "torn_tail": log.torn, "history_rows": len(log.history)},
     )
+
+
+def _last_timestamp(log: RunLog) -> dt.datetime | None:
+    """When the run last logged a row (W&B's ``_timestamp``, epoch seconds)."""
+    for row in reversed(log.history):
+        stamp = row.values.get("_timestamp")
+        if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+            return dt.datetime.fromtimestamp(stamp, dt.timezone.utc)
+    return None
 
 
 def import_run(

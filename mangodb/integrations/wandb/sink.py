@@ -39,6 +39,7 @@ class RunData:
     verdict: Verdict | None = None
     exit_code: int | None = None
     started_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None  # last sign of life, used if the run ends here
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,6 +105,8 @@ def write_run(
         status = verdict.status
         if status.is_terminal and data.exit_code is not None:
             fields["exit_code"] = data.exit_code
+        if status.is_terminal and data.ended_at is not None:
+            fields["ended_at"] = data.ended_at
     try:
         updated = repo.update_run_status(
             target,
