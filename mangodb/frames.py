@@ -78,6 +78,21 @@ def run_row(run: RunRead) -> dict[str, Any]:
     return row
 
 
+_PREFIXES = ("config.", "metric.", "objective.")
+
+
+def check_columns(columns: Sequence[str] | None) -> None:
+    """Refuse unknown column names before any query runs."""
+    for column in columns or ():
+        known = column in FIELDS or column == "tags"
+        prefixed = any(column.startswith(p) and len(column) > len(p) for p in _PREFIXES)
+        if not (known or prefixed):
+            raise ValidationError(
+                f"unknown column {column!r}: use a field ({', '.join(sorted(FIELDS))}), tags, "
+                "config.<path>, metric.<key> or objective.<name>"
+            )
+
+
 def column_value(run: RunRead, column: str) -> Any:
     """One named column of a run: a field (``status``, ``method``, …), ``tags``,
     ``config.<dotted.path>``, ``metric.<key>`` or ``objective.<name>``."""
@@ -95,13 +110,9 @@ def column_value(run: RunRead, column: str) -> Any:
         return objective.value if objective else None
     if column == "tags":
         return ",".join(run.tags)
-    if column in FIELDS:
-        value = getattr(run, FIELDS[column].key)
-        return getattr(value, "value", value)
-    raise ValidationError(
-        f"unknown column {column!r}: use a field ({', '.join(sorted(FIELDS))}), tags, "
-        "config.<path>, metric.<key> or objective.<name>"
-    )
+    check_columns([column])
+    value = getattr(run, FIELDS[column].key)
+    return getattr(value, "value", value)
 
 
 def select_row(run: RunRead, columns: Sequence[str] | None) -> dict[str, Any]:
@@ -127,6 +138,7 @@ def runs_frame(
 ) -> Any:
     """A DataFrame with one row per matching run (all columns, or ``columns``)."""
     pd = pandas()
+    check_columns(columns)
     rows = [select_row(run, columns) for run in iter_runs(repo, where=where, **criteria)]
     frame = pd.DataFrame.from_records(rows, columns=list(columns) if columns else None)
     if "run_id" in frame.columns:

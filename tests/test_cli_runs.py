@@ -204,6 +204,13 @@ def test_unknown_run(demo_url: str, command: list[str]) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_unknown_column_is_refused_even_when_nothing_matches(demo_url: str) -> None:
+    result = mangodb("runs", "ls", "run_id = nope", "-c", "run_id,stauts", "--url", demo_url)
+    assert_one_line_error(result, 1, "unknown column 'stauts'")
+    export = mangodb("export", "-c", "config.", "--out", "never-written.csv", "--url", demo_url)
+    assert_one_line_error(export, 1, "unknown column 'config.'")
+
+
 @pytest.mark.parametrize(
     "command",
     [

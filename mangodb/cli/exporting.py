@@ -14,7 +14,7 @@ from rich.progress import Progress
 from mangodb.cli.app import err_console
 from mangodb.cli.render import cell, jsonable
 from mangodb.errors import MissingExtra, ValidationError
-from mangodb.frames import iter_runs, pandas, select_row
+from mangodb.frames import check_columns, iter_runs, pandas, select_row
 
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -34,6 +34,7 @@ def export_runs(
     """Write the matching runs to ``out``; returns how many were written."""
     if fmt not in FORMATS:
         raise ValidationError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    check_columns(columns)
     if fmt == "parquet":
         pd = pandas()
         try:

@@ -49,9 +49,10 @@ def list_runs(
     url: UrlOption = None,
 ) -> None:
     """List runs matching WHERE, newest first."""
-    from mangodb.frames import column_value
+    from mangodb.frames import check_columns, column_value
 
     chosen = split_columns(columns) or list(DEFAULT_COLUMNS)
+    check_columns(chosen)
     with open_repo(url) as repo:
         page = repo.query_runs_page(where=where, order_by=sort, limit=limit)
         total = repo.count_runs(where=where)
