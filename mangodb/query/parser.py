@@ -164,7 +164,7 @@ class _Parser:
             op = "is not null" if self.keyword("not") else "is null"
             if not self.keyword("null"):
                 raise self.unexpected("'null'")
-            return self.build(kind, name, op, None, start, start)
+            return self.build(kind, name, op, None, start)
         if self.keyword("not"):
             negate = True
             if not self.current.is_keyword("in", "like"):
@@ -177,21 +177,21 @@ class _Parser:
                 self.advance()
                 values.append(self.value())
             self.expect(RPAREN, "',' or ')'")
-            result = self.build(kind, name, "in", values, start, start)
+            result = self.build(kind, name, "in", values, start)
         elif self.current.is_keyword("like"):
             self.advance()
             token = self.expect(STRING, "a quoted pattern after 'like'")
-            result = self.build(kind, name, "like", (token.value, token), start, token)
+            result = self.build(kind, name, "like", (token.value, token), start)
         elif self.current.kind == OP:
             op = self.advance().value
             value, token = self.value()
             if value is None and op in ("=", "!="):
                 return self.build(
-                    kind, name, "is null" if op == "=" else "is not null", None, start, token
+                    kind, name, "is null" if op == "=" else "is not null", None, start
                 )
             if value is None:
                 raise self.error(f"null cannot be compared with {op!r}; use 'is null'", token)
-            result = self.build(kind, name, op, (value, token), start, token)
+            result = self.build(kind, name, op, (value, token), start)
         else:
             raise self.unexpected("an operator (= != < <= > >= in like is)")
         return Not(result) if negate else result
@@ -240,9 +240,9 @@ class _Parser:
         raise self.unexpected("a value")
 
     # -- typing of values per field ---------------------------------------------------------
-    def build(
-        self, kind: str, name: Any, op: str, operand: Any, start: Token, end: Token
-    ) -> Filter:
+    def build(self, kind: str, name: Any, op: str, operand: Any, start: Token) -> Filter:
+        """The filter of one comparison; ``operand`` is ``(value, token)``, a list of those
+        (``in``) or None (``is null``); ``start`` is the field's token, for errors."""
         if kind == "tag":
             return self.tag_filter(op, operand, start)
         if op in ("is null", "is not null"):
