@@ -22,7 +22,7 @@ from mangodb.filters import (
     TagFilter,
 )
 from mangodb.query import parse, to_text
-from mangodb.query.parser import BOOL_FIELDS, FLOAT_FIELDS, INT_FIELDS, TIME_FIELDS
+from mangodb.query.semantics import BOOL_FIELDS, FLOAT_FIELDS, INT_FIELDS, TIME_FIELDS
 
 NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.timezone.utc)
 UTC = dt.timezone.utc

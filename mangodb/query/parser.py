@@ -15,23 +15,11 @@ Grammar (keywords are case-insensitive)::
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 from collections.abc import Callable
 from typing import Any
 
 from mangodb.errors import QuerySyntaxError
-from mangodb.filters import (
-    FIELDS,
-    And,
-    ConfigFilter,
-    FieldFilter,
-    Filter,
-    MetricFilter,
-    Not,
-    ObjectiveFilter,
-    Or,
-    TagFilter,
-)
+from mangodb.filters import FIELDS, And, Filter, Not, Or
 from mangodb.query.lexer import (
     COMMA,
     DATETIME,
@@ -47,20 +35,10 @@ from mangodb.query.lexer import (
     Token,
     tokenize,
 )
-from mangodb.status import RunStatus
+from mangodb.query.semantics import PREFIXES, TAG_FIELDS, Bare, Comparisons, suggest
 
 MAX_DEPTH = 100
-PREFIXES = ("config", "metric", "objective")
-TAG_FIELDS = ("tag", "tags")
-TIME_FIELDS = frozenset(
-    {"created", "created_at", "updated_at", "started", "started_at", "ended", "ended_at"}
-    | {"heartbeat_at"}
-)
-INT_FIELDS = frozenset({"batch_size", "seed", "exit_code", "total_training_steps", "steps"})
-FLOAT_FIELDS = frozenset({"learning_rate", "lr"})
-BOOL_FIELDS = frozenset({"spot", "is_spot"})
 KEYWORDS = frozenset({"and", "or", "not", "in", "like", "is", "null", "true", "false"})
-STATUSES = tuple(s.value for s in RunStatus)
 
 
 def parse(text: str, *, now: dt.datetime | None = None) -> Filter:
@@ -73,11 +51,6 @@ def parse(text: str, *, now: dt.datetime | None = None) -> Filter:
     return _Parser(text, now or dt.datetime.now(dt.timezone.utc)).query()
 
 
-def _suggest(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.6)
-    return f", did you mean {close[0]!r}?" if close else ""
-
-
 class _Parser:
     def __init__(self, text: str, now: dt.datetime) -> None:
         self.text = text
@@ -85,6 +58,7 @@ class _Parser:
         self.tokens = tokenize(text)
         self.position = 0
         self.depth = 0
+        self.comparisons = Comparisons(now, self.error)
 
     # -- token helpers ------------------------------------------------------------------------
     @property
@@ -164,7 +138,7 @@ class _Parser:
             op = "is not null" if self.keyword("not") else "is null"
             if not self.keyword("null"):
                 raise self.unexpected("'null'")
-            return self.build(kind, name, op, None, start)
+            return self.comparisons.build(kind, name, op, None, start)
         if self.keyword("not"):
             negate = True
             if not self.current.is_keyword("in", "like"):
@@ -177,21 +151,21 @@ class _Parser:
                 self.advance()
                 values.append(self.value())
             self.expect(RPAREN, "',' or ')'")
-            result = self.build(kind, name, "in", values, start)
+            result = self.comparisons.build(kind, name, "in", values, start)
         elif self.current.is_keyword("like"):
             self.advance()
             token = self.expect(STRING, "a quoted pattern after 'like'")
-            result = self.build(kind, name, "like", (token.value, token), start)
+            result = self.comparisons.build(kind, name, "like", (token.value, token), start)
         elif self.current.kind == OP:
             op = self.advance().value
             value, token = self.value()
             if value is None and op in ("=", "!="):
-                return self.build(
+                return self.comparisons.build(
                     kind, name, "is null" if op == "=" else "is not null", None, start
                 )
             if value is None:
                 raise self.error(f"null cannot be compared with {op!r}; use 'is null'", token)
-            result = self.build(kind, name, op, (value, token), start)
+            result = self.comparisons.build(kind, name, op, (value, token), start)
         else:
             raise self.unexpected("an operator (= != < <= > >= in like is)")
         return Not(result) if negate else result
@@ -216,7 +190,7 @@ class _Parser:
             return "tag", None
         if name not in FIELDS:
             choices = [*FIELDS, *PREFIXES, "tag"]
-            raise self.error(f"unknown field {token.text!r}{_suggest(name, choices)}", token)
+            raise self.error(f"unknown field {token.text!r}{suggest(name, choices)}", token)
         if self.current.kind == DOT:
             raise self.error(f"field {name!r} has no sub-keys", self.current)
         return "field", name
@@ -236,108 +210,5 @@ class _Parser:
                 raise self.error(f"expected a value, found keyword {token.text!r}", token)
             if self.current.kind == DOT:
                 raise self.error("a value containing '.' must be quoted", token)
-            return _Bare(token.value), token
+            return Bare(token.value), token
         raise self.unexpected("a value")
-
-    # -- typing of values per field ---------------------------------------------------------
-    def build(self, kind: str, name: Any, op: str, operand: Any, start: Token) -> Filter:
-        """The filter of one comparison; ``operand`` is ``(value, token)``, a list of those
-        (``in``) or None (``is null``); ``start`` is the field's token, for errors."""
-        if kind == "tag":
-            return self.tag_filter(op, operand, start)
-        if op in ("is null", "is not null"):
-            return _make(kind, name, op, None)
-        if op == "in":
-            for item, token in operand:
-                if item is None:
-                    raise self.error("null cannot be in a list; use 'is null'", token)
-            values = tuple(self.typed(kind, name, "in", v, t) for v, t in operand)
-            return _make(kind, name, "in", values)
-        value, token = operand
-        typed = self.typed(kind, name, op, value, token)
-        if op in ("=", "!=") and token.kind == DATETIME and len(token.text) == 10:
-            # A bare date means the whole day: created = 2026-11-01 is [midnight, next midnight).
-            day = And(
-                (
-                    FieldFilter(name, ">=", typed),
-                    FieldFilter(name, "<", typed + dt.timedelta(days=1)),
-                )
-            )
-            return day if op == "=" else Not(day)
-        return _make(kind, name, op, typed)
-
-    def tag_filter(self, op: str, operand: Any, start: Token) -> Filter:
-        if op == "in":
-            return Or(tuple(TagFilter(self.text_value(v, t)) for v, t in operand))
-        if op in ("=", "!="):
-            value, token = operand
-            tag = TagFilter(self.text_value(value, token))
-            return tag if op == "=" else Not(tag)
-        raise self.error("tag supports only =, != and in", start)
-
-    def text_value(self, value: Any, token: Token) -> str:
-        if isinstance(value, (_Bare, str)):
-            return str(value)
-        if token.kind == NUMBER:
-            return token.text
-        raise self.error(f"expected text, found {token.kind} {token.text!r}", token)
-
-    def typed(self, kind: str, name: Any, op: str, value: Any, token: Token) -> Any:
-        if isinstance(value, (dt.timedelta, dt.datetime)):
-            if kind != "field" or name not in TIME_FIELDS:
-                what = "duration" if isinstance(value, dt.timedelta) else "date"
-                raise self.error(
-                    f"a {what} compares only with time fields ({', '.join(sorted(TIME_FIELDS))});"
-                    " quote it to compare text",
-                    token,
-                )
-            return self.now - value if isinstance(value, dt.timedelta) else value
-        if op == "like":
-            if kind in ("metric", "objective") or (kind == "field" and _is_typed(name)):
-                raise self.error(f"'like' needs a text field, not {name!r}", token)
-            return str(value)
-        if kind in ("metric", "objective"):
-            return self.number(value, token, f"{kind}.{name}")
-        if kind == "config":
-            return str(value) if isinstance(value, _Bare) else value
-        if name == "status":
-            return self.status(value, token)
-        if name in TIME_FIELDS:
-            raise self.error(f"{name} compares with a date or a duration such as 7d", token)
-        if name in INT_FIELDS or name in FLOAT_FIELDS:
-            return self.number(value, token, name)
-        if name in BOOL_FIELDS:
-            if not isinstance(value, bool):
-                raise self.error(f"{name} compares with true or false", token)
-            return value
-        return self.text_value(value, token)
-
-    def number(self, value: Any, token: Token, what: str) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.error(f"{what} compares with a number, found {token.text!r}", token)
-        return value
-
-    def status(self, value: Any, token: Token) -> str:
-        text = str(value).lower() if isinstance(value, (str, _Bare)) else token.text
-        if text not in STATUSES:
-            shown = str(value) if isinstance(value, (str, _Bare)) else token.text
-            raise self.error(f"unknown status {shown!r}{_suggest(text, list(STATUSES))}", token)
-        return text
-
-
-class _Bare(str):
-    """An unquoted word used as a value (``status = crashed``)."""
-
-
-def _is_typed(name: str) -> bool:
-    return name in TIME_FIELDS | INT_FIELDS | FLOAT_FIELDS | BOOL_FIELDS
-
-
-def _make(kind: str, name: Any, op: str, value: Any) -> Filter:
-    if kind == "config":
-        return ConfigFilter(name, op, value)
-    if kind == "metric":
-        return MetricFilter(name, op, value)
-    if kind == "objective":
-        return ObjectiveFilter(name, op, value)
-    return FieldFilter(name, op, value)
