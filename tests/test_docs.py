@@ -67,3 +67,9 @@ def test_api_reference_has_no_stale_entries() -> None:
     reference = (DOCS / "api.md").read_text(encoding="utf-8")
     for name in re.findall(r"^### `(\w+)`", reference, re.M):
         assert hasattr(RunRepository, name), f"docs/api.md documents a removed method {name}"
+
+
+@pytest.mark.parametrize("page", sorted(DOCS.glob("*.md")), ids=lambda p: p.name)
+def test_relative_links_point_at_files_that_exist(page: Path) -> None:
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+        assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
