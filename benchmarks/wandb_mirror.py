@@ -69,7 +69,7 @@ def bench_mirror(root: Path, keys: int, calls: int, blocks: int) -> None:
     mirror = hook.Mirror(lambda s, r: rows.append(r), timestamps=True)
     began = time.perf_counter()
     for i in range(calls):
-        mirror.observe(i, {k: i * 0.001 + j for j, k in enumerate(names)})
+        mirror.observe({k: i * 0.001 + j for j, k in enumerate(names)})
     alone = (time.perf_counter() - began) / calls
     print(f"  commit-rule mirror alone (no wandb, no database): {alone * 1e6:.1f} us/call")
 

@@ -10,7 +10,7 @@ so :func:`install` wraps it once, at class level, and hands each call of a track
 * ``commit=False`` accumulates into the current row; the next committing call closes it;
 * ``step=N`` (commit defaults to False) merges calls with the same N; a call aimed at another
   step, or an implicit call after it, or ``finish()`` commits the row;
-* ``step`` below the current step is dropped (W&B warns and ignores it).
+* ``step`` below the current step is dropped (W&B warns and ignores it, ``commit`` too).
 """
 
 from __future__ import annotations
@@ -85,44 +85,47 @@ def _is_wandb_value(value: Any) -> bool:
 
 
 class Mirror:
-    """Turns a stream of ``_log`` calls into committed rows ``emit(step, flat_row)``."""
+    """Turns a stream of ``_log`` calls into committed rows ``emit(step, flat_row)``.
 
-    def __init__(self, emit: Emit, *, run: Any = None, timestamps: bool = True) -> None:
+    It keeps its own current step, as wandb-core does: ``Run._local_step`` is not it (a
+    dropped call with ``commit=True`` advances ``_local_step`` but not wandb-core's step, and
+    later implicit calls land where wandb-core says)."""
+
+    def __init__(
+        self, emit: Emit, *, run: Any = None, timestamps: bool = True, start_step: int = 0
+    ) -> None:
         self.emit = emit
         self.run = run
         self.timestamps = timestamps
+        self.step = start_step  # the step the open row belongs to (or the next row will)
         self.row: dict[str, Any] = {}
-        self.row_step: int | None = None
         self.rows_emitted = 0
         self.calls_dropped = 0
         self._lock = threading.Lock()
 
     def observe(
-        self,
-        current_step: int,
-        data: Mapping[str, Any],
-        step: int | None = None,
-        commit: bool | None = None,
+        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
     ) -> None:
-        """One ``_log`` call; ``current_step`` is ``run._local_step`` *before* the call."""
+        """One ``_log(data, step, commit)`` call that W&B accepted."""
         with self._lock:
-            if step is not None and step < current_step:
-                self.calls_dropped += 1
-                return
-            target = current_step if step is None else step
-            if self.row_step is not None and target != self.row_step:
-                self._flush()
-            self.row_step = target
+            if step is not None:
+                if step < self.step:  # W&B warns and ignores the whole call, commit included
+                    self.calls_dropped += 1
+                    return
+                if step > self.step:  # aiming at a later step commits the open row
+                    self._flush()
+                    self.step = step
             self.row.update(row_values(data, self.run))
             if self.timestamps:
                 self.row["_timestamp"] = time.time()
             if (step is None and commit is None) or commit:
                 self._flush()
+                self.step += 1
 
     @property
     def pending(self) -> bool:
         """Whether a row is open (logged but not committed yet)."""
-        return self.row_step is not None
+        return bool(self.row)
 
     def commit(self, run: Any) -> None:
         """Commit the open row in W&B *and* here, so that a summary read afterwards includes
@@ -140,11 +143,10 @@ class Mirror:
             self._flush()
 
     def _flush(self) -> None:
-        row, step = self.row, self.row_step
-        self.row, self.row_step = {}, None
-        if step is not None and row:
+        row, self.row = self.row, {}
+        if row:
             self.rows_emitted += 1
-            self.emit(step, row)
+            self.emit(self.step, row)
 
 
 # -- the class-level hook ----------------------------------------------------------------------
@@ -158,14 +160,9 @@ def _hooked_log(self: Any, data: Any, step: int | None = None, commit: bool | No
     mirror = _mirrors.get(id(self))
     if mirror is None:
         return _original(self, data, step=step, commit=commit)
-    before = getattr(self, "_local_step", None)  # the step W&B aims an implicit call at
     result = _original(self, data, step=step, commit=commit)  # raises like W&B would
-    if not isinstance(before, int):  # a wandb without ``_local_step``: cannot replay rules
-        log.warning("mangodb: this wandb version has no Run._local_step; not mirroring")
-        _mirrors.pop(id(self), None)
-        return result
     try:
-        mirror.observe(before, data, step, commit)
+        mirror.observe(data, step, commit)
     except Exception:  # never break training because of the mirror
         log.exception("mangodb: could not mirror a wandb.log call")
     return result
@@ -180,6 +177,9 @@ def install(run: Any, mirror: Mirror) -> None:
             _original = cls._log
             cls._log = _hooked_log
         _mirrors[id(run)] = mirror
+        start = getattr(run, "_local_step", None)  # e.g. a resumed run's starting step
+        if isinstance(start, int) and not mirror.pending:
+            mirror.step = start
 
 
 def uninstall(run: Any) -> None:
