@@ -107,7 +107,7 @@ def sqlite_place(directory: Path, name: str) -> Iterator[Place]:
 def postgres_place(admin: URL, tables: tuple[str, ...]) -> Iterator[Place]:
     import psycopg
 
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    schema = f"history_bench_{uuid.uuid4().hex[:12]}"
     conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
@@ -429,12 +429,10 @@ def main() -> None:
     if not args.no_pg:
         dialects.append(("postgresql", make_url(args.pg_url)))
         console.print(f"PostgreSQL: {mask_url(make_url(args.pg_url))}")
-    measured = {
-        dialect: measure(dialect, data, args.repeats, admin, args.mlflow_runs, console)
-        for dialect, admin in dialects
-    }
-    for dialect, results in measured.items():
-        report(console, dialect, results)
+    for dialect, admin in dialects:
+        report(
+            console, dialect, measure(dialect, data, args.repeats, admin, args.mlflow_runs, console)
+        )
 
 
 if __name__ == "__main__":

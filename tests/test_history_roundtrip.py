@@ -1,5 +1,6 @@
 """Whatever is appended, in whatever chunking and order, reads back bit-exactly as a plain
-dict model of the same operations says (both dialects)."""
+dict model of the same operations says (both dialects). Numbers compare by their float64
+bits; other values (strings, None, documents, ints too big for a float) as JSON documents."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import itertools
 import math
 import struct
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -16,7 +18,9 @@ from sqlalchemy import select
 
 from mangodb import RunRepository
 from mangodb.db.models import HistoryChunk, HistorySeries, Run
+from mangodb.db.types import dumps
 from mangodb.history import store
+from mangodb.jsoncodec import encode
 from mangodb.numbers import decode_float
 
 NAN_PAYLOAD = struct.unpack("<d", b"\x01\x00\x00\x00\x00\x00\xf8\x7f")[0]
@@ -36,18 +40,34 @@ SPECIAL = [
 ]
 KEYS = ["loss", "val/acc", "lr"]
 
-values = st.one_of(st.floats(), st.sampled_from(SPECIAL), st.integers(-(2**53), 2**53))
+DOCUMENTS = ["warmup", "", None, {"_type": "histogram", "bins": [0, 1.5], "mean": math.nan}]
+numbers = st.one_of(st.floats(), st.sampled_from(SPECIAL), st.integers(-(2**53), 2**53))
+anything = st.one_of(numbers, numbers, st.sampled_from(DOCUMENTS), st.integers(2**1100, 2**1101))
 steps = st.one_of(st.integers(0, 40), st.integers(0, 2**63 - 1))
-batch = st.dictionaries(
-    st.sampled_from(KEYS), st.lists(st.tuples(steps, values), min_size=1, max_size=12), min_size=1
-)
-operations = st.lists(
-    st.tuples(batch, st.sampled_from(["columns", "rows"])), min_size=1, max_size=6
-)
+
+
+def operations(values: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Any]]:
+    """A few appends, each of 1-3 keys, as columns or as rows."""
+    batch = st.dictionaries(
+        st.sampled_from(KEYS),
+        st.lists(st.tuples(steps, values), min_size=1, max_size=12),
+        min_size=1,
+    )
+    return st.lists(st.tuples(batch, st.sampled_from(["columns", "rows"])), min_size=1, max_size=6)
 
 
 def bits(value: float) -> bytes:
     return struct.pack("<d", float(value))
+
+
+def is_number(value: Any) -> bool:
+    """A value the history keeps as a float64 (ints beyond its range stay JSON)."""
+    return isinstance(value, float) or (isinstance(value, int) and abs(value) < 2**1024)
+
+
+def fingerprint(value: Any) -> Any:
+    """What "the same value" means: the float64 bits of a number, else the JSON document."""
+    return bits(value) if is_number(value) else dumps(encode(value))
 
 
 def as_input(points: dict[str, list[tuple[int, Any]]], form: str) -> Any:
@@ -56,35 +76,49 @@ def as_input(points: dict[str, list[tuple[int, Any]]], form: str) -> Any:
     return [{"_step": s, key: v} for key, pts in points.items() for s, v in pts]
 
 
-def apply(model: dict[str, dict[int, float]], points: dict[str, list[tuple[int, Any]]]) -> tuple:
-    """The model of one append: returns (written, unchanged, replaced)."""
-    written = unchanged = replaced = 0
-    for key, pts in points.items():
-        stored = model.setdefault(key, {})
-        for step, value in dict(pts).items():  # a step given twice in one call: last wins
-            if step not in stored:
-                written += 1
-            elif bits(stored[step]) == bits(value):
-                unchanged += 1
-                continue
-            else:
-                replaced += 1
-            stored[step] = float(value)
-    return written, unchanged, replaced
+@dataclass
+class Model:
+    """The plain-Python model: key -> {step: value}, and the keys that ever stored a
+    non-number (a key turns 'json' then and stays so)."""
+
+    points: dict[str, dict[int, Any]] = field(default_factory=dict)
+    json_keys: set[str] = field(default_factory=set)
+
+    def apply(self, batch: dict[str, list[tuple[int, Any]]]) -> tuple[int, int, int]:
+        """One append; returns (written, unchanged, replaced)."""
+        written = unchanged = replaced = 0
+        for key, pts in batch.items():
+            stored = self.points.setdefault(key, {})
+            for step, value in dict(pts).items():  # a step given twice in one call: last wins
+                if step not in stored:
+                    written += 1
+                elif fingerprint(stored[step]) == fingerprint(value):
+                    unchanged += 1
+                    continue
+                else:
+                    replaced += 1
+                stored[step] = value
+                if not is_number(value):
+                    self.json_keys.add(key)
+        return written, unchanged, replaced
 
 
-def assert_same(repo: RunRepository, run_id: str, model: dict[str, dict[int, float]]) -> None:
+def assert_same(repo: RunRepository, run_id: str, model: Model) -> None:
     history = repo.get_history(run_id)
-    assert sorted(history) == sorted(model)
-    for key, stored in model.items():
+    assert sorted(history) == sorted(model.points)
+    for key, stored in model.points.items():
         series = history[key]
         assert series.key == key
         assert series.steps == sorted(stored)
-        assert [bits(v) for v in series.values] == [bits(stored[s]) for s in sorted(stored)]
-    assert repo.history_keys(run_id) == {k: len(v) for k, v in sorted(model.items())}
+        assert [fingerprint(v) for v in series.values] == [
+            fingerprint(stored[s]) for s in sorted(stored)
+        ]
+        # A key becomes 'json' with its first non-number and stays so.
+        assert series.kind == ("json" if key in model.json_keys else "numeric")
+    assert repo.history_keys(run_id) == {k: len(v) for k, v in sorted(model.points.items())}
 
 
-def assert_summaries(repo: RunRepository, run_id: str, model: dict[str, dict[int, float]]) -> None:
+def assert_summaries(repo: RunRepository, run_id: str, model: Model) -> None:
     """Series and chunk summary columns agree with the points; chunks never overlap."""
     with repo.engine.connect() as connection:
         rows = connection.execute(
@@ -92,10 +126,10 @@ def assert_summaries(repo: RunRepository, run_id: str, model: dict[str, dict[int
             .join(Run, Run.id == HistorySeries.run_pk)
             .where(Run.run_id == run_id)
         ).all()
-        assert sorted(row.key for row in rows) == sorted(model)
+        assert sorted(row.key for row in rows) == sorted(model.points)
         for row in rows:
-            stored = model[row.key]
-            kept = [v for v in stored.values() if not math.isnan(v)]
+            stored = model.points[row.key]
+            kept = [float(v) for v in stored.values() if is_number(v) and not math.isnan(v)]
             assert row.point_count == len(stored)
             assert (row.first_step, row.last_step) == (min(stored), max(stored))
             assert row.min_value == (min(kept) if kept else None)
@@ -111,12 +145,13 @@ def assert_summaries(repo: RunRepository, run_id: str, model: dict[str, dict[int
             assert all(c.point_count <= store.MAX_CHUNK_POINTS for c in chunks)
             last = stored[max(stored)]
             summary = decode_float(row.last_value, row.last_value_kind)
-            assert summary is not None
             # The summary keeps NaN as a kind (not its payload bits); the points keep those.
-            if math.isnan(last):
-                assert math.isnan(summary)
+            if not is_number(last):
+                assert summary is None
+            elif math.isnan(last):
+                assert summary is not None and math.isnan(summary)
             else:
-                assert bits(summary) == bits(last)
+                assert summary is not None and bits(summary) == bits(last)
 
 
 @pytest.fixture
@@ -129,15 +164,18 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 @settings(
     max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(ops=operations, window=st.tuples(st.integers(0, 45), st.integers(0, 45)))
+@given(
+    ops=st.one_of(operations(numbers), operations(anything)),
+    window=st.tuples(st.integers(0, 45), st.integers(0, 45)),
+)
 def test_appends_read_back_like_a_dict_model(
     repo: RunRepository, small_chunks: None, ops: list, window: tuple[int, int]
 ) -> None:
     run_id = f"run-{uuid.uuid4().hex}"
     repo.insert_run(run_id=run_id)
-    model: dict[str, dict[int, float]] = {}
+    model = Model()
     for points, form in ops:
-        expected = apply(model, points)
+        expected = model.apply(points)
         result = repo.append_history(run_id, as_input(points, form))
         assert (result.written, result.unchanged, result.replaced) == expected
         assert result.keys == tuple(sorted(points))
@@ -146,10 +184,12 @@ def test_appends_read_back_like_a_dict_model(
 
     low, high = min(window), max(window)
     ranged = repo.get_history(run_id, min_step=low, max_step=high)
-    for key, stored in model.items():
+    for key, stored in model.points.items():
         inside = [s for s in sorted(stored) if low <= s <= high]
         assert ranged[key].steps == inside
-        assert [bits(v) for v in ranged[key].values] == [bits(stored[s]) for s in inside]
+        assert [fingerprint(v) for v in ranged[key].values] == [
+            fingerprint(stored[s]) for s in inside
+        ]
 
 
 def test_resending_a_whole_run_is_a_no_op(repo: RunRepository) -> None:

@@ -8,7 +8,10 @@
 * payload: little-endian float64 values, bit-exact (NaN payloads, ±Inf, -0.0), optionally
   byte-shuffled and zlib-compressed (``VALUES_SHUFFLED | VALUES_ZLIB``); or, for chunks that
   hold a non-numeric value (``VALUES_JSON``), a UTF-8 JSON list encoded by
-  :mod:`mangodb.jsoncodec` (zlib-compressed when that is smaller).
+  :mod:`mangodb.jsoncodec` (zlib-compressed when that is smaller). JSON has one NaN, so a
+  number in such a chunk that is a NaN with other bits (sign, payload) is kept beside the
+  list: ``{"values": [...], "nan_bits": [[index, "<16 hex digits, little-endian>"], ...]}``
+  (``JSON_NAN_BITS``).
 
 Summaries (count, NaN count, min and max ignoring NaN, last value) are computed here so the
 chunk row can carry them; numbers are stored as float64 (ints beyond 2**53 lose precision,
@@ -20,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import operator
+import struct
 import sys
 import zlib
 from array import array
@@ -29,7 +33,6 @@ from itertools import accumulate, islice
 from typing import Any
 
 from mangodb import jsoncodec
-from mangodb.db.types import dumps
 from mangodb.errors import ValidationError
 from mangodb.numbers import FINITE, encode_float, is_number
 
@@ -38,7 +41,11 @@ VALUES_ZLIB = 2
 VALUES_SHUFFLED = 4
 STEPS_ARITHMETIC = 8
 STEPS_ZLIB = 16
-KNOWN_FLAGS = VALUES_JSON | VALUES_ZLIB | VALUES_SHUFFLED | STEPS_ARITHMETIC | STEPS_ZLIB
+JSON_NAN_BITS = 32
+KNOWN_FLAGS = (
+    VALUES_JSON | VALUES_ZLIB | VALUES_SHUFFLED | STEPS_ARITHMETIC | STEPS_ZLIB | JSON_NAN_BITS
+)
+_CANONICAL_NAN = struct.pack("<d", math.nan)
 
 _BIG_ENDIAN = sys.byteorder == "big"
 _ZLIB_LEVEL = 1
@@ -127,9 +134,10 @@ def pack(
         numeric = True
     else:
         flags, payload = _pack_json(values)
-        numbers = [v for v in values if is_number(v)]
+        numbers = [f for f in map(as_float, values) if f is not None]
         nan_count, low, high = _float_stats(numbers)
-        last, last_kind = encode_float(values[-1]) if is_number(values[-1]) else (None, FINITE)
+        last_float = as_float(values[-1])
+        last, last_kind = (None, FINITE) if last_float is None else encode_float(last_float)
         numeric = False
     return PackedChunk(
         codec=step_flags | flags,
@@ -202,8 +210,7 @@ def _pack_floats(floats: array[float], compress: bool) -> tuple[int, bytes]:
 def _unpack_values(codec: int, payload: bytes) -> list[Any]:
     raw = zlib.decompress(payload) if codec & VALUES_ZLIB else payload
     if codec & VALUES_JSON:
-        decoded: list[Any] = jsoncodec.decode(json.loads(raw))
-        return decoded
+        return _unpack_json(codec, raw)
     if codec & VALUES_SHUFFLED:
         n = len(raw) // 8
         out = bytearray(len(raw))
@@ -217,16 +224,42 @@ def _unpack_values(codec: int, payload: bytes) -> list[Any]:
     return floats.tolist()
 
 
+def _text(value: Any) -> str:
+    """Strict JSON text (no NaN tokens: the codec has tagged them)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def _pack_json(values: Sequence[Any]) -> tuple[int, bytes]:
+    flags = VALUES_JSON
+    nan_bits = [
+        [i, struct.pack("<d", v).hex()]
+        for i, v in enumerate(values)
+        if isinstance(v, float) and v != v and struct.pack("<d", v) != _CANONICAL_NAN
+    ]
     try:
-        raw = dumps(jsoncodec.encode(list(values))).encode("utf-8")
+        encoded = jsoncodec.encode(list(values))
+        if nan_bits:
+            flags |= JSON_NAN_BITS
+            encoded = {"values": encoded, "nan_bits": nan_bits}
+        raw = _text(encoded).encode("utf-8")
     except (TypeError, ValueError) as error:
         raise ValidationError(f"history value is neither a number nor JSON: {error}") from error
     if len(raw) >= _JSON_ZLIB_MIN:
         packed = zlib.compress(raw, _ZLIB_LEVEL)
         if len(packed) < len(raw):
-            return VALUES_JSON | VALUES_ZLIB, packed
-    return VALUES_JSON, raw
+            return flags | VALUES_ZLIB, packed
+    return flags, raw
+
+
+def _unpack_json(codec: int, raw: bytes) -> list[Any]:
+    document = json.loads(raw)
+    if not codec & JSON_NAN_BITS:
+        decoded: list[Any] = jsoncodec.decode(document)
+        return decoded
+    values: list[Any] = jsoncodec.decode(document["values"])
+    for index, bits in document["nan_bits"]:
+        values[index] = struct.unpack("<d", bytes.fromhex(bits))[0]
+    return values
 
 
 def _numeric_stats(
@@ -256,18 +289,27 @@ def _float_stats(values: Sequence[Any]) -> tuple[int, float | None, float | None
 def same_value(old: Any, new: Any) -> bool:
     """True when re-sending ``new`` over ``old`` changes nothing, bit for bit."""
     if is_number(old) and is_number(new):
-        return float_bits(old) == float_bits(new)
+        try:
+            return float_bits(old) == float_bits(new)
+        except OverflowError:  # an int beyond float64 (kept as JSON)
+            return bool(old == new)
     if is_number(old) or is_number(new):
         return False
     try:
-        return bool(dumps(jsoncodec.encode(old)) == dumps(jsoncodec.encode(new)))
+        return _text(jsoncodec.encode(old)) == _text(jsoncodec.encode(new))
     except (TypeError, ValueError):
         return False
 
 
+def as_float(value: Any) -> float | None:
+    """``value`` as a float when it is a number float64 can hold, else None."""
+    if not is_number(value):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
 def float_bits(value: Any) -> bytes:
     return array("d", [value]).tobytes()
-
-
-def is_nan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)

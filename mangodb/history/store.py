@@ -31,6 +31,7 @@ from mangodb.db.models import HistoryChunk, HistorySeries
 from mangodb.history.codec import (
     ROW_COLUMNS,
     PackedChunk,
+    as_float,
     float_array,
     pack,
     same_value,
@@ -38,7 +39,7 @@ from mangodb.history.codec import (
 )
 from mangodb.history.columns import Column, column, to_columns
 from mangodb.history.series import AppendResult
-from mangodb.numbers import FINITE, encode_float, is_number
+from mangodb.numbers import FINITE, encode_float
 
 MAX_CHUNK_POINTS = 4096
 SMALL_APPEND = 512
@@ -369,8 +370,8 @@ def _update_series(session: Session, plan: _Plan, touched: list[tuple[Row[Any], 
             high = _pick(max, row.max_value, change.highs)
         last_value, last_kind = row.last_value, row.last_value_kind
         if row.last_step is None or pts.steps[-1] >= row.last_step:
-            value = pts.values[-1]
-            last_value, last_kind = encode_float(value) if is_number(value) else (None, FINITE)
+            value = as_float(pts.values[-1])
+            last_value, last_kind = (None, FINITE) if value is None else encode_float(value)
         params.append(
             {
                 "b_id": row.id,
