@@ -187,11 +187,11 @@ def _objective_names(repo: Any, where: str | None, statuses: list[str]) -> list[
 
 @app.command("export")
 def export(
+    output: Annotated[Path, typer.Option("--out", help="File to write.", show_default=False)],
     where: WhereArgument = None,
     output_format: Annotated[
         str, typer.Option("--format", help="csv, jsonl or parquet (parquet needs pandas).")
     ] = "csv",
-    output: Annotated[Path, typer.Option("--out", help="File to write.")] = Path("runs.csv"),
     columns: Annotated[
         str | None, typer.Option("--columns", "-c", help="Comma-separated columns (default: all).")
     ] = None,
