@@ -185,6 +185,18 @@ def test_the_three_input_forms_agree() -> None:
     assert to_columns({"a": ([2, 0, 2], [1, 2, 3])})["a"][:2] == ([0, 2], [2, 3])
 
 
+def test_numpy_arrays_are_accepted_as_columns(repo: RunRepository) -> None:
+    import numpy as np
+
+    repo.insert_run(run_id="r")
+    steps = np.arange(0, 3000, 3, dtype=np.int64)
+    values = np.linspace(1.0, 0.0, len(steps), dtype=np.float32)
+    repo.append_history("r", {"loss": (steps, values)})
+    series = repo.get_history("r")["loss"]
+    assert series.steps == steps.tolist()
+    assert series.values == [float(v) for v in values]
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
