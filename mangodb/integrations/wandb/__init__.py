@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from mangodb.integrations.wandb.backfill import backfill, write_payload
 from mangodb.integrations.wandb.importer import ImportResult, find_run_logs, import_run
+from mangodb.integrations.wandb.reader import RunLog, read_run_log
 from mangodb.integrations.wandb.states import status_for_exit, status_for_state
 from mangodb.integrations.wandb.track import Tracker, track
 
 __all__ = [
     "ImportResult",
+    "RunLog",
     "Tracker",
     "backfill",
     "find_run_logs",
     "import_run",
+    "read_run_log",
     "status_for_exit",
     "status_for_state",
     "track",

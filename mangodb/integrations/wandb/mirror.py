@@ -4,12 +4,12 @@ W&B has no public per-``log`` callback. Every logging path (``run.log``, ``wandb
 ``wandb.watch``, TensorBoard sync) goes through the private ``Run._log(data, step, commit)``,
 so :func:`install` wraps it once, at class level, and hands each call of a tracked run to its
 :class:`Mirror`. The mirror merges calls into rows exactly as W&B does (verified against the
-``.wandb`` file in ``tests/test_wandb_track.py``):
+``.wandb`` file by ``tests/test_wandb_reader.py`` and ``tests/test_wandb_track.py``):
 
 * no ``step`` and no ``commit``: the call is a row of its own at the current step;
 * ``commit=False`` accumulates into the current row; the next committing call closes it;
-* ``step=N`` (commit defaults to False) merges calls with the same N; a call aimed at another
-  step, or an implicit call after it, or ``finish()`` commits the row;
+* ``step=N`` (commit defaults to False) merges calls with the same N; a call aimed at a later
+  step, an implicit call (which lands in step N), or ``finish()`` commits the row;
 * ``step`` below the current step is dropped (W&B warns and ignores it, ``commit`` too).
 """
 
