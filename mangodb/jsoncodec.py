@@ -8,6 +8,7 @@ wrapped in ``{"$mangodb.escape": {...}}`` so decoding never mistakes user data f
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -15,7 +16,14 @@ from typing import Any
 FLOAT_TAG = "$mangodb.float"
 ESCAPE_TAG = "$mangodb.escape"
 _TAGS = frozenset({FLOAT_TAG, ESCAPE_TAG})
+TAG_PREFIX = "$mangodb."  # in the JSON text of every document that holds a tag
 _CONTAINERS = (dict, list)
+
+
+# In JSON text, what may need a tag: our tag names, a negative zero, a number with a positive
+# exponent (Python writes integral floats >= 1e16 as "1e+16"; a negative exponent is never
+# integral). Strings can contain these too; that only sends them down the slow path.
+_SUSPECT = (TAG_PREFIX, "-0.0", "e+")
 
 
 def _needs_tag(value: float) -> bool:
@@ -26,34 +34,82 @@ def _needs_tag(value: float) -> bool:
     return value == int(value) and "e" in repr(value)  # jsonb would make it an integer
 
 
+def to_text(value: Any) -> str:
+    """Strict, compact JSON text (no NaN tokens) as stored in the database."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def plain_text(value: Any) -> str | None:
+    """The JSON text of ``value`` when it needs no tag at all (the common case, checked at C
+    speed on the text itself), else None."""
+    try:
+        text = to_text(value)
+    except (ValueError, TypeError):
+        return None
+    return None if any(marker in text for marker in _SUSPECT) else text
+
+
+def is_plain(value: Any) -> bool:
+    return plain_text(value) is not None
+
+
 def encode(value: Any) -> Any:
-    """Return a JSON-safe copy of ``value`` with special floats tagged."""
+    """Return ``value`` with special floats tagged (``value`` itself when nothing needs it;
+    otherwise a copy: the argument is never changed)."""
+    return value if is_plain(value) else _encode(value)
+
+
+def _encode(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
         return value
     if isinstance(value, float):
         return {FLOAT_TAG: repr(value)} if _needs_tag(value) else value
     if isinstance(value, Mapping):
-        encoded = {key: encode(item) for key, item in value.items()}
+        encoded = {key: _encode(item) for key, item in value.items()}
         if len(encoded) == 1 and next(iter(encoded)) in _TAGS:
             return {ESCAPE_TAG: encoded}
         return encoded
     if isinstance(value, (list, tuple)):
-        return [encode(item) for item in value]
+        return [_encode(item) for item in value]
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
 def decode(value: Any) -> Any:
-    """Inverse of :func:`encode`."""
-    if isinstance(value, dict):
-        if len(value) == 1:
-            ((key, item),) = value.items()
-            if key == FLOAT_TAG and isinstance(item, str):
-                return float(item)
-            if key == ESCAPE_TAG and isinstance(item, dict):
-                return {k: decode(v) if isinstance(v, _CONTAINERS) else v for k, v in item.items()}
-        # Only containers can hold tags: leaves are copied without a call (configs have
-        # hundreds of leaves and this runs for every run read).
-        return {k: decode(v) if isinstance(v, _CONTAINERS) else v for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode(v) if isinstance(v, _CONTAINERS) else v for v in value]
+    """Inverse of :func:`encode`, for freshly parsed JSON: dicts and lists are decoded in place
+    (only the containers are visited, so a flat document costs one pass over its values)."""
+    kind = type(value)
+    if kind is dict:
+        return _decode_dict(value)
+    if kind is list:
+        _decode_list(value)
     return value
+
+
+def _decode_dict(value: dict[str, Any]) -> Any:
+    if len(value) == 1:
+        ((key, item),) = value.items()
+        if key == FLOAT_TAG and type(item) is str:
+            return float(item)
+        if key == ESCAPE_TAG and type(item) is dict:
+            _decode_values(item)
+            return item
+    _decode_values(value)
+    return value
+
+
+def _decode_values(value: dict[str, Any]) -> None:
+    for key, item in value.items():
+        kind = type(item)
+        if kind is dict:
+            value[key] = _decode_dict(item)  # replaces a value, the dict keeps its size
+        elif kind is list:
+            _decode_list(item)
+
+
+def _decode_list(value: list[Any]) -> None:
+    for index, item in enumerate(value):
+        kind = type(item)
+        if kind is dict:
+            value[index] = _decode_dict(item)
+        elif kind is list:
+            _decode_list(item)

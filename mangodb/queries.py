@@ -5,15 +5,24 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, select
+from sqlalchemy import ColumnElement, RowMapping, Select, Table, delete, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
-from mangodb.db.models import CrashReport, Run, RunEvent, RunMetric, RunObjective, RunTag
-from mangodb.dto import RunCreate, as_sequence
+from mangodb.db.models import (
+    CrashReport,
+    Run,
+    RunAttachment,
+    RunEvent,
+    RunMetric,
+    RunObjective,
+    RunTag,
+)
+from mangodb.dto import RunCreate, RunRead, as_sequence
 from mangodb.errors import ValidationError
 from mangodb.filters import (
     FIELDS,
@@ -26,7 +35,7 @@ from mangodb.filters import (
     TagFilter,
     split_path,
 )
-from mangodb.readers import final_metrics_rows
+from mangodb.readers import final_metrics_rows, run_read_from_row
 
 MAX_LIMIT = 10_000
 # Sort keys with no NULLs: these page by keyset; any other sort pages by offset.
@@ -230,13 +239,14 @@ FULL_LOAD = (
 
 def fetch_page(
     session: Session, plan: Plan, *, limit: int | None, cursor: str | None
-) -> tuple[list[Run], str | None]:
-    """One page of runs with their relationships loaded (one query per relationship)."""
+) -> tuple[list[RunRead], str | None]:
+    """One page of runs as ``RunRead`` (Core rows: one query for the page, one per child
+    table) and the cursor of the next page."""
     if limit is not None and (limit < 0 or limit > MAX_LIMIT):
         raise ValidationError(f"limit must be between 0 and {MAX_LIMIT}")
     column = _sort_column(plan.order)
     keyset = plan.order in _KEYSET_SORTS
-    statement = filtered(plan).options(*FULL_LOAD)
+    statement = select(_table(Run)).where(*plan.where)
     offset = plan.offset
     if cursor:
         data = _decode_cursor(cursor)
@@ -260,17 +270,54 @@ def fetch_page(
         statement = statement.offset(offset)
     if limit is not None:
         statement = statement.limit(limit + 1)
-    runs: list[Run] = list(session.scalars(statement))
+    rows = list(session.execute(statement).mappings())
     next_cursor = None
-    if limit is not None and len(runs) > limit:
-        runs = runs[:limit]
+    if limit is not None and len(rows) > limit:
+        rows = rows[:limit]
         if keyset:
-            last = runs[-1]
-            value = getattr(last, column.key)
-            next_cursor = _encode_cursor({"k": [_serialise(value), last.id]})
+            last = rows[-1]
+            next_cursor = _encode_cursor({"k": [_serialise(last[column.key]), last["id"]]})
         else:
             next_cursor = _encode_cursor({"o": offset + limit})
-    return runs, next_cursor
+    return load_reads(session, rows), next_cursor
+
+
+_CHILDREN: tuple[tuple[str, type[Any]], ...] = (
+    ("events", RunEvent),
+    ("objectives", RunObjective),
+    ("crash_reports", CrashReport),
+    ("attachments", RunAttachment),
+    ("metrics", RunMetric),
+    ("tags", RunTag),
+)
+_IN_CHUNK = 500  # ids per IN list, well under SQLite's variable limit
+
+
+def load_reads(session: Session, rows: Sequence[RowMapping]) -> list[RunRead]:
+    """``RunRead`` of the ``runs`` rows, their children fetched with one query per table."""
+    if not rows:
+        return []
+    pks = [row["id"] for row in rows]
+    children: dict[str, dict[int, list[RowMapping]]] = {}
+    for name, model in _CHILDREN:
+        table = _table(model)
+        by_run: dict[int, list[RowMapping]] = defaultdict(list)
+        for start in range(0, len(pks), _IN_CHUNK):
+            chunk = pks[start : start + _IN_CHUNK]
+            statement = select(table).where(table.c.run_pk.in_(chunk))
+            for child in session.execute(statement).mappings():
+                by_run[child["run_pk"]].append(child)
+        children[name] = by_run
+    return [
+        run_read_from_row(row, **{name: children[name].get(row["id"], []) for name, _ in _CHILDREN})
+        for row in rows
+    ]
+
+
+def load_read(session: Session, run_id: str) -> RunRead | None:
+    """The ``RunRead`` of one run, or None."""
+    row = session.execute(select(_table(Run)).where(Run.run_id == run_id)).mappings().first()
+    return None if row is None else load_reads(session, [row])[0]
 
 
 def load_full(session: Session, runs: Sequence[Run]) -> list[Run]:
@@ -332,6 +379,10 @@ def run_rows(runs: Sequence[RunCreate], now: dt.datetime) -> list[dict[str, Any]
     return rows
 
 
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
 def insert_run_rows(
     session: Session,
     runs: Sequence[RunCreate],
@@ -343,7 +394,15 @@ def insert_run_rows(
 ) -> list[dict[str, Any]]:
     """INSERT the runs (multi-row), their first events, tags and objectives; return the
     event values, one per run. A taken run id raises ``IntegrityError``."""
-    pks = list(session.scalars(insert(Run).returning(Run.id, sort_by_parameter_order=True), rows))
+    # Core statements on the session's connection: the ORM bulk layer costs more than the
+    # INSERTs themselves here, and nothing of these rows is needed as ORM objects.
+    connection = session.connection()
+    runs_table, id_column = _table(Run), _table(Run).c.id
+    if len(rows) == 1:
+        pks = [connection.execute(insert(runs_table).returning(id_column), rows[0]).scalar_one()]
+    else:
+        statement = insert(runs_table).returning(id_column, sort_by_parameter_order=True)
+        pks = list(connection.execute(statement, list(rows)).scalars())
     events: list[dict[str, Any]] = []
     tags: list[dict[str, Any]] = []
     objectives: list[dict[str, Any]] = []
@@ -374,11 +433,11 @@ def insert_run_rows(
             }
             for o in create.objectives
         )
-    session.execute(insert(RunEvent), events)
+    connection.execute(insert(_table(RunEvent)), events)
     if tags:
-        session.execute(insert(RunTag), tags)
+        connection.execute(insert(_table(RunTag)), tags)
     if objectives:
-        session.execute(insert(RunObjective), objectives)
+        connection.execute(insert(_table(RunObjective)), objectives)
     return events
 
 

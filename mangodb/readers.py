@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mangodb.db.models import Run, RunMetric, RunObjective
@@ -105,3 +105,49 @@ def new_run_read(create: RunCreate, row: Mapping[str, Any], event: Mapping[str, 
     )
     values["events"] = (RunEventRead.model_validate({"details": None, **event}),)
     return RunRead.model_validate(values)
+
+
+def run_read_from_row(
+    row: Mapping[Any, Any],
+    *,
+    events: Sequence[Mapping[Any, Any]],
+    objectives: Sequence[Mapping[Any, Any]],
+    crash_reports: Sequence[Mapping[Any, Any]],
+    attachments: Sequence[Mapping[Any, Any]],
+    metrics: Sequence[Mapping[Any, Any]],
+    tags: Sequence[Mapping[Any, Any]],
+) -> RunRead:
+    """``RunRead`` from Core rows of ``runs`` and of its child tables."""
+    values: dict[str, Any] = {name: row[name] for name in _RUN_COLUMNS}
+    values["config"] = row["config"] or {}
+    final: dict[str, Any] = {m["key"]: decode_float(m["value"], m["kind"]) for m in metrics}
+    final.update(row["final_metrics"] or {})
+    values["final_metrics"] = final
+    values["tags"] = tuple(sorted(t["tag"] for t in tags))
+    values["objectives"] = tuple(
+        ObjectiveRead(
+            name=o["name"],
+            metric=o["metric"],
+            direction=o["direction"],
+            weight=o["weight"],
+            target=o["target"],
+            value=decode_float(o["value"], o["value_kind"]),
+            step=o["step"],
+            updated_at=o["updated_at"],
+        )
+        for o in sorted(objectives, key=lambda o: str(o["name"]))
+    )
+    values["crash_reports"] = tuple(
+        CrashReportRead.model_validate(dict(c)) for c in sorted(crash_reports, key=_by_id)
+    )
+    values["attachments"] = tuple(
+        AttachmentRead.model_validate(dict(a)) for a in sorted(attachments, key=_by_id)
+    )
+    values["events"] = tuple(
+        RunEventRead.model_validate(dict(e)) for e in sorted(events, key=_by_id)
+    )
+    return RunRead.model_validate(values)
+
+
+def _by_id(row: Mapping[Any, Any]) -> int:
+    return int(row["id"])

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from sqlalchemy import CursorResult, Engine, delete, func, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from mangodb import analysis, queries
@@ -52,7 +52,7 @@ from mangodb.errors import (
 )
 from mangodb.filters import Filter
 from mangodb.numbers import encode_float
-from mangodb.readers import final_metrics_rows, new_run_read, to_objective_read, to_run_read
+from mangodb.readers import final_metrics_rows, new_run_read, to_objective_read
 from mangodb.settings import resolve_url
 from mangodb.status import ACTIVE_STATUSES, RunStatus, is_allowed, parse_status
 
@@ -61,14 +61,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_FULL_LOAD = (
-    selectinload(Run.events),
-    selectinload(Run.objectives),
-    selectinload(Run.crash_reports),
-    selectinload(Run.attachments),
-    selectinload(Run.metrics),
-    selectinload(Run.tags),
-)
 # Fields ``update_run_status`` may set alongside (or without) a status change.
 _UPDATABLE = frozenset(
     {
@@ -230,12 +222,11 @@ class RunRepository:
         return pk
 
     def _full(self, session: Session, run_id: str) -> RunRead:
-        run = session.scalars(
-            select(Run).where(Run.run_id == run_id).options(*_FULL_LOAD)
-        ).one_or_none()
-        if run is None:
+        session.flush()  # pending ORM changes must be visible to the Core reads below
+        read = queries.load_read(session, run_id)
+        if read is None:
             raise RunNotFound(run_id)
-        return to_run_read(run)
+        return read
 
     def _event(
         self,
@@ -648,7 +639,7 @@ class RunRepository:
 
         def work(session: Session) -> RunPage:
             runs, next_cursor = queries.fetch_page(session, plan, limit=limit, cursor=cursor)
-            return RunPage(items=tuple(to_run_read(r) for r in runs), next_cursor=next_cursor)
+            return RunPage(items=tuple(runs), next_cursor=next_cursor)
 
         return self._read(work)
 

@@ -94,6 +94,16 @@ def test_which_floats_are_tagged(value: float, tagged: bool) -> None:
         assert set(encoded) == {FLOAT_TAG}
 
 
+def test_encode_never_changes_its_argument_and_plain_values_pass_through() -> None:
+    plain = {"a": [1, 2.5, "text with 1e5 and -0.0 inside"], "b": {"c": None}}
+    assert encode(plain) is plain or encode(plain) == plain
+    special = {"a": [math.nan, {"b": -0.0}], "c": 1e300}
+    snapshot = json.dumps(special)
+    encoded = encode(special)
+    assert json.dumps(special) == snapshot
+    assert same(decode(json.loads(json.dumps(encoded))), special)
+
+
 def test_user_dicts_shaped_like_tags_are_escaped() -> None:
     for user in ({FLOAT_TAG: "nan"}, {ESCAPE_TAG: {"a": 1}}, {ESCAPE_TAG: 3}):
         encoded = encode(user)
@@ -104,6 +114,7 @@ def test_user_dicts_shaped_like_tags_are_escaped() -> None:
 
 
 def test_tuples_become_lists_and_other_types_are_refused() -> None:
-    assert encode({"t": (1, 2.5)}) == {"t": [1, 2.5]}
+    assert encode({"t": (1, -0.0)}) == {"t": [1, {FLOAT_TAG: "-0.0"}]}
+    assert decode(json.loads(json.dumps(encode({"t": (1, 2.5)})))) == {"t": [1, 2.5]}
     with pytest.raises(TypeError):
         encode({"s": {1, 2}})

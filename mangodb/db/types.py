@@ -6,9 +6,10 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON, ColumnElement, DateTime, Text, cast, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.type_api import _ResultProcessorType
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from mangodb import jsoncodec
@@ -39,9 +40,21 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.timezone.utc)
 
 
+class SerializedJSON:
+    """JSON text already produced (and checked) by ``JSONDocument``: ``dumps`` passes it on
+    instead of serialising the document a second time."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 def dumps(value: Any) -> str:
     """Strict JSON text (no NaN tokens); the codec has already tagged special floats."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    if type(value) is SerializedJSON:
+        return value.text
+    return jsoncodec.to_text(value)
 
 
 class JSONDocument(TypeDecorator[Any]):
@@ -56,7 +69,28 @@ class JSONDocument(TypeDecorator[Any]):
         return dialect.type_descriptor(JSON(none_as_null=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        return None if value is None else jsoncodec.encode(value)
+        if value is None:
+            return None
+        text = jsoncodec.plain_text(value)
+        return SerializedJSON(text) if text is not None else jsoncodec.encode(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return None if value is None else jsoncodec.decode(value)
+
+    def column_expression(self, colexpr: ColumnElement[Any]) -> ColumnElement[Any] | None:
+        # Read the document as text (jsonb::text on PostgreSQL): the result processor below
+        # then skips the decoding walk when no tag occurs in it, the common case.
+        return type_coerce(cast(colexpr, Text), self)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> _ResultProcessorType[Any]:
+        def process(value: Any) -> Any:
+            if value is None:
+                return None
+            if isinstance(value, bytes):
+                value = value.decode("utf-8")
+            if isinstance(value, str):
+                parsed = json.loads(value)
+                return jsoncodec.decode(parsed) if jsoncodec.TAG_PREFIX in value else parsed
+            return jsoncodec.decode(value)  # a driver that parsed it already
+
+        return process
