@@ -159,20 +159,33 @@ def hook_env(url: str, endpoint: str, command: str) -> dict[str, str]:
     }
 
 
+def finish(process: subprocess.Popen[str], seen: str = "") -> str:
+    """Wait for the hook; on a hang kill its whole process group and show what it logged."""
+    try:
+        _, errors = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        _, errors = process.communicate()
+        pytest.fail(f"the hook did not exit:\n{seen}{errors}")
+    return seen + errors
+
+
 def test_shutdown_hook_marks_the_run_terminated(aws: AwsClients, url: str) -> None:
     with RunRepository.connect(url) as repo:
         repo.insert_run(RunCreate(run_id="hooked", instance_id="i-fake", status="running"))
     hook = subprocess.Popen(
         ["bash", str(EXAMPLES / "ec2_user_data.sh")],
         env=hook_env(url, aws.endpoint, "sleep 120"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     assert hook.stderr is not None
+    seen = []
     for line in hook.stderr:
+        seen.append(line)
         if "training started" in line:
             break
     hook.send_signal(signal.SIGTERM)
-    _, errors = hook.communicate(timeout=120)
+    errors = finish(hook, "".join(seen))
     assert hook.returncode == 143, errors
     with RunRepository.connect(url) as repo:
         run = repo.get_run("hooked")
@@ -185,16 +198,18 @@ def test_shutdown_hook_marks_the_run_terminated(aws: AwsClients, url: str) -> No
 def test_shutdown_hook_leaves_a_finished_run_alone(aws: AwsClients, url: str) -> None:
     with RunRepository.connect(url) as repo:
         repo.insert_run(RunCreate(run_id="hooked", instance_id="i-fake", status="running"))
-    done = subprocess.run(
+    done = subprocess.Popen(
         ["bash", str(EXAMPLES / "ec2_user_data.sh")],
         env=hook_env(url, aws.endpoint, "exit 3"),
-        capture_output=True, text=True, timeout=120, check=False,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
-    assert done.returncode == 3, done.stderr
-    assert "training exited with code 3" in done.stderr
+    errors = finish(done)
+    assert done.returncode == 3, errors
+    assert "training exited with code 3" in errors
     with RunRepository.connect(url) as repo:
         run = repo.get_run("hooked")
-    assert run.status is RunStatus.CRASHED and run.events[-1].reason == "exit code 3"
+    assert run.status is RunStatus.CRASHED, errors
+    assert run.events[-1].reason == "exit code 3"
 
 
 def test_mark_terminated_cli(url: str) -> None:
