@@ -268,5 +268,13 @@ def test_backfill_cli(repo: RunRepository, bucket: Any) -> None:
     assert result.exit_code == 0, result.output
     assert "attached" in result.output and "c2" in result.output and "missing" in result.output
     assert repo.get_run("c1").crash_reports[0].error_type == "nan_loss"
+    as_json = CliRunner().invoke(app, ["crash", "backfill", "--url", url, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    report = json.loads(as_json.output)
+    assert report["counts"]["missing"] == 1
+    assert report["outcomes"] == [
+        {"run_id": "c2", "outcome": "missing", "attached": False,
+         "detail": "no objects under crash-reports/c2/", "error_type": None}
+    ]  # fmt: skip
     bad = CliRunner().invoke(app, ["crash", "backfill", "--url", url, "--since", "yesterday"])
     assert bad.exit_code == 1 and "invalid --since" in bad.output

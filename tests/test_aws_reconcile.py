@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -284,6 +285,9 @@ def test_reap_cli_dry_run_then_real(repo: RunRepository, aws: AwsClients) -> Non
     assert looped.exit_code == 0, looped.output
     assert looped.output.count("reap at") == 2
     assert repo.get_run("cli-run").status is RunStatus.TERMINATED
+    as_json = runner.invoke(app, ["reap", "--url", url, "--dry-run", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.output)["verdicts"] == []  # already terminated: nothing to do
     bad = runner.invoke(app, ["reap", "--url", url, "--grace", "soon"])
     assert bad.exit_code == 1 and "invalid duration" in bad.output
 

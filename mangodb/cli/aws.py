@@ -14,7 +14,7 @@ from rich.table import Table
 
 from mangodb.cli.app import app, console, err_console
 from mangodb.cli.db import UrlOption
-from mangodb.cli.render import open_repo
+from mangodb.cli.render import open_repo, print_json
 from mangodb.errors import CloudError, ValidationError
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ ROW_LIMIT = 50  # rows of detail printed before "... and N more"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.I)
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 EndpointOption = Annotated[
     str | None,
     typer.Option(
@@ -92,6 +93,7 @@ def reap(
     iterations: Annotated[
         int | None, typer.Option(help="With --loop: stop after this many sweeps.", min=1)
     ] = None,
+    json_output: JsonOption = False,
     url: UrlOption = None,
     endpoint_url: EndpointOption = None,
 ) -> None:
@@ -112,7 +114,10 @@ def reap(
                     dry_run=dry_run,
                     endpoint_url=endpoint_url,
                 )
-                print_reap_report(report)
+                if json_output:
+                    print_json(reap_json(report))
+                else:
+                    print_reap_report(report)
                 failed = failed or bool(report.failed_regions)
                 done += 1
                 if loop is None or (iterations is not None and done >= iterations):
@@ -122,6 +127,30 @@ def reap(
             console.print(f"interrupted after {done} sweep(s)", highlight=False)
     if failed:
         raise CloudError("EC2 could not be asked about some regions; their runs were left alone")
+
+
+def reap_json(report: ReapReport) -> dict[str, Any]:
+    return {
+        "checked_at": report.checked_at,
+        "dry_run": report.dry_run,
+        "counts": report.counts(),
+        "failed_regions": report.failed_regions,
+        "verdicts": [
+            {
+                "run_id": v.run_id,
+                "instance_id": v.instance_id,
+                "region": v.region,
+                "status": v.status,
+                "verdict": v.verdict,
+                "ec2_state": v.ec2_state,
+                "reason": v.reason,
+                "applied": v.applied,
+                "lost_race": v.lost_race,
+            }
+            for v in report.verdicts
+            if v.verdict.changes_run
+        ],
+    }
 
 
 def print_reap_report(report: ReapReport) -> None:
@@ -171,6 +200,7 @@ def backfill(
         str | None,
         typer.Option(help="Only runs created since (ISO date or duration ago, e.g. 7d)."),
     ] = None,
+    json_output: JsonOption = False,
     url: UrlOption = None,
     endpoint_url: EndpointOption = None,
 ) -> None:
@@ -187,6 +217,7 @@ def backfill(
         TimeElapsedColumn(),
         console=console,
         transient=False,
+        disable=json_output,  # scripts get clean JSON on stdout
     )
     with open_repo(url) as repo, progress:
         task = progress.add_task("runs", total=None)
@@ -199,6 +230,23 @@ def backfill(
             on_start=lambda total: progress.update(task, total=total),
             on_outcome=lambda _: progress.advance(task),
         )
+    if json_output:
+        print_json(
+            {
+                "counts": summary.counts(),
+                "outcomes": [
+                    {
+                        "run_id": o.run_id,
+                        "outcome": o.status.value,
+                        "attached": o.attached,
+                        "detail": o.detail,
+                        "error_type": o.error_type,
+                    }
+                    for o in summary.outcomes
+                ],
+            }
+        )
+        return
     print_backfill_summary(summary)
 
 
