@@ -38,6 +38,7 @@ class Column(NamedTuple):
 
 
 Columns = dict[str, Column]
+_Checked = dict[int, tuple[list[Any], "list[int] | None"]]
 
 
 def to_columns(data: Any) -> Columns:
@@ -53,11 +54,14 @@ def to_columns(data: Any) -> Columns:
     return _from_rows(data)
 
 
-def column(key: Any, steps: Iterable[Any], values: Iterable[Any]) -> Column:
-    """Validate one key's steps and values and sort them by step."""
+def column(
+    key: Any, steps: Iterable[Any], values: Iterable[Any], checked: _Checked | None = None
+) -> Column:
+    """Validate one key's steps and values and sort them by step. ``checked`` remembers step
+    lists already found consecutive, for keys sharing one list of steps."""
     check_key(key)
     value_list = values if type(values) is list else list(values)
-    run = _consecutive(steps)
+    run = _consecutive(steps, checked)
     if run is not None and len(run) == len(value_list):
         if run[0] < 0:
             raise ValidationError(f"{key}: steps must be non-negative, got {run[0]}")
@@ -107,16 +111,24 @@ def step_value(value: Any) -> int:
     return step
 
 
-def _consecutive(steps: Iterable[Any]) -> list[int] | None:
+def _consecutive(steps: Iterable[Any], checked: _Checked | None) -> list[int] | None:
     """The common case, checked in C: a list of steps going up by 1 becomes that range (as
     pure ints); None when ``steps`` is anything else."""
     if type(steps) is not list or not steps:
         return None
+    if checked is not None:
+        known = checked.get(id(steps))
+        if known is not None and known[0] is steps:
+            return known[1]
     first, last = steps[0], steps[-1]
     if type(first) is not int or type(last) is not int or last - first != len(steps) - 1:
-        return None
-    run = list(range(first, last + 1))
-    return run if run == steps else None
+        run = None
+    else:
+        run = list(range(first, last + 1))
+        run = run if run == steps else None
+    if checked is not None:
+        checked[id(steps)] = (steps, run)  # holds ``steps`` so its id is not reused
+    return run
 
 
 def _steps(steps: Iterable[Any]) -> list[int]:
@@ -143,9 +155,10 @@ def _is_sequence(value: Any) -> bool:
 
 def _from_columns(data: Mapping[Any, Any]) -> Columns:
     columns: Columns = {}
+    checked: _Checked = {}
     for key, value in data.items():
         steps, values = (value.steps, value.values) if hasattr(value, "steps") else value
-        columns[key] = column(key, steps, values)
+        columns[key] = column(key, steps, values, checked)
     return columns
 
 
@@ -156,11 +169,13 @@ def _from_legacy(data: Mapping[Any, Any]) -> Columns:
     given = data.get(STEP_KEY)
     steps = _steps(given) if given is not None else None
     columns: Columns = {}
+    checked: _Checked = {}
     for key, value in data.items():
         if key == STEP_KEY:
             continue
         values = list(value)
-        columns[key] = column(key, steps if steps is not None else range(len(values)), values)
+        given_steps = steps if steps is not None else list(range(len(values)))
+        columns[key] = column(key, given_steps, values, checked)
     return columns
 
 

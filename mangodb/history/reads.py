@@ -15,7 +15,8 @@ from mangodb.history.codec import unpack
 from mangodb.history.columns import step_value
 from mangodb.history.downsample import check_max_points, downsample
 from mangodb.history.series import Series
-from mangodb.history.store import CHUNKS, SERIES, batched
+from mangodb.history.sql import batched
+from mangodb.history.store import CHUNKS, SERIES
 
 RUNS = cast(Table, Run.__table__)
 _CHUNK_COLUMNS = (

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Row, Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from mangodb.db.models import HistoryChunk, HistorySeries
@@ -39,15 +38,14 @@ from mangodb.history.codec import (
 )
 from mangodb.history.columns import Column, column, to_columns
 from mangodb.history.series import AppendResult
+from mangodb.history.sql import Driver, SeriesState, batched
 from mangodb.numbers import FINITE, encode_float
 
 MAX_CHUNK_POINTS = 4096
 SMALL_APPEND = 512
-IN_LIST = 900  # ids per IN list: below SQLite's bound-variable limit
 
 SERIES = cast(Table, HistorySeries.__table__)
 CHUNKS = cast(Table, HistoryChunk.__table__)
-T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -83,11 +81,6 @@ class _Plan:
         self.changes[series_id].chunks -= 1
 
 
-def batched(items: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def append(session: Session, run_pk: int, columns: Mapping[str, Any]) -> AppendResult:
     """Append ``columns`` (from :func:`to_columns`; plain ``(steps, values)`` pairs are
     validated here) to the run's history. See the module docstring for the rules on re-sent
@@ -100,10 +93,11 @@ def append(session: Session, run_pk: int, columns: Mapping[str, Any]) -> AppendR
     if not points:
         return AppendResult()
     keys = sorted(points)
-    series = _lock_series(session, run_pk, keys)
+    driver = Driver(session, SERIES, CHUNKS)
+    series = _lock_series(driver, run_pk, keys)
     plan = _Plan(changes={row.id: _Change() for row in series.values()})
-    tails: list[tuple[Row[Any], Column]] = []
-    overlaps: list[tuple[Row[Any], Column]] = []
+    tails: list[tuple[SeriesState, Column]] = []
+    overlaps: list[tuple[SeriesState, Column]] = []
     for key in keys:
         row, pts = series[key], points[key]
         if row.last_step is None or pts.steps[0] > row.last_step:
@@ -118,8 +112,8 @@ def append(session: Session, run_pk: int, columns: Mapping[str, Any]) -> AppendR
         _merge_tails(session, plan, tails)
     if overlaps:
         _merge_overlaps(session, plan, overlaps)
-    _write_chunks(session, plan)
-    _update_series(session, plan, [(series[k], points[k]) for k in keys])
+    _write_chunks(session, driver, plan)
+    _update_series(session, driver, plan, [(series[k], points[k]) for k in keys])
     changes = plan.changes.values()
     return AppendResult(
         written=sum(c.written for c in changes),
@@ -135,50 +129,14 @@ def append_legacy(session: Session, run_pk: int, history: Any) -> AppendResult:
 
 
 # -- series rows --------------------------------------------------------------------------------
-def _lock_series(session: Session, run_pk: int, keys: list[str]) -> dict[str, Row[Any]]:
-    found = _select_series(session, run_pk, keys)
+def _lock_series(driver: Driver, run_pk: int, keys: list[str]) -> dict[str, SeriesState]:
+    found = driver.select_series(run_pk, keys)
     missing = [key for key in keys if key not in found]
     if missing:
-        dialect = session.get_bind().dialect.name
-        make_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        now = dt.datetime.now(dt.timezone.utc)
-        statement = (
-            make_insert(SERIES)
-            .on_conflict_do_nothing(index_elements=["run_pk", "key"])
-            .returning(*SERIES.c)
-        )
-        created = session.execute(
-            statement,
-            [
-                {
-                    "run_pk": run_pk,
-                    "key": key,
-                    "kind": "numeric",
-                    "point_count": 0,
-                    "chunk_count": 0,
-                    "last_value_kind": FINITE,
-                    "updated_at": now,
-                }
-                for key in missing
-            ],
-        )
-        found.update((row.key, row) for row in created)
+        found.update(driver.create_series(run_pk, missing))
         raced = [key for key in missing if key not in found]  # created meanwhile by another
         if raced:
-            found.update(_select_series(session, run_pk, raced))
-    return found
-
-
-def _select_series(session: Session, run_pk: int, keys: list[str]) -> dict[str, Row[Any]]:
-    found: dict[str, Row[Any]] = {}
-    for part in batched(keys):
-        statement = (
-            select(SERIES)
-            .where(SERIES.c.run_pk == run_pk, SERIES.c.key.in_(part))
-            .order_by(SERIES.c.key)
-            .with_for_update()
-        )
-        found.update((row.key, row) for row in session.execute(statement))
+            found.update(driver.select_series(run_pk, raced))
     return found
 
 
@@ -202,7 +160,7 @@ def _add_points(
         plan.add(series_id, chunk)
 
 
-def _merge_tails(session: Session, plan: _Plan, tails: list[tuple[Row[Any], Column]]) -> None:
+def _merge_tails(session: Session, plan: _Plan, tails: list[tuple[SeriesState, Column]]) -> None:
     """Small in-order appends: rewrite the series' last chunk with the new points when the
     result stays small, else add a chunk."""
     latest = CHUNKS.alias("latest")
@@ -229,7 +187,9 @@ def _merge_tails(session: Session, plan: _Plan, tails: list[tuple[Row[Any], Colu
         _add_points(plan, row.id, steps + pts.steps, values + pts.values, None)
 
 
-def _merge_overlaps(session: Session, plan: _Plan, overlaps: list[tuple[Row[Any], Column]]) -> None:
+def _merge_overlaps(
+    session: Session, plan: _Plan, overlaps: list[tuple[SeriesState, Column]]
+) -> None:
     """Appends reaching at or below the last stored step: merge in order."""
     ids = [row.id for row, _ in overlaps]
     lowest = min(pts.steps[0] for _, pts in overlaps)
@@ -322,44 +282,20 @@ def _decode(chunk: Row[Any]) -> tuple[list[int], list[Any]]:
     )
 
 
-def _write_chunks(session: Session, plan: _Plan) -> None:
+def _write_chunks(session: Session, driver: Driver, plan: _Plan) -> None:
     for part in batched(plan.deletes):
         session.execute(delete(CHUNKS).where(CHUNKS.c.id.in_(part)))
     if plan.inserts:
-        # The hot path: one driver-level executemany of plain tuples (bytes, ints, floats
-        # need no type processing), skipping SQLAlchemy's per-row parameter handling.
-        connection = session.connection()
-        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-        connection.exec_driver_sql(
-            f"INSERT INTO {CHUNKS.name} ({', '.join(ROW_COLUMNS)}) "
-            f"VALUES ({', '.join([mark] * len(ROW_COLUMNS))})",
-            plan.inserts,
-        )
+        driver.insert_chunks(ROW_COLUMNS, plan.inserts)
 
 
 # -- series summaries -------------------------------------------------------------------------
-_SERIES_UPDATE = (
-    update(SERIES)
-    .where(SERIES.c.id == bindparam("b_id"))
-    .values(
-        kind=bindparam("b_kind"),
-        point_count=bindparam("b_point_count"),
-        chunk_count=bindparam("b_chunk_count"),
-        first_step=bindparam("b_first_step"),
-        last_step=bindparam("b_last_step"),
-        min_value=bindparam("b_min_value", type_=SERIES.c.min_value.type),
-        max_value=bindparam("b_max_value", type_=SERIES.c.max_value.type),
-        last_value=bindparam("b_last_value", type_=SERIES.c.last_value.type),
-        last_value_kind=bindparam("b_last_value_kind"),
-        updated_at=bindparam("b_updated_at", type_=SERIES.c.updated_at.type),
-    )
-)
-
-
-def _update_series(session: Session, plan: _Plan, touched: list[tuple[Row[Any], Column]]) -> None:
+def _update_series(
+    session: Session, driver: Driver, plan: _Plan, touched: list[tuple[SeriesState, Column]]
+) -> None:
     recount = [row.id for row, _ in touched if plan.changes[row.id].replaced]
     extremes = _chunk_extremes(session, recount) if recount else {}
-    now = dt.datetime.now(dt.timezone.utc)
+    now = driver.timestamp(dt.datetime.now(dt.timezone.utc))
     params = []
     for row, pts in touched:
         change = plan.changes[row.id]
@@ -372,26 +308,24 @@ def _update_series(session: Session, plan: _Plan, touched: list[tuple[Row[Any], 
         if row.last_step is None or pts.steps[-1] >= row.last_step:
             value = as_float(pts.values[-1])
             last_value, last_kind = (None, FINITE) if value is None else encode_float(value)
+        first = pts.steps[0] if row.first_step is None else min(row.first_step, pts.steps[0])
+        last = pts.steps[-1] if row.last_step is None else max(row.last_step, pts.steps[-1])
         params.append(
-            {
-                "b_id": row.id,
-                "b_kind": "json" if change.json or row.kind == "json" else "numeric",
-                "b_point_count": row.point_count + change.written,
-                "b_chunk_count": row.chunk_count + change.chunks,
-                "b_first_step": pts.steps[0]
-                if row.first_step is None
-                else min(row.first_step, pts.steps[0]),
-                "b_last_step": pts.steps[-1]
-                if row.last_step is None
-                else max(row.last_step, pts.steps[-1]),
-                "b_min_value": low,
-                "b_max_value": high,
-                "b_last_value": last_value,
-                "b_last_value_kind": last_kind,
-                "b_updated_at": now,
-            }
+            (
+                "json" if change.json or row.kind == "json" else "numeric",
+                row.point_count + change.written,
+                row.chunk_count + change.chunks,
+                first,
+                last,
+                low,
+                high,
+                last_value,
+                last_kind,
+                now,
+                row.id,
+            )
         )
-    session.execute(_SERIES_UPDATE, params)
+    driver.update_series(params)
 
 
 def _chunk_extremes(

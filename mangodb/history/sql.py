@@ -1,0 +1,132 @@
+"""Driver-level statements of the append hot path (both dialects).
+
+One append of a fresh run touches every series row of the run three times (find, create,
+update summaries); going through the driver's ``executemany`` with plain tuples avoids
+SQLAlchemy's per-row parameter processing, which otherwise costs more than the packing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+from mangodb.numbers import FINITE
+
+T = TypeVar("T")
+IN_LIST = 900  # bound values per statement: below SQLite's historical limit of 999
+
+_STATE = (
+    "id",
+    "key",
+    "kind",
+    "point_count",
+    "chunk_count",
+    "first_step",
+    "last_step",
+    "min_value",
+    "max_value",
+    "last_value",
+    "last_value_kind",
+)
+_UPDATED = (
+    "kind",
+    "point_count",
+    "chunk_count",
+    "first_step",
+    "last_step",
+    "min_value",
+    "max_value",
+    "last_value",
+    "last_value_kind",
+    "updated_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesState:
+    """The summary of one series as stored before this append."""
+
+    id: int
+    key: str
+    kind: str
+    point_count: int
+    chunk_count: int
+    first_step: int | None
+    last_step: int | None
+    min_value: float | None
+    max_value: float | None
+    last_value: float | None
+    last_value_kind: int
+
+
+def batched(items: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Driver:
+    """Plain-SQL access to the history tables on the session's connection (its transaction)."""
+
+    def __init__(self, session: Session, series: Table, chunks: Table) -> None:
+        self.connection = session.connection()
+        self.postgres = self.connection.dialect.name == "postgresql"
+        self.mark = "?" if self.connection.dialect.paramstyle == "qmark" else "%s"
+        self.series, self.chunks = series.name, chunks.name
+        self._updated_at = series.c.updated_at.type.bind_processor(self.connection.dialect)
+
+    def _marks(self, count: int) -> str:
+        return ", ".join([self.mark] * count)
+
+    def timestamp(self, when: dt.datetime) -> Any:
+        return self._updated_at(when) if self._updated_at else when
+
+    def select_series(self, run_pk: int, keys: Sequence[str]) -> dict[str, SeriesState]:
+        """The series of ``keys``, locked until commit on PostgreSQL."""
+        found: dict[str, SeriesState] = {}
+        lock = " FOR UPDATE" if self.postgres else ""  # SQLite: the write holds the database
+        for part in batched(keys):
+            rows = self.connection.exec_driver_sql(
+                f"SELECT {', '.join(_STATE)} FROM {self.series} WHERE run_pk = {self.mark} "
+                f"AND key IN ({self._marks(len(part))}) ORDER BY key{lock}",
+                (run_pk, *part),
+            )
+            found.update((row[1], SeriesState(*row)) for row in rows)
+        return found
+
+    def create_series(self, run_pk: int, keys: Sequence[str]) -> dict[str, SeriesState]:
+        """Insert empty series; keys created meanwhile by another writer are skipped."""
+        now = self.timestamp(dt.datetime.now(dt.timezone.utc))
+        created: dict[str, SeriesState] = {}
+        m = self.mark
+        for part in batched(keys, IN_LIST // 3):
+            rows = self.connection.exec_driver_sql(
+                f"INSERT INTO {self.series} (run_pk, key, kind, point_count, chunk_count, "
+                "last_value_kind, updated_at) VALUES "
+                + ", ".join([f"({m}, {m}, 'numeric', 0, 0, {FINITE}, {m})"] * len(part))
+                + " ON CONFLICT (run_pk, key) DO NOTHING RETURNING id, key",
+                tuple(value for key in part for value in (run_pk, key, now)),
+            )
+            for series_id, key in rows:
+                created[key] = SeriesState(
+                    series_id, key, "numeric", 0, 0, None, None, None, None, None, FINITE
+                )
+        return created
+
+    def insert_chunks(self, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        self.connection.exec_driver_sql(
+            f"INSERT INTO {self.chunks} ({', '.join(columns)}) "
+            f"VALUES ({self._marks(len(columns))})",
+            rows,
+        )
+
+    def update_series(self, rows: list[tuple[Any, ...]]) -> None:
+        """Rows: the values of ``_UPDATED`` (``updated_at`` as given to :meth:`timestamp`)
+        followed by the series id."""
+        assignments = ", ".join(f"{name} = {self.mark}" for name in _UPDATED)
+        self.connection.exec_driver_sql(
+            f"UPDATE {self.series} SET {assignments} WHERE id = {self.mark}", rows
+        )
