@@ -329,3 +329,34 @@ def test_an_unreachable_region_leaves_its_runs_alone(repo: RunRepository, aws: A
     assert result.exit_code == 1
     assert "EC2 could not be asked about some regions" in result.output
     assert "Traceback" not in result.output
+
+
+def test_two_reapers_at_once_write_each_verdict_once(repo: RunRepository, aws: AwsClients) -> None:
+    import threading
+
+    repo.insert_runs(
+        RunCreate(run_id=f"v{i:03d}", instance_id=never_launched_id(), created_at=OLD)
+        for i in range(150)
+    )
+    url = repo.engine.url
+    reports: list[Any] = []
+
+    def reaper(name: str) -> None:
+        other = RunRepository.connect(url)  # its own engine, as on another machine
+        try:
+            reports.append(reconcile(other, now=NOW, source=name))
+        finally:
+            other.close()
+
+    threads = [threading.Thread(target=reaper, args=(f"reaper-{i}",)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    applied = [{v.run_id for v in report.applied} for report in reports]
+    assert len(reports) == 2 and not applied[0] & applied[1]
+    assert len(applied[0] | applied[1]) == 150
+    for run in repo.query_runs(limit=None):
+        assert run.status is RunStatus.TERMINATED
+        written = [e for e in run.events if e.to_status is RunStatus.TERMINATED and e.applied]
+        assert len(written) == 1
