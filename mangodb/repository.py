@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import socket
@@ -57,6 +58,7 @@ from mangodb.settings import resolve_url
 from mangodb.status import ACTIVE_STATUSES, RunStatus, is_allowed, parse_status
 
 if TYPE_CHECKING:
+    from mangodb.dto import InstanceRunRead, RunEventRead, StatusUpdate
     from mangodb.history import AppendResult, HistoryWriter, Series
 
 T = TypeVar("T")
@@ -925,6 +927,109 @@ class RunRepository:
 
         return HistoryWriter(self, run_id, flush_every=flush_every, flush_seconds=flush_seconds)
 
+    # -- EC2 reconciliation (additive, used by mangodb.integrations.aws) --------------------
+    def iter_active_instance_runs(
+        self, *, batch_size: int = 1000
+    ) -> Iterator[list[InstanceRunRead]]:
+        """Active (launched/running) runs that have an instance id, in batches ordered by
+        insertion; each batch is one short read, so a long sweep holds no transaction open."""
+        if batch_size < 1:
+            raise ValidationError(f"batch_size must be >= 1, got {batch_size}")
+        after = 0
+        while True:
+            batch = self._read(functools.partial(_instance_runs, after=after, limit=batch_size))
+            if not batch:
+                return
+            after = batch[-1][0]
+            yield [item for _, item in batch]
+            if len(batch) < batch_size:
+                return
+
+    def transition_runs(
+        self, updates: Sequence[StatusUpdate], *, batch_size: int = 200
+    ) -> list[StatusChange]:
+        """Apply many status changes in few transactions, each exactly as ``update_run_status``
+        would (compare-and-set, lifecycle rules, one event each, refusals kept in the log).
+        Returns one ``StatusChange`` per existing run, ``changed=False`` when refused or
+        already there; unknown run ids are skipped. Rows are locked in run-id order, so
+        concurrent callers cannot deadlock."""
+        if batch_size < 1:
+            raise ValidationError(f"batch_size must be >= 1, got {batch_size}")
+        ordered = sorted(updates, key=lambda u: u.run_id)
+        results: list[StatusChange] = []
+        for start in range(0, len(ordered), batch_size):
+            chunk = ordered[start : start + batch_size]
+            results.extend(self._write(functools.partial(self._transition_many, chunk)))
+        return results
+
+    def _transition_many(
+        self, chunk: Sequence[StatusUpdate], session: Session
+    ) -> list[StatusChange]:
+        changes: list[StatusChange] = []
+        for update_ in chunk:
+            try:
+                run = self._run_row(session, update_.run_id, lock=True)
+            except RunNotFound:
+                continue
+            before = RunStatus(run.status)
+            refused = self._transition(
+                session,
+                run,
+                update_.status,
+                reason=update_.reason,
+                source=update_.source,
+                force=False,
+                expected=_expected(update_.expected_status),
+                details=update_.details,
+                fields={},
+            )
+            changes.append(
+                StatusChange(
+                    run_id=update_.run_id,
+                    from_status=before,
+                    to_status=update_.status,
+                    changed=refused is None and before is not update_.status,
+                )
+            )
+        session.flush()
+        return changes
+
+    def record_event(
+        self,
+        run_id: str,
+        reason: str,
+        *,
+        details: Mapping[str, Any] | None = None,
+        source: str | None = None,
+    ) -> RunEventRead:
+        """Record an observation (e.g. a spot interruption warning) in the run's event log
+        without changing its status: the event goes from the current status to itself."""
+        from mangodb.dto import RunEventRead
+
+        if not reason or not reason.strip():
+            raise ValidationError("record_event needs a reason")
+        doc = json_document(details) if details else None
+        now = _utcnow()
+
+        def work(session: Session) -> RunEventRead:
+            run = self._run_row(session, run_id)
+            self._event(
+                session,
+                run,
+                run.status,
+                run.status,
+                reason=reason,
+                source=source,
+                details=doc,
+                at=now,
+            )
+            session.flush()
+            event = session.scalars(
+                select(RunEvent).where(RunEvent.run_pk == run.id).order_by(RunEvent.id.desc())
+            ).first()
+            return RunEventRead.model_validate(event, from_attributes=True)
+
+        return self._write(work)
 
     # -- DataFrames (pandas extra; see mangodb/frames.py) -----------------------------------
     def runs_frame(
@@ -947,6 +1052,7 @@ class RunRepository:
         from mangodb.frames import history_frame
 
         return history_frame(self, run_ids, keys, max_points=max_points)
+
 
 # -- helpers local to the repository ---------------------------------------------------------
 M = TypeVar("M", RunCreate, ObjectiveCreate, CrashReportCreate)
@@ -1035,25 +1141,46 @@ def _objective_row(run_pk: int, spec: ObjectiveCreate) -> RunObjective:
     )
 
 
-__all__ = ["MangoDBError", "RunRepository", "final_metrics_rows"]
-def _texts(values: Iterable[str], name: str) -> list[str]:
-    if isinstance(values, str):
-        raise ValidationError(f"{name} takes a list of tags, not one string")
-    return list(values)
+def _instance_runs(
+    session: Session, *, after: int, limit: int
+) -> list[tuple[int, InstanceRunRead]]:
+    """One keyset page of active runs with an instance id: (primary key, DTO)."""
+    from mangodb.dto import InstanceRunRead
 
-
-def _checked_text(value: Any, name: str, max_length: int, *, empty_ok: bool = False) -> str:
-    """``value`` stripped; ValidationError unless it is non-empty text that fits the column."""
-    if not isinstance(value, str):
-        raise ValidationError(f"{name} must be text, got {type(value).__name__}")
-    text = value.strip()
-    if not text and not empty_ok:
-        raise ValidationError(f"{name} must not be empty")
-    if len(text) > max_length:
-        raise ValidationError(f"{name} is longer than {max_length} characters")
-    if "\x00" in text:
-        raise ValidationError(f"{name} contains a NUL character")
-    return text
+    rows = session.execute(
+        select(
+            Run.id,
+            Run.run_id,
+            Run.status,
+            Run.instance_id,
+            Run.region,
+            Run.created_at,
+            Run.started_at,
+            Run.heartbeat_at,
+        )
+        .where(
+            Run.id > after,
+            Run.status.in_([s.value for s in ACTIVE_STATUSES]),
+            Run.instance_id.is_not(None),
+        )
+        .order_by(Run.id)
+        .limit(limit)
+    )
+    return [
+        (
+            row.id,
+            InstanceRunRead(
+                run_id=row.run_id,
+                status=RunStatus(row.status),
+                instance_id=row.instance_id,
+                region=row.region,
+                created_at=row.created_at,
+                started_at=row.started_at,
+                heartbeat_at=row.heartbeat_at,
+            ),
+        )
+        for row in rows
+    ]
 
 
 __all__ = ["MangoDBError", "RunRepository", "final_metrics_rows"]
