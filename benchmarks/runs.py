@@ -353,9 +353,9 @@ def main() -> None:
     parser.add_argument("--pg-url", help="a PostgreSQL URL; a scratch schema is used and dropped")
     args = parser.parse_args()
     sizes = (
-        {"rounds": 3, "one": 200, "bulk": 1000, "corpus": 3000, "repeat": 15}
+        {"rounds": 3, "one": 200, "bulk": 1000, "corpus": 4000, "repeat": 15}
         if args.quick
-        else {"rounds": 5, "one": 1000, "bulk": 5000, "corpus": 10_000, "repeat": 50}
+        else {"rounds": 5, "one": 400, "bulk": 1600, "corpus": 10_000, "repeat": 50}
     )
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as directory:

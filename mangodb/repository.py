@@ -192,9 +192,14 @@ class RunRepository:
 
     def _write(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one write transaction, retried (bounded) while the database is busy."""
+        try:  # the common case, without building a retry controller for every write
+            with self._session(write=True) as session:
+                return work(session)
+        except DatabaseBusy:
+            pass
         for attempt in Retrying(
             retry=retry_if_exception_type(DatabaseBusy),
-            stop=stop_after_attempt(5),
+            stop=stop_after_attempt(4),  # after the first attempt above
             wait=wait_random_exponential(multiplier=0.05, max=2.0),
             reraise=True,
         ):
