@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,17 @@ def test_a_failed_flush_keeps_the_rows(repo: RunRepository) -> None:
     repo.insert_run(run_id="no-such-run")
     writer.close()
     assert repo.history_keys("no-such-run") == {"loss": 1}
+
+
+def test_a_writer_nobody_closed_flushes_when_collected(repo: RunRepository) -> None:
+    repo.insert_run(run_id="r")
+    writer = repo.history_writer("r", flush_every=1000)
+    writer.log({"loss": 0.25}, step=3)
+    alive = weakref.ref(writer)
+    del writer
+    gc.collect()
+    assert alive() is None  # the exit hook does not keep it alive
+    assert repo.get_history("r")["loss"].steps == [3]
 
 
 def test_threads_log_concurrently(repo: RunRepository) -> None:

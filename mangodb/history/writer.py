@@ -2,13 +2,14 @@
 
 A flush happens when ``flush_every`` rows are buffered or ``flush_seconds`` have passed since
 the last one (checked when a row is logged), on ``flush()``, ``close()``, leaving the ``with``
-block, and at interpreter exit. Each flush is one ``append_history`` call, so after a
-``kill -9`` the database holds exactly the rows of the completed flushes.
+block, when a writer nobody closed is garbage-collected, and at interpreter exit
+(``weakref.finalize``: the hook holds the buffer, not the writer, so it keeps nothing alive).
+Each flush is one ``append_history`` call, so after a ``kill -9`` the database holds exactly
+the rows of the completed flushes.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 import time
@@ -24,7 +25,39 @@ if TYPE_CHECKING:
     from mangodb.repository import RunRepository
 
 log = logging.getLogger(__name__)
-_open_writers: weakref.WeakSet[HistoryWriter] = weakref.WeakSet()
+
+
+class _Buffer:
+    """The rows not yet written and how to write them; knows nothing of the writer."""
+
+    def __init__(self, repo: RunRepository, run_id: str) -> None:
+        self.repo = repo
+        self.run_id = run_id
+        self.rows: list[tuple[int, dict[str, Any]]] = []
+        self.last_flush = time.monotonic()
+        self.lock = threading.Lock()  # guards rows, last_flush and the writer's step counter
+        self.flush_lock = threading.Lock()  # keeps flushes in the order rows were logged
+
+    def flush(self) -> AppendResult | None:
+        with self.flush_lock:
+            with self.lock:
+                rows, self.rows = self.rows, []
+                self.last_flush = time.monotonic()
+            if not rows:
+                return None
+            try:
+                return self.repo.append_history(self.run_id, rows_to_columns(rows))
+            except BaseException:
+                with self.lock:
+                    self.rows[:0] = rows
+                raise
+
+    def flush_quietly(self) -> None:
+        """Garbage collection or interpreter exit: flush, and say so if that fails."""
+        try:
+            self.flush()
+        except Exception:
+            log.exception("history writer of run %r lost its unflushed rows", self.run_id)
 
 
 class HistoryWriter:
@@ -52,19 +85,16 @@ class HistoryWriter:
         self.run_id = run_id
         self.flush_every = flush_every
         self.flush_seconds = float(flush_seconds)
-        self._rows: list[tuple[int, dict[str, Any]]] = []
+        self._buffer = _Buffer(repo, run_id)
         self._next_step = 0
-        self._last_flush = time.monotonic()
         self._closed = False
-        self._buffer_lock = threading.Lock()  # guards the buffer and the step counter
-        self._flush_lock = threading.Lock()  # keeps flushes in the order rows were logged
-        _open_writers.add(self)
+        self._finalizer = weakref.finalize(self, self._buffer.flush_quietly)
 
     @property
     def pending(self) -> int:
         """Rows buffered and not yet written."""
-        with self._buffer_lock:
-            return len(self._rows)
+        with self._buffer.lock:
+            return len(self._buffer.rows)
 
     def log(self, row: Mapping[str, Any], step: int | None = None) -> None:
         """Buffer one row ``{key: value}`` at ``step``; flush when due."""
@@ -72,55 +102,35 @@ class HistoryWriter:
             raise ValidationError(f"a history row must be a mapping, got {type(row).__name__}")
         values = {check_key(k): v for k, v in row.items() if k != STEP_KEY}
         given = step if step is not None else row.get(STEP_KEY)
-        with self._buffer_lock:
+        buffer = self._buffer
+        with buffer.lock:
             if self._closed:
                 raise MangoDBError(f"history writer of run {self.run_id!r} is closed")
             at = self._next_step if given is None else step_value(given)
             self._next_step = at + 1
-            self._rows.append((at, values))
+            buffer.rows.append((at, values))
             due = (
-                len(self._rows) >= self.flush_every
-                or time.monotonic() - self._last_flush >= self.flush_seconds
+                len(buffer.rows) >= self.flush_every
+                or time.monotonic() - buffer.last_flush >= self.flush_seconds
             )
         if due:
-            self.flush()
+            buffer.flush()
 
     def flush(self) -> AppendResult | None:
         """Write the buffered rows now, in one transaction. On failure they stay buffered."""
-        with self._flush_lock:
-            with self._buffer_lock:
-                rows, self._rows = self._rows, []
-                self._last_flush = time.monotonic()
-            if not rows:
-                return None
-            try:
-                return self.repo.append_history(self.run_id, rows_to_columns(rows))
-            except BaseException:
-                with self._buffer_lock:
-                    self._rows[:0] = rows
-                raise
+        return self._buffer.flush()
 
     def close(self) -> None:
         """Flush and stop accepting rows (idempotent)."""
         try:
-            self.flush()
+            self._buffer.flush()
         finally:
-            with self._buffer_lock:
+            with self._buffer.lock:
                 self._closed = True
-            _open_writers.discard(self)
+            self._finalizer.detach()
 
     def __enter__(self) -> HistoryWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@atexit.register
-def _flush_open_writers() -> None:
-    """Interpreter exit: flush what live writers still buffer (they are held weakly)."""
-    for writer in list(_open_writers):
-        try:
-            writer.close()
-        except Exception:  # exit must go on; say what was lost
-            log.exception("history writer of run %r could not flush at exit", writer.run_id)
