@@ -354,43 +354,19 @@ def test_delete_run_removes_everything(repo: RunRepository) -> None:
 
 
 # -- the legacy call ---------------------------------------------------------------------------
-def _history_available(repo: RunRepository) -> bool:
-    try:
-        repo.get_history("probe")
-    except NotImplementedError:
-        return False
-    except RunNotFound:
-        return True
-    except Exception:  # the history module is still a placeholder
-        return False
-    return True
-
-
 def test_legacy_update_run_status_call(repo: RunRepository) -> None:
     _bring_to(repo, "legacy", RunStatus.RUNNING)
     summary = {"val/loss": 0.125, "epoch": 12, "best": {"step": 3}, "nan_metric": math.nan}
     ended = dt.datetime(2024, 6, 1, 10, 30, tzinfo=UTC)
     history = {"_step": [0, 10, 20], "loss": [1.0, 0.5, 0.25], "lr": [0.1, 0.1, 0.05]}
-    legacy_history_done = True
-    try:
-        repo.update_run_status(
-            run_id="legacy",
-            status="completed",
-            final_metrics_json=summary,
-            history_json=history,
-            ended_at=ended,
-            total_training_steps=20,
-        )
-    except (NotImplementedError, ImportError):
-        # History lands with mangodb.history; until then prove the rest without it.
-        legacy_history_done = False
-        repo.update_run_status(
-            run_id="legacy",
-            status="completed",
-            final_metrics_json=summary,
-            ended_at=ended,
-            total_training_steps=20,
-        )
+    repo.update_run_status(
+        run_id="legacy",
+        status="completed",
+        final_metrics_json=summary,
+        history_json=history,
+        ended_at=ended,
+        total_training_steps=20,
+    )
     run = repo.get_run("legacy")
     assert run.status is RunStatus.COMPLETED
     assert run.ended_at == ended and run.total_training_steps == 20
@@ -398,11 +374,22 @@ def test_legacy_update_run_status_call(repo: RunRepository) -> None:
     assert type(run.final_metrics["epoch"]) is int
     assert run.final_metrics["best"] == {"step": 3}
     assert math.isnan(run.final_metrics["nan_metric"])
-    if legacy_history_done and _history_available(repo):
-        series = repo.get_history("legacy")
-        assert list(series["loss"].steps) == [0, 10, 20]
-        assert list(series["loss"].values) == [1.0, 0.5, 0.25]
-        assert list(series["lr"].values) == [0.1, 0.1, 0.05]
+    series = repo.get_history("legacy")
+    assert set(series) == {"loss", "lr"}  # ``_step`` gives the steps, it is not a series
+    assert list(series["loss"].steps) == [0, 10, 20]
+    assert list(series["loss"].values) == [1.0, 0.5, 0.25]
+    assert list(series["lr"].values) == [0.1, 0.1, 0.05]
+
+
+def test_legacy_history_without_steps_counts_from_zero(repo: RunRepository) -> None:
+    _bring_to(repo, "legacy", RunStatus.RUNNING)
+    repo.update_run_status(
+        run_id="legacy", status="failed", history_json={"loss": [1.0, math.nan, 0.25]}
+    )
+    loss = repo.get_history("legacy")["loss"]
+    assert list(loss.steps) == [0, 1, 2]
+    values = list(loss.values)
+    assert values[0] == 1.0 and math.isnan(values[1]) and values[2] == 0.25
 
 
 def test_legacy_call_accepts_json_text(repo: RunRepository) -> None:
@@ -444,3 +431,19 @@ def test_connect_twice_to_the_same_database(db_url: URL) -> None:
             second.close()
     finally:
         first.close()
+
+
+# -- smaller helpers -------------------------------------------------------------------------------
+def test_run_exists_find_by_instance_and_set_final_metrics(repo: RunRepository) -> None:
+    _new(repo, "a", instance_id="i-1")
+    _new(repo, "b", instance_id="i-1")
+    _new(repo, "c", instance_id="i-2")
+    repo.update_run_status("b", "completed")
+    assert repo.run_exists("a") and not repo.run_exists("zzz")
+    assert {r.run_id for r in repo.find_runs_by_instance("i-1")} == {"a", "b"}
+    assert [r.run_id for r in repo.find_runs_by_instance("i-1", active_only=True)] == ["a"]
+    run = repo.set_final_metrics("a", {"loss": -math.inf, "label": "best"})
+    assert run.final_metrics == {"loss": -math.inf, "label": "best"}
+    assert repo.set_final_metrics("a", {"acc": 0.5}).final_metrics == {"acc": 0.5}  # replaced
+    assert [r.run_id for r in repo.query_runs(metrics={"acc": ("=", 0.5)})] == ["a"]
+    assert repo.query_runs(metrics={"loss": ("is not null", None)}) == []
