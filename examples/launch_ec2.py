@@ -86,6 +86,8 @@ def launch_request(args: argparse.Namespace, script: str) -> dict[str, Any]:
         "MaxCount": 1,
         "UserData": script,
         "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},  # IMDSv2
+        # The hook powers the instance off when training ends: stop paying for it.
+        "InstanceInitiatedShutdownBehavior": "terminate",
         "TagSpecifications": [
             {
                 "ResourceType": "instance",

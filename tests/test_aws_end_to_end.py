@@ -81,6 +81,10 @@ def test_launch_train_terminate_reap(aws: AwsClients, url: str, tmp_path: Path) 
     assert run.config == config and run.instance_type == "g5.xlarge" and run.is_spot is False
 
     # The run id reaches the instance in its user data, with a pinned mangodb.
+    behaviour = aws.ec2.describe_instance_attribute(
+        InstanceId=instance_id, Attribute="instanceInitiatedShutdownBehavior"
+    )
+    assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
     attribute = aws.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
     script = base64.b64decode(attribute["UserData"]["Value"]).decode()
     assert script.startswith("#!/bin/bash\nexport MANGODB_RUN_ID=e2e-1\n")
