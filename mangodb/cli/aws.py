@@ -97,8 +97,10 @@ def reap(
     url: UrlOption = None,
     endpoint_url: EndpointOption = None,
 ) -> None:
-    """Reconcile active runs with EC2: stopped/terminated/vanished instances end their runs
-    as terminated, live instances with a silent run end it as crashed."""
+    """Reconcile active runs with EC2 (safe to run from several machines).
+
+    A stopped, terminated or vanished instance ends its runs as terminated; a live instance
+    whose run stopped sending heartbeats ends it as crashed."""
     from mangodb.integrations.aws.reconcile import reconcile
 
     grace_delta, heartbeat_delta = parse_duration(grace), parse_duration(heartbeat_grace)
@@ -288,7 +290,8 @@ def mark_terminated(
     reason: Annotated[str, typer.Option(help="Why (kept in the event log).")] = "shutdown",
     url: UrlOption = None,
 ) -> None:
-    """Mark a run, or every active run of an instance, terminated (the shutdown hook's call).
+    """Mark a run, or every active run of an instance, terminated (the shutdown hook).
+
     Runs that already ended are left alone; that is not an error."""
     from mangodb.integrations.aws.termination import terminate_instance_runs, terminate_run
 
