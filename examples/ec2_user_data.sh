@@ -80,9 +80,11 @@ mark_terminated() {
 TRAIN_PID=""
 POLLER_PID=""
 
+# Training runs in its own process group, so SIGTERM reaches every process it started
+# (torchrun workers, data loaders), not just the top one.
 stop_training() {
     if [[ -n "$TRAIN_PID" ]] && kill -0 "$TRAIN_PID" 2>/dev/null; then
-        kill -TERM "$TRAIN_PID" 2>/dev/null
+        kill -TERM -- "-$TRAIN_PID" 2>/dev/null || kill -TERM "$TRAIN_PID" 2>/dev/null
         wait "$TRAIN_PID" 2>/dev/null
     fi
 }
@@ -111,7 +113,7 @@ spot_poller() {
     done
 }
 
-bash -c "$TRAIN_COMMAND" &
+setsid bash -c "$TRAIN_COMMAND" &
 TRAIN_PID=$!
 log "training started (pid $TRAIN_PID)"
 if [[ -n "$INSTANCE_ID" ]]; then

@@ -180,7 +180,9 @@ def test_shutdown_hook_marks_the_run_terminated(aws: AwsClients, url: str) -> No
         repo.insert_run(RunCreate(run_id="hooked", instance_id="i-fake", status="running"))
     hook = subprocess.Popen(
         ["bash", str(EXAMPLES / "ec2_user_data.sh")],
-        env=hook_env(url, aws.endpoint, "sleep 120"),
+        # A trainer with a child of its own: the hook must stop the whole process group,
+        # else the orphaned `sleep` keeps stderr open and finish() reports a hang.
+        env=hook_env(url, aws.endpoint, "sleep 120 & wait"),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     assert hook.stderr is not None
