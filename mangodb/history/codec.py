@@ -103,11 +103,12 @@ ROW_COLUMNS = (
 )
 
 
-def float_array(values: Sequence[Any]) -> array[float] | None:
-    """``values`` as a float64 array, or None when one of them is not a number."""
+def float_bytes(values: Sequence[Any]) -> bytes | None:
+    """``values`` as little-endian float64 bytes (bit-exact), or None when one of them is not
+    a number (``struct`` checks and converts in C, about twice as fast as ``array``)."""
     try:
-        return array("d", values)
-    except (TypeError, OverflowError):
+        return struct.pack(f"<{len(values)}d", *values)
+    except (struct.error, TypeError, OverflowError):
         return None
 
 
@@ -115,22 +116,20 @@ def pack(
     steps: list[int],
     values: Sequence[Any],
     *,
-    floats: array[float] | None = None,
     arithmetic: bool | None = None,
     compress: bool = False,
 ) -> PackedChunk:
     """Pack points whose ``steps`` are strictly increasing (and non-empty).
 
-    ``floats``: the values already converted (saves a pass); ``arithmetic``: whether the steps
-    are known to be a progression (None: check); ``compress``: zlib the float payload (about
-    15% smaller on typical metrics, much slower to write)."""
+    ``arithmetic``: whether the steps are known to be a progression (None: check);
+    ``compress``: zlib the float payload (about 15% smaller on typical metrics, much slower
+    to write)."""
     step_flags, step_bytes = _pack_steps(steps, arithmetic)
-    if floats is None:
-        floats = float_array(values)
-    if floats is not None:
-        flags, payload = _pack_floats(floats, compress)
-        nan_count, low, high = _numeric_stats(values, floats)
-        last, last_kind = encode_float(floats[-1])
+    raw = float_bytes(values)
+    if raw is not None:
+        flags, payload = _compress_floats(raw, compress)
+        nan_count, low, high = _numeric_stats(values)
+        last, last_kind = encode_float(float(values[-1]))
         numeric = True
     else:
         flags, payload = _pack_json(values)
@@ -195,11 +194,7 @@ def _unpack_steps(codec: int, first: int, last: int, count: int, blob: bytes) ->
     return list(accumulate(deltas, initial=first))
 
 
-def _pack_floats(floats: array[float], compress: bool) -> tuple[int, bytes]:
-    if _BIG_ENDIAN:
-        floats = array("d", floats)
-        floats.byteswap()
-    raw = floats.tobytes()
+def _compress_floats(raw: bytes, compress: bool) -> tuple[int, bytes]:
     if not compress:
         return 0, raw
     # Byte-shuffling puts the (similar) sign/exponent bytes of all values side by side.
@@ -262,15 +257,11 @@ def _unpack_json(codec: int, raw: bytes) -> list[Any]:
     return values
 
 
-def _numeric_stats(
-    values: Sequence[Any], floats: array[float]
-) -> tuple[int, float | None, float | None]:
-    if type(values) is list:
-        try:
-            return _float_stats(values)
-        except TypeError:  # e.g. Decimal mixed with float: use the converted values
-            pass
-    return _float_stats(floats.tolist())
+def _numeric_stats(values: Sequence[Any]) -> tuple[int, float | None, float | None]:
+    try:
+        return _float_stats(values)
+    except TypeError:  # e.g. Decimal mixed with float: compare the converted values
+        return _float_stats([float(v) for v in values])
 
 
 def _float_stats(values: Sequence[Any]) -> tuple[int, float | None, float | None]:

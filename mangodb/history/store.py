@@ -31,7 +31,6 @@ from mangodb.history.codec import (
     ROW_COLUMNS,
     PackedChunk,
     as_float,
-    float_array,
     pack,
     same_value,
     unpack,
@@ -145,18 +144,12 @@ def _add_points(
     plan: _Plan, series_id: int, steps: list[int], values: list[Any], consecutive: bool | None
 ) -> None:
     """Pack sorted points into chunks of at most ``MAX_CHUNK_POINTS``."""
-    floats = float_array(values)
     if len(steps) <= MAX_CHUNK_POINTS:
-        plan.add(series_id, pack(steps, values, floats=floats, arithmetic=consecutive or None))
+        plan.add(series_id, pack(steps, values, arithmetic=consecutive or None))
         return
     for start in range(0, len(steps), MAX_CHUNK_POINTS):
         end = start + MAX_CHUNK_POINTS
-        chunk = pack(
-            steps[start:end],
-            values[start:end],
-            floats=None if floats is None else floats[start:end],
-            arithmetic=consecutive or None,
-        )
+        chunk = pack(steps[start:end], values[start:end], arithmetic=consecutive or None)
         plan.add(series_id, chunk)
 
 
