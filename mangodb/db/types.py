@@ -40,13 +40,15 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.timezone.utc)
 
 
-class SerializedJSON:
-    """JSON text already produced (and checked) by ``JSONDocument``: ``dumps`` passes it on
-    instead of serialising the document a second time."""
+class SerializedJSON(dict[str, Any]):
+    """A JSON object together with its text, already produced (and checked) by
+    ``JSONDocument``: ``dumps`` passes the text on instead of serialising the document a
+    second time. Any other serialiser still sees an ordinary dict."""
 
     __slots__ = ("text",)
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, document: dict[str, Any], text: str) -> None:
+        super().__init__(document)
         self.text = text
 
 
@@ -72,7 +74,9 @@ class JSONDocument(TypeDecorator[Any]):
         if value is None:
             return None
         text = jsoncodec.plain_text(value)
-        return SerializedJSON(text) if text is not None else jsoncodec.encode(value)
+        if text is None:
+            return jsoncodec.encode(value)
+        return SerializedJSON(value, text) if isinstance(value, dict) else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return None if value is None else jsoncodec.decode(value)
