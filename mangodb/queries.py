@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, RowMapping, Select, Table, delete, func, insert, select
+from sqlalchemy import ColumnElement, RowMapping, Select, Table, delete, func, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, selectinload
 
 from mangodb.db.models import (
@@ -394,15 +396,21 @@ def insert_run_rows(
 ) -> list[dict[str, Any]]:
     """INSERT the runs (multi-row), their first events, tags and objectives; return the
     event values, one per run. A taken run id raises ``IntegrityError``."""
-    # Core statements on the session's connection: the ORM bulk layer costs more than the
-    # INSERTs themselves here, and nothing of these rows is needed as ORM objects.
+    # Driver-level statements on the session's connection (its transaction): SQLAlchemy's
+    # per-statement and per-row processing costs more than these INSERTs themselves.
     connection = session.connection()
-    runs_table, id_column = _table(Run), _table(Run).c.id
-    if len(rows) == 1:
-        pks = [connection.execute(insert(runs_table).returning(id_column), rows[0]).scalar_one()]
-    else:
-        statement = insert(runs_table).returning(id_column, sort_by_parameter_order=True)
-        pks = list(connection.execute(statement, list(rows)).scalars())
+    columns = tuple(rows[0])
+    pk_of: dict[str, int] = {}
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        part = rows[start : start + _ROWS_PER_INSERT]
+        sql, processors = _driver_insert(connection.dialect, "runs", columns, len(part))
+        params = tuple(
+            p(row[c]) if p else row[c]
+            for row in part
+            for c, p in zip(columns, processors, strict=True)
+        )
+        pk_of.update((run_id, pk) for pk, run_id in connection.exec_driver_sql(sql, params))
+    pks = [pk_of[create.run_id] for create in runs]
     events: list[dict[str, Any]] = []
     tags: list[dict[str, Any]] = []
     objectives: list[dict[str, Any]] = []
@@ -433,12 +441,44 @@ def insert_run_rows(
             }
             for o in create.objectives
         )
-    connection.execute(insert(_table(RunEvent)), events)
-    if tags:
-        connection.execute(insert(_table(RunTag)), tags)
-    if objectives:
-        connection.execute(insert(_table(RunObjective)), objectives)
+    for table, items in (
+        ("run_events", events),
+        ("run_tags", tags),
+        ("run_objectives", objectives),
+    ):
+        if items:
+            columns = tuple(items[0])
+            sql, processors = _driver_insert(connection.dialect, table, columns, 1)
+            connection.exec_driver_sql(
+                sql.removesuffix(_RETURNING),
+                [
+                    tuple(p(i[c]) if p else i[c] for c, p in zip(columns, processors, strict=True))
+                    for i in items
+                ],
+            )
     return events
+
+
+_ROWS_PER_INSERT = 500  # rows of one multi-row INSERT (x ~25 columns: far below the bind limits)
+_RETURNING = " RETURNING id, run_id"
+
+
+@functools.lru_cache(maxsize=64)
+def _driver_insert(
+    dialect: Dialect, table: str, columns: tuple[str, ...], rows: int
+) -> tuple[str, list[Any]]:
+    """``INSERT INTO table (columns) VALUES (...) x rows RETURNING id, run_id`` in the
+    driver's parameter style, and each column's bind processor (None: pass as is)."""
+    model_table = _table(Run).metadata.tables[table]
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    one = "(" + ", ".join([mark] * len(columns)) + ")"
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([one] * rows) + _RETURNING
+    )
+    processors = [
+        model_table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+    ]
+    return sql, processors
 
 
 def existing_run_id(session: Session, run_ids: Sequence[str]) -> str | None:
