@@ -201,6 +201,8 @@ def test_numpy_arrays_are_accepted_as_columns(repo: RunRepository) -> None:
     ("data", "message"),
     [
         ({"loss": ([0, -1], [1.0, 2.0])}, "non-negative"),
+        ({"loss": ([-1, 0], [1.0, 2.0])}, "0..2"),
+        ({"loss": ([2**63 - 1, 2**63], [1.0, 2.0])}, "0..2"),
         ({"loss": ([0, 1.5], [1.0, 2.0])}, "integer"),
         ({"loss": ([0, "1"], [1.0, 2.0])}, "integer"),
         ({"loss": ([0, 1, 2], [1.0, 2.0])}, "lengths must match"),

@@ -63,8 +63,8 @@ def column(
     value_list = values if type(values) is list else list(values)
     run = _consecutive(steps, checked)
     if run is not None and len(run) == len(value_list):
-        if run[0] < 0:
-            raise ValidationError(f"{key}: steps must be non-negative, got {run[0]}")
+        if run[0] < 0 or run[-1] > MAX_STEP:
+            raise ValidationError(f"{key}: steps must be in 0..2**63-1, got {run[0]}..{run[-1]}")
         return Column(run, value_list, True)
     step_list = _steps(steps)
     if len(step_list) != len(value_list):
