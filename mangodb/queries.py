@@ -248,7 +248,9 @@ def fetch_page(
         raise ValidationError(f"limit must be between 0 and {MAX_LIMIT}")
     column = _sort_column(plan.order)
     keyset = plan.order in _KEYSET_SORTS
-    statement = select(_table(Run)).where(*plan.where)
+    # The page query selects ids only: its sort then carries narrow rows instead of every
+    # candidate's config (PostgreSQL detoasts each one); the page's rows are read by id after.
+    statement = select(Run.id).where(*plan.where)
     offset = plan.offset
     if cursor:
         data = _decode_cursor(cursor)
@@ -272,16 +274,27 @@ def fetch_page(
         statement = statement.offset(offset)
     if limit is not None:
         statement = statement.limit(limit + 1)
-    rows = list(session.execute(statement).mappings())
+    ids = list(session.scalars(statement))
+    more = limit is not None and len(ids) > limit
+    rows = _rows_by_id(session, ids[:limit] if limit is not None else ids)
     next_cursor = None
-    if limit is not None and len(rows) > limit:
-        rows = rows[:limit]
+    if limit is not None and more and rows:
         if keyset:
             last = rows[-1]
             next_cursor = _encode_cursor({"k": [_serialise(last[column.key]), last["id"]]})
         else:
             next_cursor = _encode_cursor({"o": offset + limit})
     return load_reads(session, rows), next_cursor
+
+
+def _rows_by_id(session: Session, ids: Sequence[int]) -> list[RowMapping]:
+    table = _table(Run)
+    found: dict[int, RowMapping] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        for row in session.execute(select(table).where(table.c.id.in_(chunk))).mappings():
+            found[row["id"]] = row
+    return [found[i] for i in ids if i in found]
 
 
 _CHILDREN: tuple[tuple[str, type[Any]], ...] = (
