@@ -364,6 +364,8 @@ class RunRepository:
         history = _load_json_arg(history_json, "history_json")
         new_config = json_document(config) if config is not None else None
         expected = _expected(expected_status)
+        if expected is not None and target is None:
+            raise ValidationError("expected_status needs a status to move to")
         validated = _validate_fields(fields)
 
         def work(session: Session) -> tuple[RunRead, InvalidTransition | None]:

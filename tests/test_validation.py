@@ -74,6 +74,7 @@ def test_bad_run_fields_are_refused_before_any_write(
     [
         (lambda r: r.update_run_status("r", "finished"), "unknown status"),
         (lambda r: r.update_run_status("r", RunStatus.RUNNING, expected_status="x"), "status"),
+        (lambda r: r.update_run_status("r", expected_status="launched"), "needs a status"),
         (lambda r: r.update_run_status("r", ended_at=dt.datetime(2024, 1, 1)), "naive"),
         (lambda r: r.update_run_status("r", ended_at="yesterday"), "datetime"),
         (lambda r: r.update_run_status("r", total_training_steps=-1), "total_training_steps"),
