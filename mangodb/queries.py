@@ -414,8 +414,9 @@ def insert_run_rows(
     connection = session.connection()
     columns = tuple(rows[0])
     pk_of: dict[str, int] = {}
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        part = rows[start : start + _ROWS_PER_INSERT]
+    step = _ROWS_PER_INSERT[connection.dialect.name == "postgresql"]
+    for start in range(0, len(rows), step):
+        part = rows[start : start + step]
         sql, processors = _driver_insert(connection.dialect, "runs", columns, len(part))
         params = tuple(
             p(row[c]) if p else row[c]
@@ -472,7 +473,9 @@ def insert_run_rows(
     return events
 
 
-_ROWS_PER_INSERT = 500  # rows of one multi-row INSERT (x ~25 columns: far below the bind limits)
+# Rows of one multi-row INSERT (SQLite, PostgreSQL): x ~25 columns, far below the bind limits;
+# on PostgreSQL few enough that psycopg caches the parsed statement (it re-parses long ones).
+_ROWS_PER_INSERT = (500, 32)
 _RETURNING = " RETURNING id, run_id"
 
 
