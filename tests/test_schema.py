@@ -214,15 +214,18 @@ def test_sqlite_writes_take_the_write_lock_up_front(sqlite_url: URL) -> None:
     the write lock was taken at BEGIN (IMMEDIATE), not at the first write."""
     from mangodb.db.engine import write_engine
 
-    with RunRepository.connect(sqlite_url) as repo:
-        with write_engine(repo.engine).connect() as writer, writer.begin():
-            writer.exec_driver_sql("SELECT 1")  # a read only: DEFERRED would hold no lock
-            other = sqlite3.connect(str(sqlite_url.database), timeout=0.1)
-            try:
-                with pytest.raises(sqlite3.OperationalError, match="locked"):
-                    other.execute("BEGIN IMMEDIATE")
-            finally:
-                other.close()
+    with (
+        RunRepository.connect(sqlite_url) as repo,
+        write_engine(repo.engine).connect() as writer,
+        writer.begin(),
+    ):
+        writer.exec_driver_sql("SELECT 1")  # a read only: DEFERRED would hold no lock
+        other = sqlite3.connect(str(sqlite_url.database), timeout=0.1)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        finally:
+            other.close()
 
 
 def test_postgres_engine_settings(pg_schema_url: URL) -> None:

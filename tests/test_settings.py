@@ -48,7 +48,13 @@ def test_bare_path_is_sqlite(tmp_path: Path) -> None:
     assert url.database == str(tmp_path / "runs" / "db.sqlite3")
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters="@/:?#%\x00", blacklist_categories=("Cs",)), min_size=3))
+PASSWORDS = st.text(
+    alphabet=st.characters(blacklist_characters="@/:?#%\x00", blacklist_categories=("Cs",)),
+    min_size=3,
+)
+
+
+@given(PASSWORDS)
 def test_mask_url_hides_any_password(password: str) -> None:
     from sqlalchemy.engine import URL
 
