@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -11,7 +12,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, RowMapping, Select, Table, delete, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    RowMapping,
+    Select,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, selectinload
 
@@ -184,7 +197,27 @@ def plan(criteria: Mapping[str, Any], *, dialect: str) -> Plan:
     offset = int(criteria.get("offset") or 0)
     if offset < 0:
         raise ValidationError("offset must be >= 0")
+    if dialect == "postgresql" and order in ("created_at", "created"):
+        filters = _walk_ordered_index(filters)
     return Plan(tuple(f.compile(dialect) for f in filters), order, descending, offset)
+
+
+def _walk_ordered_index(filters: list[Filter]) -> list[Filter]:
+    """With equality on both status and gradient method, a page in creation order walks
+    ``ix_runs_status_gradient_method_created_at`` and stops after one page of matches; a
+    config equality is then checked on those rows rather than through the GIN index, which the
+    planner (without statistics on configs over 1 KB) would otherwise intersect with it and
+    recheck every candidate's config (the whole page query, at 100K runs)."""
+    equal = {
+        FIELDS[f.field].key
+        for f in filters
+        if isinstance(f, FieldFilter) and f.op in ("=", "in") and f.field in FIELDS
+    }
+    if not {"status", "gradient_method"} <= equal:
+        return filters
+    return [
+        dataclasses.replace(f, gin=False) if isinstance(f, ConfigFilter) else f for f in filters
+    ]
 
 
 def _sort_column(order: str) -> Any:
@@ -242,41 +275,43 @@ FULL_LOAD = (
 def fetch_page(
     session: Session, plan: Plan, *, limit: int | None, cursor: str | None
 ) -> tuple[list[RunRead], str | None]:
-    """One page of runs as ``RunRead`` (Core rows: one query for the page, one per child
-    table) and the cursor of the next page."""
+    """One page of runs as ``RunRead`` (Core rows: one query for the page's rows, one per
+    child table) and the cursor of the next page."""
     if limit is not None and (limit < 0 or limit > MAX_LIMIT):
         raise ValidationError(f"limit must be between 0 and {MAX_LIMIT}")
     column = _sort_column(plan.order)
     keyset = plan.order in _KEYSET_SORTS
-    # The page query selects ids only: its sort then carries narrow rows instead of every
-    # candidate's config (PostgreSQL detoasts each one); the page's rows are read by id after.
-    statement = select(Run.id).where(*plan.where)
+    # The page is chosen on ids only (its sort then carries narrow rows instead of every
+    # candidate's config, which PostgreSQL would detoast); the page's full rows are read by id
+    # in the same statement (PostgreSQL: ``id = ANY(ARRAY(page))``, one primary-key probe per
+    # row, whatever the planner thinks of the page's size).
+    page = select(Run.id).where(*plan.where)
     offset = plan.offset
     if cursor:
         data = _decode_cursor(cursor)
         if keyset and "k" in data:
             value, last_id = _deserialise(plan.order, data["k"][0]), int(data["k"][1])
             if plan.descending:
-                statement = statement.where(
-                    (column < value) | ((column == value) & (Run.id < last_id))
-                )
+                page = page.where((column < value) | ((column == value) & (Run.id < last_id)))
             else:
-                statement = statement.where(
-                    (column > value) | ((column == value) & (Run.id > last_id))
-                )
+                page = page.where((column > value) | ((column == value) & (Run.id > last_id)))
         else:
             offset = int(data.get("o", 0))
-    ordered = column.desc() if plan.descending else column.asc()
-    if not keyset:  # keyset sort columns are NOT NULL: without NULLS LAST, PostgreSQL can
-        ordered = ordered.nulls_last()  # walk their indexes (e.g. status, method, created_at)
-    statement = statement.order_by(ordered, Run.id.desc() if plan.descending else Run.id.asc())
+    page = page.order_by(*_ordering(column, plan.descending, keyset)).correlate(None)
     if offset:
-        statement = statement.offset(offset)
+        page = page.offset(offset)
     if limit is not None:
-        statement = statement.limit(limit + 1)
-    ids = list(session.scalars(statement))
-    more = limit is not None and len(ids) > limit
-    rows = _rows_by_id(session, ids[:limit] if limit is not None else ids)
+        page = page.limit(limit + 1)
+    table = _table(Run)
+    if session.get_bind().dialect.name == "postgresql":
+        chosen = table.c.id == any_(func.array(page.scalar_subquery()))
+    else:
+        chosen = table.c.id.in_(page.scalar_subquery())
+    statement = select(table).where(chosen).order_by(*_ordering(column, plan.descending, keyset))
+    rows = list(session.execute(statement).mappings())
+    more = limit is not None and len(rows) > limit
+    if limit is not None:
+        rows = rows[:limit]
     next_cursor = None
     if limit is not None and more and rows:
         if keyset:
@@ -287,14 +322,11 @@ def fetch_page(
     return load_reads(session, rows), next_cursor
 
 
-def _rows_by_id(session: Session, ids: Sequence[int]) -> list[RowMapping]:
-    table = _table(Run)
-    found: dict[int, RowMapping] = {}
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        for row in session.execute(select(table).where(table.c.id.in_(chunk))).mappings():
-            found[row["id"]] = row
-    return [found[i] for i in ids if i in found]
+def _ordering(column: Any, descending: bool, keyset: bool) -> tuple[Any, Any]:
+    ordered = column.desc() if descending else column.asc()
+    if not keyset:  # keyset sort columns are NOT NULL: without NULLS LAST, PostgreSQL can
+        ordered = ordered.nulls_last()  # walk their indexes (e.g. status, method, created_at)
+    return ordered, Run.id.desc() if descending else Run.id.asc()
 
 
 _CHILDREN: tuple[tuple[str, type[Any]], ...] = (
@@ -308,18 +340,29 @@ _CHILDREN: tuple[tuple[str, type[Any]], ...] = (
 _IN_CHUNK = 500  # ids per IN list, well under SQLite's variable limit
 
 
+def _of_runs(table: Table, pks: Sequence[int], dialect: str) -> list[Select[Any]]:
+    """SELECTs of the rows of ``table`` that belong to the runs ``pks``: on PostgreSQL one
+    statement with the ids as one array parameter (the same SQL for any page size, so psycopg
+    prepares it once); elsewhere IN lists of at most ``_IN_CHUNK`` ids."""
+    if dialect == "postgresql":
+        ids = bindparam("pks", list(pks), type_=ARRAY(BigInteger))
+        return [select(table).where(table.c.run_pk == any_(ids))]
+    return [
+        select(table).where(table.c.run_pk.in_(pks[start : start + _IN_CHUNK]))
+        for start in range(0, len(pks), _IN_CHUNK)
+    ]
+
+
 def load_reads(session: Session, rows: Sequence[RowMapping]) -> list[RunRead]:
     """``RunRead`` of the ``runs`` rows, their children fetched with one query per table."""
     if not rows:
         return []
     pks = [row["id"] for row in rows]
+    dialect = session.get_bind().dialect.name
     children: dict[str, dict[int, list[RowMapping]]] = {}
     for name, model in _CHILDREN:
-        table = _table(model)
         by_run: dict[int, list[RowMapping]] = defaultdict(list)
-        for start in range(0, len(pks), _IN_CHUNK):
-            chunk = pks[start : start + _IN_CHUNK]
-            statement = select(table).where(table.c.run_pk.in_(chunk))
+        for statement in _of_runs(_table(model), pks, dialect):
             for child in session.execute(statement).mappings():
                 by_run[child["run_pk"]].append(child)
         children[name] = by_run
