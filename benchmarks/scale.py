@@ -3,6 +3,7 @@
     python benchmarks/scale.py                      # 100,000 runs, both dialects, 10,000-run copy
     python benchmarks/scale.py --quick              # a small run to check the script works
     python benchmarks/scale.py --runs 20000 --pg-url postgresql://postgres@127.0.0.1/test
+    python benchmarks/scale.py --keep scale --skip copy --skip mlflow   # seed once, then reuse
 
 Seeds N runs (300-attribute configs, 3 objectives with values, final metrics) through the bulk
 path, then prints the median of 20 timings for each query on SQLite and PostgreSQL, beside the
@@ -120,8 +121,29 @@ def seed(url: URL, n: int) -> float:
                         .values(value=text(":v")),
                         [{"pk": pk, "v": rng.random()} for pk in chunk],
                     )
-            connection.execute(text("ANALYZE"))
+            if engine.dialect.name != "postgresql":
+                connection.execute(text("ANALYZE"))
+        if engine.dialect.name == "postgresql":
+            # The bulk UPDATEs above leave a dead version of every objective row: vacuum as
+            # autovacuum would (the visibility map also lets objectives be read index-only).
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(text("VACUUM ANALYZE"))
     return time.perf_counter() - started
+
+
+def seeded(url: URL, n: int) -> str:
+    """Seed ``url`` unless it already holds ``n`` runs (a database kept by ``--keep``)."""
+    with RunRepository.connect(url) as repo:
+        have = repo.count_runs()
+    if have == n:
+        return f"reused, {n:,} runs"
+    if have:
+        raise SystemExit(f"{mask(url)} holds {have:,} runs, not {n:,}: drop it or change --keep")
+    return f"seeded in {seed(url, n):.0f} s"
+
+
+def mask(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
 
 
 def median_ms(work: Callable[[], object], repeat: int) -> float:
@@ -242,21 +264,23 @@ def copy_benchmark(pg_url: URL, workdir: Path, runs: int, history_runs: int, poi
 
 
 class scratch_schema:
-    """A PostgreSQL schema for the benchmark, dropped on exit."""
+    """A PostgreSQL schema for the benchmark, dropped on exit (kept if ``keep`` names it)."""
 
-    def __init__(self, admin_url: URL) -> None:
+    def __init__(self, admin_url: URL, keep: str | None = None) -> None:
         self.admin_url = admin_url
-        self.name = f"bench_{uuid.uuid4().hex[:12]}"
+        self.keep = keep
+        self.name = f"bench_keep_{keep}" if keep else f"bench_{uuid.uuid4().hex[:12]}"
 
     def __enter__(self) -> URL:
         self.engine = create_engine(self.admin_url)
         with self.engine.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{self.name}"'))
+            connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.name}"'))
         return self.admin_url.update_query_dict({"options": f"-csearch_path={self.name}"})
 
     def __exit__(self, *exc: object) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
+        if not self.keep:
+            with self.engine.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
         self.engine.dispose()
 
 
@@ -288,7 +312,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--skip", choices=("sqlite", "postgresql", "copy", "mlflow"),
                         action="append", default=[])  # fmt: skip
+    parser.add_argument(
+        "--keep",
+        metavar="NAME",
+        help="keep the seeded databases (PostgreSQL schema bench_keep_NAME, SQLite file "
+        "mangodb-scale-NAME.sqlite3 in the temporary directory) and reuse them next time",
+    )
     args = parser.parse_args(argv)
+    if args.keep and not args.keep.isidentifier():
+        parser.error("--keep takes a name made of letters, digits and underscores")
     if args.quick:
         args.runs, args.copy_runs, args.history_runs, args.points = 2000, 500, 5, 10_000
         args.mlflow_runs = 50
@@ -298,12 +330,14 @@ def main(argv: list[str] | None = None) -> None:
         workdir = Path(tmp)
         print(f"mangodb scale benchmark: {args.runs:,} runs, median of {args.repeat}")
         if "sqlite" not in args.skip:
-            url = URL.create("sqlite", database=str(workdir / "scale.sqlite3"))
-            print(f"  SQLite: seeded in {seed(url, args.runs):.0f} s")
+            kept = Path(tempfile.gettempdir()) / f"mangodb-scale-{args.keep}.sqlite3"
+            path = kept if args.keep else workdir / "scale.sqlite3"
+            url = URL.create("sqlite", database=str(path))
+            print(f"  SQLite: {seeded(url, args.runs)}")
             report("sqlite", time_queries(url, args.repeat))
         if "postgresql" not in args.skip:
-            with scratch_schema(pg_url) as url:
-                print(f"  PostgreSQL: seeded in {seed(url, args.runs):.0f} s")
+            with scratch_schema(pg_url, args.keep) as url:
+                print(f"  PostgreSQL: {seeded(url, args.runs)}")
                 report("postgresql", time_queries(url, args.repeat))
         if "mlflow" not in args.skip:
             print("  " + mlflow_search(args.mlflow_runs, args.repeat, workdir))

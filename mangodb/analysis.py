@@ -1,5 +1,5 @@
 """Objective statistics per gradient method, in one query on each dialect. PostgreSQL computes
-them in SQL (stddev_samp, percentile_cont, the best run as the first of the values in order);
+them in SQL (stddev_samp, percentile_cont, the best run looked up by the extreme value);
 SQLite has neither, so it fetches the values in one query and uses ``statistics``. Inf values
 count; NaN values (stored as NULL) are excluded. The direction is the one most objectives of
 that name declare (``min`` unless ``max`` is in the majority); the best run is the one with the
@@ -13,7 +13,6 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from mangodb.db.models import Run, RunObjective
@@ -29,52 +28,64 @@ def _finite_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+# Memory for this query's sort by method (PostgreSQL's default, 4 MB, spills ~60K values of
+# 100K runs to disk); set for its transaction only.
+_WORK_MEM = "64MB"
+
+
 def _postgres(session: Session, plan: Plan, objective: str) -> tuple[str, dict[Any, Any]]:
-    """One pass over the objective's rows: the statistics, the best run both ways and the
-    count of each declared direction, per method."""
+    """One statement: one pass over the objective's rows for the statistics and the count of
+    each declared direction per method, then the best run both ways as an index lookup of the
+    rows holding the method's minimum and maximum (lowest run pk first)."""
     value = RunObjective.value
-    measured = value.is_not(None)
-
-    def best(*order: Any) -> Any:
-        ranked = func.array_agg(aggregate_order_by(Run.run_id, *order)).filter(measured)
-        return ranked[1]
-
-    statement: Select[Any] = (
+    joined = (RunObjective.run_pk == Run.id, RunObjective.name == objective, *plan.where)
+    stats = (
         select(
-            Run.gradient_method,
-            func.count(value),
-            func.avg(value),
-            func.stddev_samp(value),
-            func.min(value),
-            func.max(value),
-            func.percentile_cont(0.5).within_group(value),
-            best(value.asc(), Run.id.asc()),
-            best(value.desc(), Run.id.asc()),
-            func.count().filter(RunObjective.direction == "max"),
-            func.count().filter(RunObjective.direction != "max"),
+            Run.gradient_method.label("method"),
+            func.count(value).label("n"),
+            func.avg(value).label("mean"),
+            func.stddev_samp(value).label("std"),
+            func.min(value).label("low"),
+            func.max(value).label("high"),
+            func.percentile_cont(0.5).within_group(value).label("median"),
+            func.count().filter(RunObjective.direction == "max").label("says_max"),
+            func.count().filter(RunObjective.direction != "max").label("says_min"),
         )
-        .join(RunObjective, RunObjective.run_pk == Run.id)
-        .where(RunObjective.name == objective, *plan.where)
+        .where(*joined)
         .group_by(Run.gradient_method)
+        .cte("stats")
     )
+
+    def best(bound: Any) -> Any:
+        return (
+            select(Run.run_id)
+            .where(
+                *joined, value == bound, Run.gradient_method.is_not_distinct_from(stats.c.method)
+            )
+            .order_by(Run.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    statement: Select[Any] = select(stats, best(stats.c.low), best(stats.c.high))
+    session.execute(select(func.set_config("work_mem", _WORK_MEM, True)))
     rows = session.execute(statement).all()
-    direction = _direction(sum(r[9] for r in rows), sum(r[10] for r in rows))
-    stats: dict[Any, Any] = {}
-    for method, n, mean, std, low, high, median, best_min, best_max, _, _ in rows:
-        if not n:
+    direction = _direction(sum(r.says_max for r in rows), sum(r.says_min for r in rows))
+    result: dict[Any, Any] = {}
+    for row in rows:
+        if not row.n:
             continue  # only NaN (or no) values
-        best_value = low if direction == "min" else high
-        stats[method] = {
-            "n": int(n),
-            "mean": _finite_or_none(mean),
-            "std": _finite_or_none(std),
-            "min": _finite_or_none(low),
-            "max": _finite_or_none(high),
-            "median": _finite_or_none(median),
-            "best_run_id": best_min if direction == "min" else best_max,
-            "best_value": _finite_or_none(best_value),
+        result[row.method] = {
+            "n": int(row.n),
+            "mean": _finite_or_none(row.mean),
+            "std": _finite_or_none(row.std),
+            "min": _finite_or_none(row.low),
+            "max": _finite_or_none(row.high),
+            "median": _finite_or_none(row.median),
+            "best_run_id": row[-2] if direction == "min" else row[-1],
+            "best_value": _finite_or_none(row.low if direction == "min" else row.high),
         }
-    return direction, stats
+    return direction, result
 
 
 def _in_python(session: Session, plan: Plan, objective: str) -> tuple[str, dict[Any, Any]]:

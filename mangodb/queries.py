@@ -359,11 +359,14 @@ def load_reads(session: Session, rows: Sequence[RowMapping]) -> list[RunRead]:
         return []
     pks = [row["id"] for row in rows]
     dialect = session.get_bind().dialect.name
-    children: dict[str, dict[int, list[RowMapping]]] = {}
+    children: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for name, model in _CHILDREN:
-        by_run: dict[int, list[RowMapping]] = defaultdict(list)
+        by_run: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for statement in _of_runs(_table(model), pks, dialect):
-            for child in session.execute(statement).mappings():
+            result = session.execute(statement)
+            keys = tuple(result.keys())  # plain dicts: a RowMapping rebuilds its keys per copy
+            for values in result:
+                child = dict(zip(keys, values, strict=True))
                 by_run[child["run_pk"]].append(child)
         children[name] = by_run
     return [
@@ -421,11 +424,16 @@ def replace_final_metrics(session: Session, run: Run, summary: Mapping[str, Any]
     run.final_metrics = document
 
 
+_NOT_RUN_COLUMNS: set[str] = {"objectives", "tags", "status", "created_at", "config"}
+
+
 def run_rows(runs: Sequence[RunCreate], now: dt.datetime) -> list[dict[str, Any]]:
     """The ``runs`` table values of new runs (timestamps in UTC)."""
     rows = []
     for create in runs:
-        values = create.model_dump(exclude={"objectives", "tags", "status", "created_at"})
+        # The config is already a validated document of its own: dumping would copy it.
+        values = create.model_dump(exclude=_NOT_RUN_COLUMNS)
+        values["config"] = create.config
         created = (create.created_at or now).astimezone(dt.timezone.utc)
         values.update(
             status=create.status.value,
