@@ -25,7 +25,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
 from mangodb.db.models import (
@@ -474,7 +475,7 @@ def insert_run_rows(
             for row in part
             for c, p in zip(columns, processors, strict=True)
         )
-        pk_of.update((run_id, pk) for pk, run_id in connection.exec_driver_sql(sql, params))
+        pk_of.update((run_id, pk) for pk, run_id in _driver_execute(connection, sql, params))
     pks = [pk_of[create.run_id] for create in runs]
     events: list[dict[str, Any]] = []
     tags: list[dict[str, Any]] = []
@@ -514,7 +515,8 @@ def insert_run_rows(
         if items:
             columns = tuple(items[0])
             sql, processors = _driver_insert(connection.dialect, table, columns, 1)
-            connection.exec_driver_sql(
+            _driver_execute(
+                connection,
                 sql.removesuffix(_RETURNING),
                 [
                     tuple(p(i[c]) if p else i[c] for c, p in zip(columns, processors, strict=True))
@@ -522,6 +524,30 @@ def insert_run_rows(
                 ],
             )
     return events
+
+
+def _driver_execute(connection: Connection, sql: str, params: Any) -> Sequence[Any]:
+    """Execute ``sql`` in the transaction of ``connection``: one set of ``params`` (a tuple;
+    its rows are returned) or many (a list). On SQLite, straight on the driver's cursor, whose
+    errors are raised as SQLAlchemy's like any other (``exec_driver_sql`` costs more than an
+    INSERT of a run there); elsewhere through ``exec_driver_sql`` (whose error handling also
+    notices a connection the server dropped)."""
+    if connection.dialect.name != "sqlite":
+        result = connection.exec_driver_sql(sql, params)
+        return [] if isinstance(params, list) else result.all()
+    driver = connection.dialect.loaded_dbapi
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if isinstance(params, list):
+            cursor.executemany(sql, params)
+            return []
+        return cursor.execute(sql, params).fetchall()  # type: ignore[no-any-return]
+    except driver.Error as error:
+        raise DBAPIError.instance(
+            sql, params, error, driver.Error, dialect=connection.dialect
+        ) from error
+    finally:
+        cursor.close()
 
 
 # Rows of one multi-row INSERT (SQLite, PostgreSQL): x ~25 columns, far below the bind limits;
