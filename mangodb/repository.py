@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from mangodb import analysis, queries
+from mangodb import analysis, inputs, queries
 from mangodb.crash import fingerprint as crash_fingerprint
 from mangodb.db import models
 from mangodb.db.engine import make_engine, write_engine
@@ -40,7 +40,6 @@ from mangodb.dto import (
     RunRead,
     StatusChange,
     json_document,
-    validation_error,
 )
 from mangodb.errors import (
     DatabaseBusy,
@@ -63,55 +62,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# Fields ``update_run_status`` may set alongside (or without) a status change.
-_UPDATABLE = frozenset(
-    {
-        "started_at",
-        "ended_at",
-        "heartbeat_at",
-        "gradient_method",
-        "model_name",
-        "dataset",
-        "batch_size",
-        "learning_rate",
-        "seed",
-        "instance_id",
-        "instance_type",
-        "region",
-        "is_spot",
-        "host",
-        "git_commit",
-        "s3_prefix",
-        "wandb_entity",
-        "wandb_project",
-        "wandb_run_id",
-        "wandb_url",
-        "exit_code",
-        "total_training_steps",
-        "error_summary",
-    }
-)
-
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
-    if value is not None and not isinstance(value, dt.datetime):
-        raise ValidationError(f"{name} must be a datetime, got {value!r}")
-    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-        raise ValidationError(f"{name}={value.isoformat()} is naive: give it a timezone (UTC)")
-    return value
-
-
-def _load_json_arg(value: Any, name: str) -> Any:
-    if isinstance(value, (str, bytes)):
-        try:
-            return json.loads(value)
-        except ValueError as exc:
-            raise ValidationError(f"{name} is not valid JSON: {exc}") from exc
-    return value
 
 
 class RunRepository:
@@ -268,7 +221,7 @@ class RunRepository:
     def insert_run(self, run: RunCreate | None = None, /, **fields: Any) -> RunRead:
         """Record a new run (status ``launched`` unless given). ``RunAlreadyExists`` if the
         run id is taken. Accepts a ``RunCreate`` or its fields as keywords."""
-        create = _as_run_create(run, fields)
+        create = inputs.as_run_create(run, fields)
 
         def work(session: Session) -> RunRead:
             # Few round trips: one INSERT .. RETURNING, one for the event (and tags and
@@ -344,13 +297,13 @@ class RunRepository:
         is raised. The legacy keywords ``final_metrics_json``, ``history_json``, ``ended_at``
         and ``total_training_steps`` work as before."""
         target = parse_status(status) if status is not None else None
-        unknown = set(fields) - _UPDATABLE
+        unknown = set(fields) - inputs.UPDATABLE
         if unknown:
             raise ValidationError(f"unknown run field(s): {', '.join(sorted(unknown))}")
         for name in ("started_at", "ended_at", "heartbeat_at"):
-            _aware(fields.get(name), name)
+            inputs.aware(fields.get(name), name)
         metrics = final_metrics if final_metrics is not None else final_metrics_json
-        metrics = _load_json_arg(metrics, "final_metrics_json")
+        metrics = inputs.load_json_arg(metrics, "final_metrics_json")
         if metrics is not None:
             metrics = json_document(metrics)
             too_long = [k for k in metrics if len(k) > models.KEY_LENGTH]
@@ -361,12 +314,12 @@ class RunRepository:
                 )
         if details is not None:
             details = json_document(details)
-        history = _load_json_arg(history_json, "history_json")
+        history = inputs.load_json_arg(history_json, "history_json")
         new_config = json_document(config) if config is not None else None
-        expected = _expected(expected_status)
+        expected = inputs.expected(expected_status)
         if expected is not None and target is None:
             raise ValidationError("expected_status needs a status to move to")
-        validated = _validate_fields(fields)
+        validated = inputs.validate_fields(fields)
 
         def work(session: Session) -> tuple[RunRead, InvalidTransition | None]:
             run = self._run_row(session, run_id, lock=True)
@@ -512,7 +465,7 @@ class RunRepository:
 
     def heartbeat(self, run_id: str, *, at: dt.datetime | None = None) -> None:
         """Record that the run is alive (one UPDATE)."""
-        when = _aware(at, "at") or _utcnow()
+        when = inputs.aware(at, "at") or _utcnow()
 
         def work(session: Session) -> None:
             result = cast(
@@ -534,7 +487,7 @@ class RunRepository:
     ) -> list[StatusChange]:
         """Mark ``running`` runs whose last heartbeat (or start) is older than ``grace`` as
         ``crashed``, with the evidence in the event. Safe to run concurrently."""
-        moment = _aware(now, "now") or _utcnow()
+        moment = inputs.aware(now, "now") or _utcnow()
         cutoff = moment - grace
         last_sign = func.coalesce(Run.heartbeat_at, Run.started_at, Run.created_at)
         stale = self._read(
@@ -608,8 +561,8 @@ class RunRepository:
 
     def set_tags(self, run_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> RunRead:
         """Add and remove tags of a run; returns the run."""
-        add_list = [_checked_text(t, "tag", MAX_ID) for t in _texts(add, "add")]
-        remove_set = set(_texts(remove, "remove"))
+        add_list = [inputs.checked_text(t, "tag", MAX_ID) for t in inputs.texts(add, "add")]
+        remove_set = set(inputs.texts(remove, "remove"))
 
         def work(session: Session) -> RunRead:
             pk = self._run_pk(session, run_id)
@@ -682,7 +635,7 @@ class RunRepository:
         self, run_id: str, objective: ObjectiveCreate | None = None, /, **fields: Any
     ) -> ObjectiveRead:
         """Add an objective to a run, or update its definition if the name exists."""
-        spec = objective if objective is not None else _validate(ObjectiveCreate, fields)
+        spec = objective if objective is not None else inputs.validate(ObjectiveCreate, fields)
 
         def work(session: Session) -> ObjectiveRead:
             pk = self._run_pk(session, run_id, lock=True)
@@ -717,7 +670,7 @@ class RunRepository:
         if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
             raise ValidationError(f"step must be a non-negative integer, got {step!r}")
         stored, kind = encode_float(value)
-        when = _aware(at, "at") or _utcnow()
+        when = inputs.aware(at, "at") or _utcnow()
 
         def work(session: Session) -> ObjectiveRead:
             pk = self._run_pk(session, run_id)
@@ -761,7 +714,7 @@ class RunRepository:
     ) -> CrashReportRead:
         """Attach a crash report (S3 keys, error type, bounded excerpt, fingerprint).
         Attaching the same report again returns the stored one."""
-        spec = report if report is not None else _validate(CrashReportCreate, fields)
+        spec = report if report is not None else inputs.validate(CrashReportCreate, fields)
         excerpt = spec.excerpt[-EXCERPT_LIMIT:] if spec.excerpt else spec.excerpt
         fp = spec.fingerprint or (
             crash_fingerprint(spec.error_type, spec.message or excerpt)
@@ -817,9 +770,11 @@ class RunRepository:
         kind: str = "conversation",
     ) -> AttachmentRead:
         """Link a conversation export (an S3 key or any URI) to the run; idempotent."""
-        target = _checked_text(uri or s3_key or "", "uri", 2048)
-        title = _checked_text(title, "title", 512, empty_ok=True) if title is not None else None
-        kind = _checked_text(kind, "kind", 64)
+        target = inputs.checked_text(uri or s3_key or "", "uri", 2048)
+        title = (
+            inputs.checked_text(title, "title", 512, empty_ok=True) if title is not None else None
+        )
+        kind = inputs.checked_text(kind, "kind", 64)
         try:
             doc = json_document(details) if details else None
         except ValueError as error:
@@ -986,7 +941,7 @@ class RunRepository:
                 reason=update_.reason,
                 source=update_.source,
                 force=False,
-                expected=_expected(update_.expected_status),
+                expected=inputs.expected(update_.expected_status),
                 details=update_.details,
                 fields={},
             )
@@ -1059,82 +1014,6 @@ class RunRepository:
         from mangodb.frames import history_frame
 
         return history_frame(self, run_ids, keys, max_points=max_points)
-
-
-# -- helpers local to the repository ---------------------------------------------------------
-M = TypeVar("M", RunCreate, ObjectiveCreate, CrashReportCreate)
-
-
-def _validate(model: type[M], fields: Mapping[str, Any]) -> M:
-    from pydantic import ValidationError as PydanticError
-
-    try:
-        return model.model_validate(dict(fields))
-    except PydanticError as error:
-        raise validation_error(model.__name__, error) from error
-
-
-def _as_run_create(run: RunCreate | None, fields: Mapping[str, Any]) -> RunCreate:
-    if run is not None:
-        if fields:
-            raise ValidationError("pass a RunCreate or keywords, not both")
-        return run
-    return _validate(RunCreate, fields)
-
-
-def _texts(values: Iterable[str], name: str) -> list[str]:
-    if isinstance(values, str):
-        raise ValidationError(f"{name} takes a list of tags, not one string")
-    return list(values)
-
-
-def _checked_text(value: Any, name: str, max_length: int, *, empty_ok: bool = False) -> str:
-    """``value`` stripped; ValidationError unless it is non-empty text that fits the column."""
-    if not isinstance(value, str):
-        raise ValidationError(f"{name} must be text, got {type(value).__name__}")
-    text = value.strip()
-    if not text and not empty_ok:
-        raise ValidationError(f"{name} must not be empty")
-    if len(text) > max_length:
-        raise ValidationError(f"{name} is longer than {max_length} characters")
-    if "\x00" in text:
-        raise ValidationError(f"{name} contains a NUL character")
-    return text
-
-
-def _expected(value: Any) -> frozenset[str] | None:
-    if value is None:
-        return None
-    items = [value] if isinstance(value, (str, RunStatus)) else list(value)
-    return frozenset(parse_status(v).value for v in items)
-
-
-def _validate_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate run fields through ``RunCreate``'s own field rules."""
-    if not fields:
-        return {}
-    dates = {k: v for k, v in fields.items() if k in ("started_at", "ended_at", "heartbeat_at")}
-    other = {
-        k: v
-        for k, v in fields.items()
-        if k not in dates and k not in ("exit_code", "total_training_steps", "error_summary")
-    }
-    checked = _validate(RunCreate, {"run_id": "x", **other})
-    result = dict(fields)
-    result.update({name: getattr(checked, name) for name in other})  # coerced, e.g. "0.1" -> 0.1
-    for name in ("exit_code", "total_training_steps"):
-        value = fields.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ValidationError(f"{name} must be an integer, got {value!r}")
-        if value is not None and not -(2**63) <= value < 2**63:
-            raise ValidationError(f"{name} does not fit in 64 bits: {value}")
-    steps = fields.get("total_training_steps")
-    if steps is not None and steps < 0:
-        raise ValidationError(f"total_training_steps must be >= 0, got {steps}")
-    summary = fields.get("error_summary")
-    if summary is not None and (not isinstance(summary, str) or "\x00" in summary):
-        raise ValidationError("error_summary must be text without NUL characters")
-    return result
 
 
 def _objective_row(run_pk: int, spec: ObjectiveCreate) -> RunObjective:
