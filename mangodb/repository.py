@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from mangodb import analysis, inputs, queries
+from mangodb import analysis, inputs, lifecycle, queries
 from mangodb.crash import fingerprint as crash_fingerprint
 from mangodb.db import models
 from mangodb.db.engine import make_engine, write_engine
@@ -54,7 +54,7 @@ from mangodb.filters import Filter
 from mangodb.numbers import encode_float
 from mangodb.readers import final_metrics_rows, new_run_read, to_objective_read
 from mangodb.settings import resolve_url
-from mangodb.status import ACTIVE_STATUSES, RunStatus, is_allowed, parse_status
+from mangodb.status import ACTIVE_STATUSES, RunStatus, parse_status
 
 if TYPE_CHECKING:
     from mangodb.dto import InstanceRunRead, RunEventRead, StatusUpdate
@@ -79,6 +79,7 @@ class RunRepository:
         self._write_engine = write_engine(engine)
         self.source = source
         self.host = socket.gethostname()
+        self._actor = lifecycle.Actor(source, self.host)
 
     # -- lifecycle of the repository ------------------------------------------------------
     @classmethod
@@ -187,35 +188,6 @@ class RunRepository:
         if read is None:
             raise RunNotFound(run_id)
         return read
-
-    def _event(
-        self,
-        session: Session,
-        run: Run,
-        from_status: str | None,
-        to_status: str,
-        *,
-        reason: str | None,
-        source: str | None,
-        forced: bool = False,
-        applied: bool = True,
-        details: Mapping[str, Any] | None = None,
-        at: dt.datetime | None = None,
-    ) -> None:
-        session.add(
-            RunEvent(
-                run_pk=run.id,
-                at=at or _utcnow(),
-                from_status=from_status,
-                to_status=to_status,
-                reason=reason,
-                source=source or self.source,
-                host=self.host,
-                forced=forced,
-                applied=applied,
-                details=json_document(details) if details else None,
-            )
-        )
 
     # -- runs -----------------------------------------------------------------------------
     def insert_run(self, run: RunCreate | None = None, /, **fields: Any) -> RunRead:
@@ -335,8 +307,9 @@ class RunRepository:
                 append_legacy(session, run.id, history)
             refused = None
             if target is not None:
-                refused = self._transition(
+                refused = lifecycle.apply_transition(
                     session,
+                    self._actor,
                     run,
                     target,
                     reason=reason,
@@ -354,114 +327,6 @@ class RunRepository:
         if refused is not None:
             raise refused
         return result
-
-    def _transition(
-        self,
-        session: Session,
-        run: Run,
-        target: RunStatus,
-        *,
-        reason: str | None,
-        source: str | None,
-        force: bool,
-        expected: frozenset[str] | None,
-        details: Mapping[str, Any] | None,
-        fields: Mapping[str, Any],
-    ) -> InvalidTransition | None:
-        """Apply one status change with compare-and-set; return the refusal, if any."""
-        current = RunStatus(run.status)
-        if expected is not None and current.value not in expected:
-            self._event(
-                session,
-                run,
-                current.value,
-                target.value,
-                reason=reason,
-                source=source,
-                applied=False,
-                details={
-                    **(details or {}),
-                    "refused": "unexpected status",
-                    "expected": sorted(expected),
-                },
-            )
-            return InvalidTransition(
-                run.run_id,
-                current.value,
-                target.value,
-                f"expected status {' or '.join(sorted(expected))}",
-            )
-        if current is target:
-            return None
-        if not force and not is_allowed(current, target):
-            hint = "terminal statuses are final; pass force=True to recover a run by hand"
-            if not current.is_terminal:
-                hint = f"allowed from {current.value}: " + ", ".join(
-                    sorted(s.value for s in RunStatus if is_allowed(current, s))
-                )
-            self._event(
-                session,
-                run,
-                current.value,
-                target.value,
-                reason=reason,
-                source=source,
-                applied=False,
-                details={**(details or {}), "refused": hint},
-            )
-            return InvalidTransition(run.run_id, current.value, target.value, hint)
-        now = _utcnow()
-        values: dict[str, Any] = {"status": target.value, "updated_at": now}
-        if target is RunStatus.RUNNING:
-            if run.started_at is None and "started_at" not in fields:
-                values["started_at"] = now
-            if "heartbeat_at" not in fields:
-                values["heartbeat_at"] = now
-        if target.is_terminal and run.ended_at is None and "ended_at" not in fields:
-            values["ended_at"] = now
-        if not target.is_terminal and force:
-            values["ended_at"] = None
-        # Compare-and-set: only one writer can move the run out of ``current``.
-        changed = cast(
-            CursorResult[Any],
-            session.execute(
-                update(Run)
-                .where(Run.id == run.id, Run.status == current.value)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            ),
-        ).rowcount
-        if changed != 1:
-            session.refresh(run)
-            self._event(
-                session,
-                run,
-                current.value,
-                target.value,
-                reason=reason,
-                source=source,
-                applied=False,
-                details={**(details or {}), "refused": f"run became {run.status} meanwhile"},
-            )
-            return InvalidTransition(
-                run.run_id,
-                run.status,
-                target.value,
-                f"another writer moved the run from {current.value} to {run.status} first",
-            )
-        session.refresh(run)
-        self._event(
-            session,
-            run,
-            current.value,
-            target.value,
-            reason=reason,
-            source=source,
-            forced=force and not is_allowed(current, target),
-            details=details,
-            at=now,
-        )
-        return None
 
     def heartbeat(self, run_id: str, *, at: dt.datetime | None = None) -> None:
         """Record that the run is alive (one UPDATE)."""
@@ -533,8 +398,9 @@ class RunRepository:
             last = run.heartbeat_at or run.started_at or run.created_at
             if run.status == RunStatus.RUNNING.value and last >= cutoff:
                 return False, None
-            refused = self._transition(
+            refused = lifecycle.apply_transition(
                 session,
+                self._actor,
                 run,
                 RunStatus.CRASHED,
                 reason="heartbeat lost",
@@ -934,8 +800,9 @@ class RunRepository:
             except RunNotFound:
                 continue
             before = RunStatus(run.status)
-            refused = self._transition(
+            refused = lifecycle.apply_transition(
                 session,
+                self._actor,
                 run,
                 update_.status,
                 reason=update_.reason,
@@ -975,8 +842,9 @@ class RunRepository:
 
         def work(session: Session) -> RunEventRead:
             run = self._run_row(session, run_id)
-            self._event(
+            lifecycle.add_event(
                 session,
+                self._actor,
                 run,
                 run.status,
                 run.status,
