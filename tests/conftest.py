@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -70,9 +71,9 @@ def pg_admin_url() -> URL:
     return make_url(PG_URL)
 
 
-@pytest.fixture
-def pg_schema_url(pg_admin_url: URL) -> Iterator[URL]:
-    """A fresh PostgreSQL schema for one test; its URL puts it first on the search_path."""
+@contextmanager
+def fresh_pg_schema(pg_admin_url: URL) -> Iterator[URL]:
+    """Create a PostgreSQL schema, yield a URL that puts it first on the search_path, drop it."""
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = create_engine(pg_admin_url)
     with admin.begin() as connection:
@@ -83,6 +84,13 @@ def pg_schema_url(pg_admin_url: URL) -> Iterator[URL]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_schema_url(pg_admin_url: URL) -> Iterator[URL]:
+    """A fresh PostgreSQL schema for one test."""
+    with fresh_pg_schema(pg_admin_url) as url:
+        yield url
 
 
 @pytest.fixture

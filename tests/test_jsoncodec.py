@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from equality import same
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,21 +34,6 @@ values = st.recursive(
     ),
     max_leaves=30,
 )
-
-
-def same(a: Any, b: Any) -> bool:
-    """Deep equality: NaN equals NaN, -0.0 is not 0.0, 1 is not 1.0."""
-    if isinstance(a, float) or isinstance(b, float):
-        if type(a) is not type(b):
-            return False
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return type(a) is type(b) and a == b
 
 
 def jsonb_like(text: str) -> Any:

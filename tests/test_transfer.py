@@ -10,12 +10,12 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import fresh_pg_schema
 from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.engine import URL
 from typer.testing import CliRunner
@@ -147,16 +147,8 @@ def read_all(url: URL, ids: list[str]) -> dict[str, Any]:
 @pytest.fixture
 def other_pg_url(pg_admin_url: URL) -> Iterator[URL]:
     """A second PostgreSQL schema (for PostgreSQL → PostgreSQL copies)."""
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(pg_admin_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield pg_admin_url.update_query_dict({"options": f"-csearch_path={schema}"})
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_pg_schema(pg_admin_url) as url:
+        yield url
 
 
 def _invoke(*args: str) -> Any:
