@@ -78,26 +78,19 @@ def apply_transition(
 ) -> InvalidTransition | None:
     """Apply one status change with compare-and-set; return the refusal, if any."""
     current = RunStatus(run.status)
-    if expected is not None and current.value not in expected:
+
+    def refuse(why: Mapping[str, Any], now_status: str, hint: str) -> InvalidTransition:
+        """Keep the refused attempt as an event and return the error naming it."""
         add_event(
-            session,
-            actor,
-            run,
+            session, actor, run, current.value, target.value, reason=reason, source=source,
+            applied=False, details={**(details or {}), **why},
+        )  # fmt: skip
+        return InvalidTransition(run.run_id, now_status, target.value, hint)
+
+    if expected is not None and current.value not in expected:
+        return refuse(
+            {"refused": "unexpected status", "expected": sorted(expected)},
             current.value,
-            target.value,
-            reason=reason,
-            source=source,
-            applied=False,
-            details={
-                **(details or {}),
-                "refused": "unexpected status",
-                "expected": sorted(expected),
-            },
-        )
-        return InvalidTransition(
-            run.run_id,
-            current.value,
-            target.value,
             f"expected status {' or '.join(sorted(expected))}",
         )
     if current is target:
@@ -108,18 +101,7 @@ def apply_transition(
             hint = f"allowed from {current.value}: " + ", ".join(
                 sorted(s.value for s in RunStatus if is_allowed(current, s))
             )
-        add_event(
-            session,
-            actor,
-            run,
-            current.value,
-            target.value,
-            reason=reason,
-            source=source,
-            applied=False,
-            details={**(details or {}), "refused": hint},
-        )
-        return InvalidTransition(run.run_id, current.value, target.value, hint)
+        return refuse({"refused": hint}, current.value, hint)
     now = _utcnow()
     values: dict[str, Any] = {"status": target.value, "updated_at": now}
     if target is RunStatus.RUNNING:
@@ -141,36 +123,15 @@ def apply_transition(
             .execution_options(synchronize_session=False)
         ),
     ).rowcount
+    session.refresh(run)
     if changed != 1:
-        session.refresh(run)
-        add_event(
-            session,
-            actor,
-            run,
-            current.value,
-            target.value,
-            reason=reason,
-            source=source,
-            applied=False,
-            details={**(details or {}), "refused": f"run became {run.status} meanwhile"},
-        )
-        return InvalidTransition(
-            run.run_id,
+        return refuse(
+            {"refused": f"run became {run.status} meanwhile"},
             run.status,
-            target.value,
             f"another writer moved the run from {current.value} to {run.status} first",
         )
-    session.refresh(run)
     add_event(
-        session,
-        actor,
-        run,
-        current.value,
-        target.value,
-        reason=reason,
-        source=source,
-        forced=force and not is_allowed(current, target),
-        details=details,
-        at=now,
-    )
+        session, actor, run, current.value, target.value, reason=reason, source=source,
+        forced=force and not is_allowed(current, target), details=details, at=now,
+    )  # fmt: skip
     return None
