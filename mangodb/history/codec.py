@@ -15,11 +15,16 @@
 
 Summaries (count, NaN count, min and max ignoring NaN, last value) are computed here so the
 chunk row can carry them; numbers are stored as float64 (ints beyond 2**53 lose precision,
-``True``/``False`` become 1.0/0.0).
+``True``/``False`` become 1.0/0.0). For numeric chunks they are computed from the packed
+float64 bytes with numpy when it is importable (one C pass each, about 15x faster than
+``min``/``max`` over the list, which costs more than the database write), else with the
+builtins; both give the same figures (NaN count, min and max of the float64 values).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import math
 import operator
@@ -50,6 +55,7 @@ _CANONICAL_NAN = struct.pack("<d", math.nan)
 _BIG_ENDIAN = sys.byteorder == "big"
 _ZLIB_LEVEL = 1
 _JSON_ZLIB_MIN = 256  # bytes of JSON below which compression is not tried
+_NUMPY_MIN_VALUES = 64  # below this, numpy's per-call overhead exceeds the builtins' loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +113,14 @@ def float_bytes(values: Sequence[Any]) -> bytes | None:
     """``values`` as little-endian float64 bytes (bit-exact), or None when one of them is not
     a number (``struct`` checks and converts in C, about twice as fast as ``array``)."""
     try:
-        return struct.pack(f"<{len(values)}d", *values)
+        return _float_struct(len(values)).pack(*values)
     except (struct.error, TypeError, OverflowError):
         return None
+
+
+@functools.lru_cache(maxsize=64)
+def _float_struct(count: int) -> struct.Struct:
+    return struct.Struct(f"<{count}d")
 
 
 def pack(
@@ -128,7 +139,7 @@ def pack(
     raw = float_bytes(values)
     if raw is not None:
         flags, payload = _compress_floats(raw, compress)
-        nan_count, low, high = _numeric_stats(values)
+        nan_count, low, high = _packed_stats(raw, values)
         last, last_kind = encode_float(float(values[-1]))
         numeric = True
     else:
@@ -255,6 +266,30 @@ def _unpack_json(codec: int, raw: bytes) -> list[Any]:
     for index, bits in document["nan_bits"]:
         values[index] = struct.unpack("<d", bytes.fromhex(bits))[0]
     return values
+
+
+@functools.cache
+def _numpy() -> Any:
+    """numpy when it is importable (it is optional), else None."""
+    try:
+        return importlib.import_module("numpy")
+    except ImportError:
+        return None
+
+
+def _packed_stats(raw: bytes, values: Sequence[Any]) -> tuple[int, float | None, float | None]:
+    """``(nan_count, min, max)`` of numeric values, from their float64 bytes ``raw``."""
+    np = _numpy() if len(values) >= _NUMPY_MIN_VALUES else None
+    if np is None:
+        return _numeric_stats(values)
+    floats = np.frombuffer(raw, dtype="<f8")
+    low, high = float(floats.min()), float(floats.max())
+    if low == low and high == high:  # numpy's min and max are NaN when a value is NaN
+        return 0, low, high
+    kept = floats[~np.isnan(floats)]
+    if not kept.size:
+        return len(values), None, None
+    return len(values) - int(kept.size), float(kept.min()), float(kept.max())
 
 
 def _numeric_stats(values: Sequence[Any]) -> tuple[int, float | None, float | None]:

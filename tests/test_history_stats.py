@@ -1,0 +1,45 @@
+"""Chunk summaries: numpy over the packed bytes and the builtins over the values agree."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mangodb.history import codec
+
+numbers = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**60), max_value=2**60),
+)
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and a == b)
+
+
+@given(st.lists(numbers, min_size=1, max_size=300))
+def test_packed_stats_match_the_builtins(values: list[Any]) -> None:
+    raw = codec.float_bytes(values)
+    assert raw is not None
+    fast = codec._packed_stats(raw, values)
+    slow = codec._numeric_stats(values)
+    floats = [float(v) for v in values]
+    kept = [f for f in floats if not math.isnan(f)]
+    assert fast[0] == slow[0] == len(floats) - len(kept)
+    expected = (min(kept), max(kept)) if kept else (None, None)
+    assert _same(fast[1], expected[0]) and _same(slow[1], expected[0])
+    assert _same(fast[2], expected[1]) and _same(slow[2], expected[1])
+
+
+def test_packed_stats_of_all_nan_and_mixed_infinities() -> None:
+    values = [math.nan] * 100
+    assert codec._packed_stats(codec.float_bytes(values) or b"", values) == (100, None, None)
+    values = [math.inf, -math.inf] * 50 + [math.nan]
+    assert codec._packed_stats(codec.float_bytes(values) or b"", values) == (
+        1,
+        -math.inf,
+        math.inf,
+    )
