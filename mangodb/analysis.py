@@ -12,11 +12,13 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from mangodb.db.models import Run, RunObjective
 from mangodb.dto import MethodComparison
+from mangodb.filters import FieldFilter
 from mangodb.queries import Plan
 
 
@@ -33,15 +35,42 @@ def _finite_or_none(value: Any) -> float | None:
 _WORK_MEM = "64MB"
 
 
+_COPIES = {"status": RunObjective.run_status, "gradient_method": RunObjective.run_gradient_method}
+
+
+def _on_objectives(plan: Plan) -> tuple[ColumnElement[bool], ...] | None:
+    """The plan's criteria moved onto the copies of the run's status and method that
+    ``run_objectives`` holds (migration 0003), when it has no other criterion; else None."""
+    if not all(isinstance(f, FieldFilter) and f.field in _COPIES for f in plan.filters):
+        return None
+
+    def swap(element: Any, **_: Any) -> Any:
+        if getattr(element, "table", None) is Run.__table__ and element.name in _COPIES:
+            return _COPIES[element.name].expression
+        return None
+
+    opts: dict[str, Any] = {}
+    return tuple(replacement_traverse(w, opts, swap) for w in plan.where)
+
+
 def _postgres(session: Session, plan: Plan, objective: str) -> tuple[str, dict[Any, Any]]:
     """One statement: one pass over the objective's rows for the statistics and the count of
     each declared direction per method, then the best run both ways as an index lookup of the
-    rows holding the method's minimum and maximum (lowest run pk first)."""
+    rows holding the method's minimum and maximum (lowest run pk first). Filtered on status
+    and method only (the usual call), it reads ``run_objectives`` alone: one index-only scan
+    of (name, run_status, run_gradient_method, value), already in method then value order."""
     value = RunObjective.value
-    joined = (RunObjective.run_pk == Run.id, RunObjective.name == objective, *plan.where)
+    moved = _on_objectives(plan)
+    method: Any = Run.gradient_method
+    joined: tuple[Any, ...]
+    if moved is None:
+        joined = (RunObjective.run_pk == Run.id, RunObjective.name == objective, *plan.where)
+    else:
+        method = RunObjective.run_gradient_method
+        joined = (RunObjective.name == objective, *moved)
     stats = (
         select(
-            Run.gradient_method.label("method"),
+            method.label("method"),
             func.count(value).label("n"),
             func.avg(value).label("mean"),
             func.stddev_samp(value).label("std"),
@@ -52,20 +81,23 @@ def _postgres(session: Session, plan: Plan, objective: str) -> tuple[str, dict[A
             func.count().filter(RunObjective.direction != "max").label("says_min"),
         )
         .where(*joined)
-        .group_by(Run.gradient_method)
+        .group_by(method)
         .cte("stats")
     )
 
     def best(bound: Any) -> Any:
-        return (
-            select(Run.run_id)
-            .where(
-                *joined, value == bound, Run.gradient_method.is_not_distinct_from(stats.c.method)
-            )
-            .order_by(Run.id)
+        at_bound = (*joined, value == bound, method.is_not_distinct_from(stats.c.method))
+        if moved is None:
+            return select(Run.run_id).where(*at_bound).order_by(Run.id).limit(1).scalar_subquery()
+        first = (
+            select(RunObjective.run_pk)
+            .where(*at_bound)
+            .order_by(RunObjective.run_pk)
             .limit(1)
+            .correlate_except(RunObjective)  # ``stats``, two levels up
             .scalar_subquery()
         )
+        return select(Run.run_id).where(Run.id == first).scalar_subquery()
 
     statement: Select[Any] = select(stats, best(stats.c.low), best(stats.c.high))
     session.execute(select(func.set_config("work_mem", _WORK_MEM, True)))

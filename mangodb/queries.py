@@ -95,6 +95,8 @@ class Plan:
     order: str
     descending: bool
     offset: int
+    # The typed filters ``where`` was compiled from (analysis reads some on denormalised copies).
+    filters: tuple[Filter, ...] = ()
 
 
 def _bound(value: Any) -> list[tuple[str, Any]]:
@@ -200,7 +202,8 @@ def plan(criteria: Mapping[str, Any], *, dialect: str) -> Plan:
         raise ValidationError("offset must be >= 0")
     if dialect == "postgresql" and order in ("created_at", "created"):
         filters = _walk_ordered_index(filters)
-    return Plan(tuple(f.compile(dialect) for f in filters), order, descending, offset)
+    compiled = tuple(f.compile(dialect) for f in filters)
+    return Plan(compiled, order, descending, offset, tuple(filters))
 
 
 def _walk_ordered_index(filters: list[Filter]) -> list[Filter]:

@@ -182,6 +182,16 @@ class RunObjective(Base):
         Index("ix_run_objectives_name_value", "name", "value"),
         # compare_gradient_methods joins one objective of every run: covering, index-only.
         Index("ix_run_objectives_name_run_pk_value", "name", "run_pk", "value"),
+        # ... or, with status and method copied here, reads it without a join, index-only and
+        # already in method then value order.
+        Index(
+            "ix_run_objectives_name_run_status_run_gradient_method_value",
+            "name",
+            "run_status",
+            "run_gradient_method",
+            "value",
+            postgresql_include=["direction", "run_pk"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -196,6 +206,10 @@ class RunObjective(Base):
     step: Mapped[int | None]
     updated_at: Mapped[dt.datetime | None]
     details: Mapped[dict[str, Any] | None]
+    # Copies of the run's status and gradient method, written only by the database: triggers
+    # (migration 0003) set them when the row is inserted and when the run's values change.
+    run_status: Mapped[str | None] = mapped_column(String(16))
+    run_gradient_method: Mapped[str | None] = mapped_column(String(64))
 
     run: Mapped[Run] = relationship(back_populates="objectives", lazy="raise")
 
