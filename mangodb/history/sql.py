@@ -1,7 +1,7 @@
 """Driver-level statements of the append hot path (both dialects).
 
-One append of a fresh run touches every series row of the run three times (find, create,
-update summaries); going through the driver's ``executemany`` with plain tuples avoids
+One append touches every series row of the run twice (find; then insert it with its
+summaries, or update them); going through the driver's ``executemany`` with plain tuples avoids
 SQLAlchemy's per-row parameter processing, which otherwise costs more than the packing."""
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
-
-from mangodb.numbers import FINITE
 
 T = TypeVar("T")
 IN_LIST = 900  # bound values per statement: below SQLite's historical limit of 999
@@ -97,24 +95,22 @@ class Driver:
             found.update((row[1], SeriesState(*row)) for row in rows)
         return found
 
-    def create_series(self, run_pk: int, keys: Sequence[str]) -> dict[str, SeriesState]:
-        """Insert empty series; keys created meanwhile by another writer are skipped."""
-        now = self.timestamp(dt.datetime.now(dt.timezone.utc))
-        created: dict[str, SeriesState] = {}
-        m = self.mark
-        for part in batched(keys, IN_LIST // 3):
-            rows = self.connection.exec_driver_sql(
-                f"INSERT INTO {self.series} (run_pk, key, kind, point_count, chunk_count, "
-                "last_value_kind, updated_at) VALUES "
-                + ", ".join([f"({m}, {m}, 'numeric', 0, 0, {FINITE}, {m})"] * len(part))
+    def insert_series(self, run_pk: int, rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
+        """Insert series with their summaries. Rows: ``key`` then the values of ``_UPDATED``.
+        Returns key -> id of the rows inserted; keys created meanwhile by another writer are
+        skipped (absent from the result)."""
+        ids: dict[str, int] = {}
+        width = 2 + len(_UPDATED)
+        row_marks = f"({self._marks(width)})"
+        for part in batched(rows, IN_LIST // width):
+            result = self.connection.exec_driver_sql(
+                f"INSERT INTO {self.series} (run_pk, key, {', '.join(_UPDATED)}) VALUES "
+                + ", ".join([row_marks] * len(part))
                 + " ON CONFLICT (run_pk, key) DO NOTHING RETURNING id, key",
-                tuple(value for key in part for value in (run_pk, key, now)),
+                tuple(value for row in part for value in (run_pk, *row)),
             )
-            for series_id, key in rows:
-                created[key] = SeriesState(
-                    series_id, key, "numeric", 0, 0, None, None, None, None, None, FINITE
-                )
-        return created
+            ids.update((key, series_id) for series_id, key in result)
+        return ids
 
     def insert_chunks(self, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         self.connection.exec_driver_sql(

@@ -93,11 +93,19 @@ def append(session: Session, run_pk: int, columns: Mapping[str, Any]) -> AppendR
         return AppendResult()
     keys = sorted(points)
     driver = Driver(session, SERIES, CHUNKS)
-    series = _lock_series(driver, run_pk, keys)
-    plan = _Plan(changes={row.id: _Change() for row in series.values()})
+    series = driver.select_series(run_pk, keys)
+    fresh = [key for key in keys if key not in series]
+    created: dict[str, int] = {}
+    if fresh:
+        created = _create_series(driver, run_pk, fresh, points)
+        raced = [key for key in fresh if key not in created]  # created meanwhile by another
+        if raced:
+            series.update(driver.select_series(run_pk, raced))
+    stored = [key for key in keys if key not in created]
+    plan = _Plan(changes={series[key].id: _Change() for key in stored})
     tails: list[tuple[SeriesState, Column]] = []
     overlaps: list[tuple[SeriesState, Column]] = []
-    for key in keys:
+    for key in stored:
         row, pts = series[key], points[key]
         if row.last_step is None or pts.steps[0] > row.last_step:
             if len(pts.steps) < SMALL_APPEND and row.chunk_count:
@@ -111,11 +119,12 @@ def append(session: Session, run_pk: int, columns: Mapping[str, Any]) -> AppendR
         _merge_tails(session, plan, tails)
     if overlaps:
         _merge_overlaps(session, plan, overlaps)
-    _write_chunks(session, driver, plan)
-    _update_series(session, driver, plan, [(series[k], points[k]) for k in keys])
+    if stored:
+        _write_chunks(session, driver, plan)
+        _update_series(session, driver, plan, [(series[k], points[k]) for k in stored])
     changes = plan.changes.values()
     return AppendResult(
-        written=sum(c.written for c in changes),
+        written=sum(c.written for c in changes) + sum(len(points[k].steps) for k in created),
         unchanged=sum(c.unchanged for c in changes),
         replaced=sum(c.replaced for c in changes),
         keys=tuple(keys),
@@ -128,15 +137,44 @@ def append_legacy(session: Session, run_pk: int, history: Any) -> AppendResult:
 
 
 # -- series rows --------------------------------------------------------------------------------
-def _lock_series(driver: Driver, run_pk: int, keys: list[str]) -> dict[str, SeriesState]:
-    found = driver.select_series(run_pk, keys)
-    missing = [key for key in keys if key not in found]
-    if missing:
-        found.update(driver.create_series(run_pk, missing))
-        raced = [key for key in missing if key not in found]  # created meanwhile by another
-        if raced:
-            found.update(driver.select_series(run_pk, raced))
-    return found
+def _create_series(
+    driver: Driver, run_pk: int, keys: list[str], points: Mapping[str, Column]
+) -> dict[str, int]:
+    """Series not stored yet: their chunks are packed first so each series row is inserted
+    with its summaries (no update afterwards). Returns key -> id of the series created; a key
+    another writer created meanwhile is absent (its chunks are not written here)."""
+    plan = _Plan()
+    rows = []
+    now = driver.timestamp(dt.datetime.now(dt.timezone.utc))
+    for index, key in enumerate(keys):
+        pts, provisional = points[key], -1 - index  # the real id is known after the insert
+        change = plan.changes[provisional] = _Change(written=len(pts.steps))
+        _add_points(plan, provisional, pts.steps, pts.values, pts.consecutive)
+        value = as_float(pts.values[-1])
+        last_value, last_kind = (None, FINITE) if value is None else encode_float(value)
+        rows.append(
+            (
+                key,
+                "json" if change.json else "numeric",
+                len(pts.steps),
+                change.chunks,
+                pts.steps[0],
+                pts.steps[-1],
+                _pick(min, None, change.lows),
+                _pick(max, None, change.highs),
+                last_value,
+                last_kind,
+                now,
+            )
+        )
+    ids = driver.insert_series(run_pk, rows)
+    real = [ids.get(key) for key in keys]
+    inserts = [
+        (real[-1 - row[0]], *row[1:]) for row in plan.inserts if real[-1 - row[0]] is not None
+    ]
+    if inserts:
+        driver.insert_chunks(ROW_COLUMNS, inserts)
+    return ids
 
 
 # -- chunks ---------------------------------------------------------------------------------------
