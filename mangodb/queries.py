@@ -311,8 +311,12 @@ def fetch_page(
         chosen = table.c.id == any_(func.array(page.scalar_subquery()))
     else:
         chosen = table.c.id.in_(page.scalar_subquery())
-    statement = select(table).where(chosen).order_by(*_ordering(column, plan.descending, keyset))
-    rows = list(session.execute(statement).mappings())
+    statement = (
+        select(table, *_HAS_CHILDREN)
+        .where(chosen)
+        .order_by(*_ordering(column, plan.descending, keyset))
+    )
+    rows = list(session.connection().execute(statement).mappings())
     more = limit is not None and len(rows) > limit
     if limit is not None:
         rows = rows[:limit]
@@ -342,6 +346,12 @@ _CHILDREN: tuple[tuple[str, type[Any]], ...] = (
     ("tags", RunTag),
 )
 _IN_CHUNK = 500  # ids per IN list, well under SQLite's variable limit
+# Per page row, whether it has rows in each child table (one index probe each, in the page's
+# statement): child tables no run of the page has rows in are not queried (a round trip each).
+_HAS_CHILDREN = tuple(
+    select(model.run_pk).where(model.run_pk == Run.id).exists().label(f"has_{name}")
+    for name, model in _CHILDREN
+)
 
 
 def _of_runs(table: Table, pks: Sequence[int], dialect: str) -> list[Select[Any]]:
@@ -366,13 +376,16 @@ def load_reads(session: Session, rows: Sequence[RowMapping]) -> list[RunRead]:
     children: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for name, model in _CHILDREN:
         by_run: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        children[name] = by_run
+        flag = f"has_{name}"
+        if flag in rows[0] and not any(row[flag] for row in rows):
+            continue  # known to be empty for these runs (see _HAS_CHILDREN)
         for statement in _of_runs(_table(model), pks, dialect):
             result = session.execute(statement)
             keys = tuple(result.keys())  # plain dicts: a RowMapping rebuilds its keys per copy
             for values in result:
                 child = dict(zip(keys, values, strict=True))
                 by_run[child["run_pk"]].append(child)
-        children[name] = by_run
     return [
         run_read_from_row(row, **{name: children[name].get(row["id"], []) for name, _ in _CHILDREN})
         for row in rows
