@@ -100,7 +100,8 @@ def _postgres(session: Session, plan: Plan, objective: str) -> tuple[str, dict[A
         return select(Run.run_id).where(Run.id == first).scalar_subquery()
 
     statement: Select[Any] = select(stats, best(stats.c.low), best(stats.c.high))
-    session.execute(select(func.set_config("work_mem", _WORK_MEM, True)))
+    if moved is None:  # read through the index, the rows come already sorted by method
+        session.execute(select(func.set_config("work_mem", _WORK_MEM, True)))
     rows = session.execute(statement).all()
     direction = _direction(sum(r.says_max for r in rows), sum(r.says_min for r in rows))
     result: dict[Any, Any] = {}
