@@ -680,7 +680,7 @@ class RunRepository:
         columns = to_columns(data)
 
         def work(session: Session) -> AppendResult:
-            return append(session, self._run_pk(session, run_id), columns)
+            return append(session, run_id, columns)  # finds the run in its first statement
 
         return self._write(work)
 

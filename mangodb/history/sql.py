@@ -73,11 +73,11 @@ def batched(items: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
 class Driver:
     """Plain-SQL access to the history tables on the session's connection (its transaction)."""
 
-    def __init__(self, session: Session, series: Table, chunks: Table) -> None:
+    def __init__(self, session: Session, runs: Table, series: Table, chunks: Table) -> None:
         self.connection = session.connection()
         self.postgres = self.connection.dialect.name == "postgresql"
         self.mark = "?" if self.connection.dialect.paramstyle == "qmark" else "%s"
-        self.series, self.chunks = series.name, chunks.name
+        self.runs, self.series, self.chunks = runs.name, series.name, chunks.name
         self._updated_at = series.c.updated_at.type.bind_processor(self.connection.dialect)
 
     def _marks(self, count: int) -> str:
@@ -86,50 +86,65 @@ class Driver:
     def timestamp(self, when: dt.datetime) -> Any:
         return self._updated_at(when) if self._updated_at else when
 
-    def select_series(self, run_pk: int, keys: Sequence[str]) -> dict[str, SeriesState]:
-        """The series of ``keys``, locked until commit on PostgreSQL."""
+    def _run_column(self, run: int | str) -> str:
+        """The column of ``runs`` that ``run`` (a primary key, or a run id) is matched on."""
+        return "id" if isinstance(run, int) else "run_id"
+
+    def select_series(self, run: int | str, keys: Sequence[str]) -> dict[str, SeriesState]:
+        """The series of ``keys`` of ``run`` (its primary key or its run id), locked until
+        commit on PostgreSQL."""
         found: dict[str, SeriesState] = {}
         lock = " FOR UPDATE" if self.postgres else ""  # SQLite: the write holds the database
+        if isinstance(run, int):
+            of_run = f"run_pk = {self.mark}"
+        else:
+            of_run = f"run_pk = (SELECT id FROM {self.runs} WHERE run_id = {self.mark})"
         for part in batched(keys):
             rows = self.connection.exec_driver_sql(
-                f"SELECT {', '.join(_STATE)} FROM {self.series} WHERE run_pk = {self.mark} "
+                f"SELECT {', '.join(_STATE)} FROM {self.series} WHERE {of_run} "
                 f"AND key IN ({self._marks(len(part))}) ORDER BY key{lock}",
-                (run_pk, *part),
+                (run, *part),
             )
             found.update((row[1], SeriesState(*row)) for row in rows)
         return found
 
-    def insert_series(self, run_pk: int, rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
-        """Insert series with their summaries. Rows: ``key`` then the values of ``_UPDATED``.
-        Returns key -> id of the rows inserted; keys created meanwhile by another writer are
-        skipped (absent from the result)."""
+    def insert_series(self, run: int | str, rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
+        """Insert series of ``run`` (its primary key or its run id) with their summaries.
+        Rows: ``key`` then the values of ``_UPDATED``. Returns key -> id of the rows inserted;
+        keys created meanwhile by another writer are skipped (absent from the result), and
+        nothing is inserted when the run does not exist."""
         if self.postgres and rows:
-            return self._insert_series_arrays(run_pk, rows)
+            return self._insert_series_arrays(run, rows)
         ids: dict[str, int] = {}
-        width = 2 + len(_UPDATED)
+        width = 1 + len(_UPDATED)
         row_marks = f"({self._marks(width)})"
         for part in batched(rows, IN_LIST // width):
+            # SQLite: INSERT .. SELECT needs a WHERE before ON CONFLICT (it has one).
             result = self.connection.exec_driver_sql(
-                f"INSERT INTO {self.series} (run_pk, key, {', '.join(_UPDATED)}) VALUES "
+                f"INSERT INTO {self.series} (run_pk, key, {', '.join(_UPDATED)}) "
+                f"SELECT run.id, given.* FROM {self.runs} AS run, (VALUES "
                 + ", ".join([row_marks] * len(part))
-                + " ON CONFLICT (run_pk, key) DO NOTHING RETURNING id, key",
-                tuple(value for row in part for value in (run_pk, *row)),
+                + f") AS given WHERE run.{self._run_column(run)} = {self.mark} "
+                "ON CONFLICT (run_pk, key) DO NOTHING RETURNING id, key",
+                (*(value for row in part for value in row), run),
             )
             ids.update((key, series_id) for series_id, key in result)
         return ids
 
-    def _insert_series_arrays(self, run_pk: int, rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
+    def _insert_series_arrays(
+        self, run: int | str, rows: Sequence[tuple[Any, ...]]
+    ) -> dict[str, int]:
         """PostgreSQL: one short statement with a column array per field (psycopg re-parses a
         long multi-row VALUES text on every call)."""
         names = ("key", *_UPDATED[:-1])
         columns = [list(column) for column in zip(*rows, strict=True)]
         result = self.connection.exec_driver_sql(
             f"INSERT INTO {self.series} (run_pk, {', '.join(names)}, updated_at) "
-            f"SELECT %s, {', '.join(names)}, %s FROM unnest("
+            f"SELECT run.id, {', '.join(names)}, %s FROM {self.runs} AS run, unnest("
             + ", ".join(f"%s::{kind}[]" for kind in _ARRAY_TYPES)
-            + f") AS given ({', '.join(names)}) ON CONFLICT (run_pk, key) DO NOTHING "
-            "RETURNING id, key",
-            (run_pk, columns[-1][0], *columns[:-1]),
+            + f") AS given ({', '.join(names)}) WHERE run.{self._run_column(run)} = %s "
+            "ON CONFLICT (run_pk, key) DO NOTHING RETURNING id, key",
+            (columns[-1][0], *columns[:-1], run),
         )
         return {key: series_id for series_id, key in result}
 

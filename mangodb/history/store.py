@@ -26,7 +26,8 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, delete, func, select
 from sqlalchemy.orm import Session
 
-from mangodb.db.models import HistoryChunk, HistorySeries
+from mangodb.db.models import HistoryChunk, HistorySeries, Run
+from mangodb.errors import RunNotFound
 from mangodb.history.codec import (
     ROW_COLUMNS,
     PackedChunk,
@@ -43,6 +44,7 @@ from mangodb.numbers import FINITE, encode_float
 MAX_CHUNK_POINTS = 4096
 SMALL_APPEND = 512
 
+RUNS = cast(Table, Run.__table__)
 SERIES = cast(Table, HistorySeries.__table__)
 CHUNKS = cast(Table, HistoryChunk.__table__)
 
@@ -80,27 +82,36 @@ class _Plan:
         self.changes[series_id].chunks -= 1
 
 
-def append(session: Session, run_pk: int, columns: Mapping[str, Any]) -> AppendResult:
+def append(session: Session, run: int | str, columns: Mapping[str, Any]) -> AppendResult:
     """Append ``columns`` (from :func:`to_columns`; plain ``(steps, values)`` pairs are
-    validated here) to the run's history. See the module docstring for the rules on re-sent
-    and out-of-order steps: the newer value wins and is counted as ``replaced``."""
+    validated here) to the history of ``run``: its primary key, or its run id (then found by
+    the statements that read and create its series; ``RunNotFound`` when it does not exist).
+    See the module docstring for the rules on re-sent and out-of-order steps: the newer value
+    wins and is counted as ``replaced``."""
     points: dict[str, Column] = {}
     for key, value in columns.items():
         points_of_key = value if isinstance(value, Column) else column(key, *value)
         if points_of_key.steps:
             points[key] = points_of_key
     if not points:
+        if (
+            isinstance(run, str)
+            and session.scalar(select(RUNS.c.id).where(RUNS.c.run_id == run)) is None
+        ):
+            raise RunNotFound(run)
         return AppendResult()
     keys = sorted(points)
-    driver = Driver(session, SERIES, CHUNKS)
-    series = driver.select_series(run_pk, keys)
+    driver = Driver(session, RUNS, SERIES, CHUNKS)
+    series = driver.select_series(run, keys)
     fresh = [key for key in keys if key not in series]
     created: dict[str, int] = {}
     if fresh:
-        created = _create_series(driver, run_pk, fresh, points)
+        created = _create_series(driver, run, fresh, points)
         raced = [key for key in fresh if key not in created]  # created meanwhile by another
         if raced:
-            series.update(driver.select_series(run_pk, raced))
+            series.update(driver.select_series(run, raced))
+            if any(key not in series for key in raced):  # neither inserted nor found: no run
+                raise RunNotFound(str(run))
     stored = [key for key in keys if key not in created]
     plan = _Plan(changes={series[key].id: _Change() for key in stored})
     tails: list[tuple[SeriesState, Column]] = []
@@ -138,7 +149,7 @@ def append_legacy(session: Session, run_pk: int, history: Any) -> AppendResult:
 
 # -- series rows --------------------------------------------------------------------------------
 def _create_series(
-    driver: Driver, run_pk: int, keys: list[str], points: Mapping[str, Column]
+    driver: Driver, run: int | str, keys: list[str], points: Mapping[str, Column]
 ) -> dict[str, int]:
     """Series not stored yet: their chunks are packed first so each series row is inserted
     with its summaries (no update afterwards). Returns key -> id of the series created; a key
@@ -167,7 +178,7 @@ def _create_series(
                 now,
             )
         )
-    ids = driver.insert_series(run_pk, rows)
+    ids = driver.insert_series(run, rows)
     real = [ids.get(key) for key in keys]
     inserts = [
         (real[-1 - row[0]], *row[1:]) for row in plan.inserts if real[-1 - row[0]] is not None
