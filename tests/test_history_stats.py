@@ -43,3 +43,22 @@ def test_packed_stats_of_all_nan_and_mixed_infinities() -> None:
         -math.inf,
         math.inf,
     )
+
+
+chunk_values = st.one_of(
+    st.lists(numbers, min_size=1, max_size=150),
+    st.lists(st.floats(allow_nan=False, allow_infinity=True), min_size=64, max_size=150),
+    st.lists(st.one_of(numbers, st.text(max_size=3)), min_size=1, max_size=80),
+)
+
+
+@given(st.lists(chunk_values, min_size=1, max_size=6))
+def test_packing_many_chunks_at_once_equals_packing_each(chunks: list[list[Any]]) -> None:
+    parts = [(list(range(len(values))), values, True) for values in chunks]
+    many = codec.pack_many(parts)
+    for (steps, values, _), packed in zip(parts, many, strict=True):
+        one = codec.pack(steps, values, arithmetic=True)
+        assert packed.row(1)[:6] == one.row(1)[:6]  # codec, steps, count, NaN count
+        assert packed.min_value == one.min_value  # (0.0 == -0.0: a summary, not a point)
+        assert packed.max_value == one.max_value
+        assert packed.row(1)[8:] == one.row(1)[8:]  # last value, kind, bytes

@@ -35,7 +35,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, islice
-from typing import Any
+from typing import Any, cast
 
 from mangodb import jsoncodec
 from mangodb.errors import ValidationError
@@ -135,11 +135,56 @@ def pack(
     ``arithmetic``: whether the steps are known to be a progression (None: check);
     ``compress``: zlib the float payload (about 15% smaller on typical metrics, much slower
     to write)."""
+    return _packed(steps, values, arithmetic, compress, float_bytes(values), None)
+
+
+Stats = tuple[int, "float | None", "float | None"]
+
+
+def pack_many(
+    parts: Sequence[tuple[list[int], Sequence[Any], bool | None]], *, compress: bool = False
+) -> list[PackedChunk]:
+    """:func:`pack` of several chunks ``(steps, values, arithmetic)``: the summaries of their
+    float payloads come from one numpy pass over all of them when numpy is importable."""
+    raws = [float_bytes(values) for _, values, _ in parts]
+    stats = _batch_stats(raws)
+    return [
+        _packed(steps, values, arithmetic, compress, raw, stat)
+        for (steps, values, arithmetic), raw, stat in zip(parts, raws, stats, strict=True)
+    ]
+
+
+def _batch_stats(raws: list[bytes | None]) -> list[Stats | None]:
+    """``(0, min, max)`` of each float payload without NaN, from one pass over all of them;
+    None where that is not known (no numpy, a NaN, a JSON or short payload)."""
+    found: list[Stats | None] = [None] * len(raws)
+    np = _numpy()
+    numeric = [i for i, raw in enumerate(raws) if raw and len(raw) >= 8 * _NUMPY_MIN_VALUES]
+    if np is None or len(numeric) < 2:
+        return found
+    payloads = [cast(bytes, raws[i]) for i in numeric]
+    floats = np.frombuffer(b"".join(payloads), dtype="<f8")
+    starts = list(accumulate((len(raw) // 8 for raw in payloads[:-1]), initial=0))
+    lows = np.minimum.reduceat(floats, starts).tolist()  # NaN where a chunk holds a NaN
+    highs = np.maximum.reduceat(floats, starts).tolist()
+    for index, low, high in zip(numeric, lows, highs, strict=True):
+        if low == low and high == high:
+            found[index] = (0, low, high)
+    return found
+
+
+def _packed(
+    steps: list[int],
+    values: Sequence[Any],
+    arithmetic: bool | None,
+    compress: bool,
+    raw: bytes | None,
+    stats: Stats | None,
+) -> PackedChunk:
     step_flags, step_bytes = _pack_steps(steps, arithmetic)
-    raw = float_bytes(values)
     if raw is not None:
         flags, payload = _compress_floats(raw, compress)
-        nan_count, low, high = _packed_stats(raw, values)
+        nan_count, low, high = stats if stats is not None else _packed_stats(raw, values)
         last, last_kind = encode_float(float(values[-1]))
         numeric = True
     else:

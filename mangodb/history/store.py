@@ -32,7 +32,7 @@ from mangodb.history.codec import (
     ROW_COLUMNS,
     PackedChunk,
     as_float,
-    pack,
+    pack_many,
     same_value,
     unpack,
 )
@@ -67,6 +67,15 @@ class _Plan:
     inserts: list[tuple[Any, ...]] = field(default_factory=list)
     deletes: list[int] = field(default_factory=list)
     changes: dict[int, _Change] = field(default_factory=dict)
+    pending: list[tuple[int, list[int], list[Any], bool | None]] = field(default_factory=list)
+
+    def pack(self) -> None:
+        """Pack the chunks added by :func:`_add_points` (in one batch: see ``pack_many``)."""
+        if self.pending:
+            chunks = pack_many([(steps, values, ar) for _, steps, values, ar in self.pending])
+            for (series_id, *_), chunk in zip(self.pending, chunks, strict=True):
+                self.add(series_id, chunk)
+            self.pending.clear()
 
     def add(self, series_id: int, chunk: PackedChunk) -> None:
         change = self.changes[series_id]
@@ -159,8 +168,11 @@ def _create_series(
     now = driver.timestamp(dt.datetime.now(dt.timezone.utc))
     for index, key in enumerate(keys):
         pts, provisional = points[key], -1 - index  # the real id is known after the insert
-        change = plan.changes[provisional] = _Change(written=len(pts.steps))
+        plan.changes[provisional] = _Change(written=len(pts.steps))
         _add_points(plan, provisional, pts.steps, pts.values, pts.consecutive)
+    plan.pack()
+    for index, key in enumerate(keys):
+        pts, change = points[key], plan.changes[-1 - index]
         value = as_float(pts.values[-1])
         last_value, last_kind = (None, FINITE) if value is None else encode_float(value)
         rows.append(
@@ -192,14 +204,15 @@ def _create_series(
 def _add_points(
     plan: _Plan, series_id: int, steps: list[int], values: list[Any], consecutive: bool | None
 ) -> None:
-    """Pack sorted points into chunks of at most ``MAX_CHUNK_POINTS``."""
+    """Sorted points, to be packed (by ``plan.pack()``) into chunks of at most
+    ``MAX_CHUNK_POINTS``."""
+    arithmetic = consecutive or None
     if len(steps) <= MAX_CHUNK_POINTS:
-        plan.add(series_id, pack(steps, values, arithmetic=consecutive or None))
+        plan.pending.append((series_id, steps, values, arithmetic))
         return
     for start in range(0, len(steps), MAX_CHUNK_POINTS):
         end = start + MAX_CHUNK_POINTS
-        chunk = pack(steps[start:end], values[start:end], arithmetic=consecutive or None)
-        plan.add(series_id, chunk)
+        plan.pending.append((series_id, steps[start:end], values[start:end], arithmetic))
 
 
 def _merge_tails(session: Session, plan: _Plan, tails: list[tuple[SeriesState, Column]]) -> None:
@@ -325,6 +338,7 @@ def _decode(chunk: Row[Any]) -> tuple[list[int], list[Any]]:
 
 
 def _write_chunks(session: Session, driver: Driver, plan: _Plan) -> None:
+    plan.pack()
     for part in batched(plan.deletes):
         session.execute(delete(CHUNKS).where(CHUNKS.c.id.in_(part)))
     if plan.inserts:
