@@ -79,7 +79,6 @@ class RunRepository:
         self._write_engine = write_engine(engine)
         self.source = source
         self.host = socket.gethostname()
-        self._actor = lifecycle.Actor(source, self.host)
 
     # -- lifecycle of the repository ------------------------------------------------------
     @classmethod
@@ -105,6 +104,11 @@ class RunRepository:
             engine.dispose()
             raise
         return cls(engine, source=source)
+
+    @property
+    def _actor(self) -> lifecycle.Actor:
+        """Who the events of this repository's writes name (source and host may be set)."""
+        return lifecycle.Actor(self.source, self.host)
 
     @property
     def dialect(self) -> str:
