@@ -221,13 +221,25 @@ class Tracker:
             if worker.is_alive():
                 log.warning("mangodb: recording %s for run %s timed out", name, self.run_id)
             if self.finish_on_signal:  # lets wandb-core write its buffered tail and exit record
-                try:
-                    self.run.finish(exit_code=exit_code)
-                except Exception:
-                    log.exception("mangodb: wandb finish() after %s failed", name)
+                # Also from a bounded worker: the signal may have interrupted this thread inside
+                # a wandb call, and finish() from here would wait on that call's lock forever.
+                finisher = threading.Thread(
+                    target=self._finish_wandb, args=(exit_code, name),
+                    name="mangodb-signal-finish", daemon=True,
+                )  # fmt: skip
+                finisher.start()
+                finisher.join(self.signal_timeout)
+                if finisher.is_alive():
+                    log.warning("mangodb: wandb finish() after %s timed out", name)
         finally:
             self._restore_signals()
             os.kill(os.getpid(), signum)  # to the previous handler: dies as it would have
+
+    def _finish_wandb(self, exit_code: int, name: str) -> None:
+        try:
+            self.run.finish(exit_code=exit_code)
+        except Exception:
+            log.exception("mangodb: wandb finish() after %s failed", name)
 
     def _finish(
         self,
