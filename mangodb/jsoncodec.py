@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 FLOAT_TAG = "$mangodb.float"
 ESCAPE_TAG = "$mangodb.escape"
 _TAGS = frozenset({FLOAT_TAG, ESCAPE_TAG})
@@ -37,6 +39,35 @@ def _needs_tag(value: float) -> bool:
 def to_text(value: Any) -> str:
     """Strict, compact JSON text (no NaN tokens) as stored in the database."""
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+# orjson parses about 4x faster than json, with the same results for strict JSON text, but it
+# reads an integer beyond 64 bits as a float (silently inexact) and refuses lone surrogates.
+# Text that may hold such an integer (a run of 19+ digits that does not follow a decimal
+# point or an exponent mark) goes to json instead, as does any text orjson refuses. The check
+# runs at C speed: bytes.translate maps digits to "0", ".eE" to themselves and every other
+# byte to "x", then one substring search. Digit strings inside JSON strings may take the
+# detour too, losing nothing.
+_CLASSES = bytes(
+    0x30 if 0x30 <= byte <= 0x39 else byte if byte in b".eE" else 0x78 for byte in range(256)
+)
+_LONG_RUN = b"0" * 19
+_LONG_INTEGER = b"x" + _LONG_RUN
+
+
+def may_hold_long_integer(text: str) -> bool:
+    classes = text.encode("utf-8", "surrogatepass").translate(_CLASSES)
+    return _LONG_INTEGER in classes or classes.startswith(_LONG_RUN)
+
+
+def parse(text: str) -> Any:
+    """Parse JSON text exactly as ``json.loads`` does, faster when that is safe."""
+    if not may_hold_long_integer(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 def plain_text(value: Any) -> str | None:

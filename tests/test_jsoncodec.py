@@ -13,7 +13,7 @@ from equality import same
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mangodb.jsoncodec import ESCAPE_TAG, FLOAT_TAG, decode, encode
+from mangodb.jsoncodec import ESCAPE_TAG, FLOAT_TAG, decode, encode, may_hold_long_integer, parse
 
 keys = st.one_of(
     st.text(max_size=8),
@@ -104,3 +104,73 @@ def test_tuples_become_lists_and_other_types_are_refused() -> None:
     assert decode(json.loads(json.dumps(encode({"t": (1, 2.5)})))) == {"t": [1, 2.5]}
     with pytest.raises(TypeError):
         encode({"s": {1, 2}})
+
+
+def postgres_text(value: Any) -> str:
+    """JSON text the way ``jsonb::text`` prints it: ", " and ": " separators, every number a
+    plain decimal without exponent (0.000012345678901234567, 100000000000000000000)."""
+    if isinstance(value, dict):
+        items = (f"{json.dumps(k)}: {postgres_text(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(postgres_text(v) for v in value) + "]"
+    if isinstance(value, float) and math.isfinite(value):
+        return format(Decimal(repr(value)), "f")
+    return json.dumps(value)
+
+
+plain_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64 - 1, 2**64, 10**19, 10**30]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([-0.0, 5e-324, 1.7976931348623157e308, 1e16, 1e19, 0.1 + 0.2]),
+    st.text(max_size=12),  # incl. lone surrogates and digit strings
+    st.from_regex(r"[0-9]{15,25}", fullmatch=True),
+)
+plain_values = st.recursive(
+    plain_leaves,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=plain_values)
+def test_parse_reads_every_text_exactly_as_json_does(value: Any) -> None:
+    """The fast parser (orjson when it is exact) agrees with json.loads bit for bit, on the
+    texts both dialects give back: compact SQLite text and jsonb's decimal-only text."""
+    for text in (
+        json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False),
+        json.dumps(value, allow_nan=False),
+        postgres_text(value),
+    ):
+        assert same(parse(text), json.loads(text)), text
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("[9223372036854775807]", True),  # 19 digits: a possible long integer, json reads it
+        ("[123456789012345678901234567890]", True),
+        ("123456789012345678901234567890", True),  # at the very start
+        ('{"a": -18446744073709551616}', True),
+        ("[0.000012345678901234567]", False),  # the fraction of a decimal
+        ("[1.2345678901234567e-05]", False),
+        ("[922337203685477580]", False),  # 18 digits: orjson reads it exactly
+        ('["1234567890123456789"]', True),  # inside a string: a harmless detour
+    ],
+)
+def test_which_texts_avoid_the_fast_parser(text: str, flagged: bool) -> None:
+    assert may_hold_long_integer(text) is flagged
+    assert same(parse(text), json.loads(text))
+
+
+def test_long_integers_are_never_read_as_floats() -> None:
+    for number in (2**64, -(2**63) - 1, 10**40):
+        parsed = parse(json.dumps({"n": number, "pi": 3.14}))
+        assert type(parsed["n"]) is int and parsed["n"] == number

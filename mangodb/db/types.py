@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, DateTime, Text, cast, type_coerce
@@ -93,7 +92,7 @@ class JSONDocument(TypeDecorator[Any]):
             if isinstance(value, bytes):
                 value = value.decode("utf-8")
             if isinstance(value, str):
-                parsed = json.loads(value)
+                parsed = jsoncodec.parse(value)
                 return jsoncodec.decode(parsed) if jsoncodec.TAG_PREFIX in value else parsed
             return jsoncodec.decode(value)  # a driver that parsed it already
 
