@@ -233,3 +233,41 @@ def test_postgres_engine_settings(pg_schema_url: URL) -> None:
         pool = repo.engine.pool
         assert repo.engine.pool._pre_ping is True  # type: ignore[attr-defined]
         assert pool.size() <= 5  # type: ignore[attr-defined]
+
+
+
+def _chunk_column_storage(url: URL) -> dict[str, str]:
+    """PostgreSQL: attstorage of history_chunks' byte columns (the schema of ``url``)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT attname, attstorage FROM pg_attribute WHERE attrelid = "
+                    "'history_chunks'::regclass AND attname IN ('payload', 'steps')"
+                )
+            )
+            return {str(name): str(storage) for name, storage in rows}
+    finally:
+        engine.dispose()
+
+
+def test_history_chunk_bytes_skip_compression_on_postgresql(db_url: URL) -> None:
+    """Migration 0004: packed chunk bytes are stored out of line uncompressed on PostgreSQL
+    (EXTERNAL, 'e'), back to EXTENDED ('x') on downgrade; on SQLite it changes nothing (the
+    schema at 0003 already equals the models)."""
+    engine = make_engine(db_url)
+    try:
+        schema.upgrade(engine, "0003")
+        if db_url.get_backend_name() == "sqlite":
+            assert _diff(db_url) == []
+            schema.upgrade(engine, "0004")
+            assert _diff(db_url) == []
+            return
+        assert _chunk_column_storage(db_url) == {"payload": "x", "steps": "x"}
+        schema.upgrade(engine, "0004")
+        assert _chunk_column_storage(db_url) == {"payload": "e", "steps": "e"}
+        schema.downgrade(engine, "0003")
+        assert _chunk_column_storage(db_url) == {"payload": "x", "steps": "x"}
+    finally:
+        engine.dispose()
