@@ -7,36 +7,28 @@ import dataclasses
 import datetime as dt
 import functools
 import json
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
-    RowMapping,
     Select,
     Table,
     any_,
-    bindparam,
     delete,
     func,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
+from mangodb import children
 from mangodb.db.models import (
     CrashReport,
     Run,
-    RunAttachment,
-    RunEvent,
     RunMetric,
-    RunObjective,
-    RunTag,
 )
 from mangodb.dto import RunCreate, RunRead, as_sequence
 from mangodb.errors import ValidationError
@@ -51,7 +43,7 @@ from mangodb.filters import (
     TagFilter,
     split_path,
 )
-from mangodb.readers import final_metrics_rows, run_read_from_row
+from mangodb.readers import final_metrics_rows
 
 MAX_LIMIT = 10_000
 # Sort keys with no NULLs: these page by keyset; any other sort pages by offset.
@@ -279,8 +271,8 @@ FULL_LOAD = (
 def fetch_page(
     session: Session, plan: Plan, *, limit: int | None, cursor: str | None
 ) -> tuple[list[RunRead], str | None]:
-    """One page of runs as ``RunRead`` (Core rows: one query for the page's rows, one per
-    child table) and the cursor of the next page."""
+    """One page of runs as ``RunRead`` and the cursor of the next page: one statement for the
+    page's rows and, on PostgreSQL, their child rows (see :mod:`mangodb.children`)."""
     if limit is not None and (limit < 0 or limit > MAX_LIMIT):
         raise ValidationError(f"limit must be between 0 and {MAX_LIMIT}")
     column = _sort_column(plan.order)
@@ -312,7 +304,7 @@ def fetch_page(
     else:
         chosen = table.c.id.in_(page.scalar_subquery())
     statement = (
-        select(table, *_HAS_CHILDREN)
+        select(table, *children.page_columns(session.get_bind().dialect.name))
         .where(chosen)
         .order_by(*_ordering(column, plan.descending, keyset))
     )
@@ -327,7 +319,7 @@ def fetch_page(
             next_cursor = _encode_cursor({"k": [_serialise(last[column.key]), last["id"]]})
         else:
             next_cursor = _encode_cursor({"o": offset + limit})
-    return load_reads(session, rows), next_cursor
+    return children.load_reads(session, rows), next_cursor
 
 
 def _ordering(column: Any, descending: bool, keyset: bool) -> tuple[Any, Any]:
@@ -335,67 +327,6 @@ def _ordering(column: Any, descending: bool, keyset: bool) -> tuple[Any, Any]:
     if not keyset:  # keyset sort columns are NOT NULL: without NULLS LAST, PostgreSQL can
         ordered = ordered.nulls_last()  # walk their indexes (e.g. status, method, created_at)
     return ordered, Run.id.desc() if descending else Run.id.asc()
-
-
-_CHILDREN: tuple[tuple[str, type[Any]], ...] = (
-    ("events", RunEvent),
-    ("objectives", RunObjective),
-    ("crash_reports", CrashReport),
-    ("attachments", RunAttachment),
-    ("metrics", RunMetric),
-    ("tags", RunTag),
-)
-_IN_CHUNK = 500  # ids per IN list, well under SQLite's variable limit
-# Per page row, whether it has rows in each child table (one index probe each, in the page's
-# statement): child tables no run of the page has rows in are not queried (a round trip each).
-_HAS_CHILDREN = tuple(
-    select(model.run_pk).where(model.run_pk == Run.id).exists().label(f"has_{name}")
-    for name, model in _CHILDREN
-)
-
-
-def _of_runs(table: Table, pks: Sequence[int], dialect: str) -> list[Select[Any]]:
-    """SELECTs of the rows of ``table`` that belong to the runs ``pks``: on PostgreSQL one
-    statement with the ids as one array parameter (the same SQL for any page size, so psycopg
-    prepares it once); elsewhere IN lists of at most ``_IN_CHUNK`` ids."""
-    if dialect == "postgresql":
-        ids = bindparam("pks", list(pks), type_=ARRAY(BigInteger))
-        return [select(table).where(table.c.run_pk == any_(ids))]
-    return [
-        select(table).where(table.c.run_pk.in_(pks[start : start + _IN_CHUNK]))
-        for start in range(0, len(pks), _IN_CHUNK)
-    ]
-
-
-def load_reads(session: Session, rows: Sequence[RowMapping]) -> list[RunRead]:
-    """``RunRead`` of the ``runs`` rows, their children fetched with one query per table."""
-    if not rows:
-        return []
-    pks = [row["id"] for row in rows]
-    dialect = session.get_bind().dialect.name
-    children: dict[str, dict[int, list[dict[str, Any]]]] = {}
-    for name, model in _CHILDREN:
-        by_run: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        children[name] = by_run
-        flag = f"has_{name}"
-        if flag in rows[0] and not any(row[flag] for row in rows):
-            continue  # known to be empty for these runs (see _HAS_CHILDREN)
-        for statement in _of_runs(_table(model), pks, dialect):
-            result = session.execute(statement)
-            keys = tuple(result.keys())  # plain dicts: a RowMapping rebuilds its keys per copy
-            for values in result:
-                child = dict(zip(keys, values, strict=True))
-                by_run[child["run_pk"]].append(child)
-    return [
-        run_read_from_row(row, **{name: children[name].get(row["id"], []) for name, _ in _CHILDREN})
-        for row in rows
-    ]
-
-
-def load_read(session: Session, run_id: str) -> RunRead | None:
-    """The ``RunRead`` of one run, or None."""
-    row = session.execute(select(_table(Run)).where(Run.run_id == run_id)).mappings().first()
-    return None if row is None else load_reads(session, [row])[0]
 
 
 def load_full(session: Session, runs: Sequence[Run]) -> list[Run]:

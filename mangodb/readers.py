@@ -124,28 +124,23 @@ def run_read_from_row(
     final.update(row["final_metrics"] or {})
     values["final_metrics"] = final
     values["tags"] = tuple(sorted(t["tag"] for t in tags))
-    values["objectives"] = tuple(
-        ObjectiveRead(
-            name=o["name"],
-            metric=o["metric"],
-            direction=o["direction"],
-            weight=o["weight"],
-            target=o["target"],
-            value=decode_float(o["value"], o["value_kind"]),
-            step=o["step"],
-            updated_at=o["updated_at"],
-        )
+    # Nested reads go in as dicts: RunRead's validation builds them in one pass.
+    values["objectives"] = [
+        {
+            "name": o["name"],
+            "metric": o["metric"],
+            "direction": o["direction"],
+            "weight": o["weight"],
+            "target": o["target"],
+            "value": decode_float(o["value"], o["value_kind"]),
+            "step": o["step"],
+            "updated_at": o["updated_at"],
+        }
         for o in sorted(objectives, key=lambda o: str(o["name"]))
-    )
-    values["crash_reports"] = tuple(
-        CrashReportRead.model_validate(dict(c)) for c in sorted(crash_reports, key=_by_id)
-    )
-    values["attachments"] = tuple(
-        AttachmentRead.model_validate(dict(a)) for a in sorted(attachments, key=_by_id)
-    )
-    values["events"] = tuple(
-        RunEventRead.model_validate(dict(e)) for e in sorted(events, key=_by_id)
-    )
+    ]
+    values["crash_reports"] = sorted(crash_reports, key=_by_id)
+    values["attachments"] = sorted(attachments, key=_by_id)
+    values["events"] = sorted(events, key=_by_id)
     return RunRead.model_validate(values)
 
 

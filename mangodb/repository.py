@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from mangodb import analysis, inputs, lifecycle, queries
+from mangodb import analysis, children, inputs, lifecycle, queries
 from mangodb.crash import fingerprint as crash_fingerprint
 from mangodb.db import models
-from mangodb.db.engine import make_engine, write_engine
+from mangodb.db.engine import make_engine, single_statement_engine, write_engine
 from mangodb.db.models import CrashReport, Run, RunAttachment, RunEvent, RunObjective, RunTag
 from mangodb.db.schema import ensure_schema
 from mangodb.db.translate import translate
@@ -77,6 +77,7 @@ class RunRepository:
     def __init__(self, engine: Engine, *, source: str | None = None) -> None:
         self.engine = engine
         self._write_engine = write_engine(engine)
+        self._single_statement_engine = single_statement_engine(engine)
         self.source = source
         self.host = socket.gethostname()
 
@@ -125,9 +126,13 @@ class RunRepository:
 
     # -- units of work ----------------------------------------------------------------------
     @contextmanager
-    def _session(self, *, write: bool) -> Iterator[Session]:
+    def _session(self, *, write: bool, single_statement: bool = False) -> Iterator[Session]:
+        if write:
+            bind = self._write_engine
+        else:
+            bind = self._single_statement_engine if single_statement else self.engine
         session = Session(
-            bind=self._write_engine if write else self.engine,
+            bind=bind,
             expire_on_commit=False,
             autoflush=write,
         )
@@ -144,8 +149,10 @@ class RunRepository:
         finally:
             session.close()
 
-    def _read(self, work: Callable[[Session], T]) -> T:
-        with self._session(write=False) as session:
+    def _read(self, work: Callable[[Session], T], *, single_statement: bool = False) -> T:
+        """Run ``work`` in a read-only unit of work; ``single_statement``: ``work`` executes
+        one statement (on PostgreSQL it then needs no transaction of its own)."""
+        with self._session(write=False, single_statement=single_statement) as session:
             return work(session)
 
     def _write(self, work: Callable[[Session], T]) -> T:
@@ -188,7 +195,7 @@ class RunRepository:
 
     def _full(self, session: Session, run_id: str) -> RunRead:
         session.flush()  # pending ORM changes must be visible to the Core reads below
-        read = queries.load_read(session, run_id)
+        read = children.load_read(session, run_id)
         if read is None:
             raise RunNotFound(run_id)
         return read
@@ -240,7 +247,7 @@ class RunRepository:
 
     def get_run(self, run_id: str) -> RunRead:
         """The run with everything attached; ``RunNotFound`` if there is none."""
-        return self._read(lambda session: self._full(session, run_id))
+        return self._read(lambda session: self._full(session, run_id), single_statement=True)
 
     def run_exists(self, run_id: str) -> bool:
         return self._read(
@@ -473,12 +480,12 @@ class RunRepository:
             runs, next_cursor = queries.fetch_page(session, plan, limit=limit, cursor=cursor)
             return RunPage(items=tuple(runs), next_cursor=next_cursor)
 
-        return self._read(work)
+        return self._read(work, single_statement=True)
 
     def count_runs(self, **criteria: Any) -> int:
         """How many runs match (same criteria as ``query_runs``)."""
         plan = queries.plan(criteria, dialect=self.dialect)
-        return self._read(lambda session: queries.count(session, plan))
+        return self._read(lambda session: queries.count(session, plan), single_statement=True)
 
     def count_by_status(self, **criteria: Any) -> dict[str, int]:
         """Run counts per status for the matching runs."""

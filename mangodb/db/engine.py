@@ -129,5 +129,16 @@ def write_engine(engine: Engine) -> Engine:
     return engine
 
 
+def single_statement_engine(engine: Engine) -> Engine:
+    """A view of ``engine`` for reads made of one statement. On PostgreSQL it runs in
+    autocommit (one statement is its own snapshot), which saves the BEGIN and ROLLBACK round
+    trips; not behind PgBouncer with a statement timeout, which is set per transaction."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    if _pgbouncer_mode() and _env_int("MANGODB_STATEMENT_TIMEOUT_MS", 0):
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def describe(engine: Engine) -> str:
     return mask_url(engine.url)
