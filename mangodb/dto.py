@@ -69,6 +69,11 @@ def json_document(value: Any) -> dict[str, Any]:
 def _finite(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise ValidationError(f"{value!r} is not a finite number")
+    if value == 0.0:
+        # -0.0 becomes 0.0: a SQLite REAL column stores an integral value as an integer, which
+        # drops the sign, so the value read back would differ from the one given. (Metric and
+        # objective values keep -0.0: they are stored with their kind, see mangodb.numbers.)
+        return 0.0
     return value
 
 
