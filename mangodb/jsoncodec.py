@@ -74,6 +74,25 @@ def plain_text(value: Any) -> str | None:
     """The JSON text of ``value`` when it needs no tag at all (the common case, checked at C
     speed on the text itself), else None."""
     try:
+        raw = orjson.dumps(value)
+    except TypeError:  # an integer beyond 64 bits, a non-str key, a surrogate, another type
+        return _plain_json_text(value)
+    # orjson writes NaN and ±Infinity as null: only a document with a null can hold one, and
+    # then it does not read back equal (C-speed comparison; a tuple also differs from the
+    # list read back, and takes the json path for nothing worse than time).
+    if b"null" in raw and orjson.loads(raw) != value:
+        return _plain_json_text(value)
+    if any(marker in raw for marker in _SUSPECT_BYTES):
+        return None
+    return raw.decode("utf-8")
+
+
+_SUSPECT_BYTES = tuple(marker.encode() for marker in _SUSPECT)  # orjson also writes "1e+16"
+
+
+def _plain_json_text(value: Any) -> str | None:
+    """:func:`plain_text` through the json module (what orjson refuses)."""
+    try:
         text = to_text(value)
     except (ValueError, TypeError):
         return None

@@ -13,7 +13,15 @@ from equality import same
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mangodb.jsoncodec import ESCAPE_TAG, FLOAT_TAG, decode, encode, may_hold_long_integer, parse
+from mangodb.jsoncodec import (
+    ESCAPE_TAG,
+    FLOAT_TAG,
+    decode,
+    encode,
+    may_hold_long_integer,
+    parse,
+    plain_text,
+)
 
 keys = st.one_of(
     st.text(max_size=8),
@@ -174,3 +182,27 @@ def test_long_integers_are_never_read_as_floats() -> None:
     for number in (2**64, -(2**63) - 1, 10**40):
         parsed = parse(json.dumps({"n": number, "pi": 3.14}))
         assert type(parsed["n"]) is int and parsed["n"] == number
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=values)
+def test_plain_text_is_only_given_for_documents_that_read_back_exactly(value: Any) -> None:
+    """The fast writer (orjson, then C-speed checks) returns text only when that text reads
+    back as the value itself, from SQLite's text and from what jsonb keeps of its numbers;
+    otherwise None, and the value is tagged by encode()."""
+    text = plain_text(value)
+    if text is None:
+        assert same(decode(json.loads(json.dumps(encode(value)))), value)
+        return
+    assert same(json.loads(text, parse_constant=_refuse), value)  # strict: no NaN tokens
+    assert same(jsonb_like(text), value)
+
+
+def _refuse(token: str) -> Any:
+    raise AssertionError(f"{token} in stored JSON text")
+
+
+def test_plain_text_refuses_what_jsonb_would_change() -> None:
+    for value in ({"a": math.nan}, {"a": [None, -math.inf]}, {"a": -0.0}, {"a": 1e16}):
+        assert plain_text(value) is None
+    assert plain_text({"a": None, "b": 1e-7, "c": 2**70}) is not None
