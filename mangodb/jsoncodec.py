@@ -82,12 +82,12 @@ def plain_text(value: Any) -> str | None:
     # list read back, and takes the json path for nothing worse than time).
     if b"null" in raw and orjson.loads(raw) != value:
         return _plain_json_text(value)
-    if any(marker in raw for marker in _SUSPECT_BYTES):
+    if _TAG_BYTES in raw or b"-0.0" in raw or b"e+" in raw:  # _SUSPECT (orjson: "1e+16" too)
         return None
     return raw.decode("utf-8")
 
 
-_SUSPECT_BYTES = tuple(marker.encode() for marker in _SUSPECT)  # orjson also writes "1e+16"
+_TAG_BYTES = TAG_PREFIX.encode()
 
 
 def _plain_json_text(value: Any) -> str | None:
