@@ -17,7 +17,17 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Double, Label, Select, Table, Text, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    Label,
+    Select,
+    Table,
+    Text,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import RowMapping
@@ -52,6 +62,13 @@ def _table(model: type[Any]) -> Table:
     return cast(Table, model.__table__)
 
 
+def run_columns(dialect: str) -> tuple[ColumnElement[Any], ...]:
+    """The columns of ``runs`` to read a run: on PostgreSQL the config comes from its stored
+    text (``config_text``, migration 0005), which spares the server a jsonb-to-text
+    conversion per row."""
+    return _POSTGRES_RUN_COLUMNS if dialect == "postgresql" else tuple(_table(Run).c)
+
+
 def page_columns(dialect: str) -> tuple[Label[Any], ...]:
     """Columns to add to a statement selecting ``runs`` rows: on PostgreSQL each run's child
     rows (``children_<name>``), elsewhere whether it has any (``has_<name>``)."""
@@ -75,12 +92,17 @@ def load_reads(session: Session, rows: Sequence[RowMapping]) -> list[RunRead]:
 def load_read(session: Session, run_id: str) -> RunRead | None:
     """The ``RunRead`` of one run, or None."""
     dialect = session.get_bind().dialect.name
-    statement = select(_table(Run), *page_columns(dialect)).where(Run.run_id == run_id)
+    statement = select(*run_columns(dialect), *page_columns(dialect)).where(Run.run_id == run_id)
     row = session.execute(statement).mappings().first()
     return None if row is None else load_reads(session, [row])[0]
 
 
-# -- PostgreSQL: child rows inline, as JSON ---------------------------------------------------
+# -- PostgreSQL: the config as stored text, child rows inline as JSON --------------------------
+_POSTGRES_RUN_COLUMNS: tuple[ColumnElement[Any], ...] = (
+    *(c for c in _table(Run).c if c.key != "config"),
+    literal_column(f"{_table(Run).name}.config_text", type_=JSONDocument()).label("config"),
+)
+
 _Convert = Callable[[Any], Any]
 
 

@@ -299,12 +299,13 @@ def fetch_page(
     if limit is not None:
         page = page.limit(limit + 1)
     table = _table(Run)
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         chosen = table.c.id == any_(func.array(page.scalar_subquery()))
     else:
         chosen = table.c.id.in_(page.scalar_subquery())
     statement = (
-        select(table, *children.page_columns(session.get_bind().dialect.name))
+        select(*children.run_columns(dialect), *children.page_columns(dialect))
         .where(chosen)
         .order_by(*_ordering(column, plan.descending, keyset))
     )
