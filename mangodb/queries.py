@@ -268,11 +268,22 @@ FULL_LOAD = (
 )
 
 
-def fetch_page(
-    session: Session, plan: Plan, *, limit: int | None, cursor: str | None
-) -> tuple[list[RunRead], str | None]:
-    """One page of runs as ``RunRead`` and the cursor of the next page: one statement for the
-    page's rows and, on PostgreSQL, their child rows (see :mod:`mangodb.children`)."""
+@dataclass(frozen=True)
+class PageStatement:
+    """A page's statement, built once (see :mod:`mangodb.statements`), and what reading its
+    rows needs."""
+
+    statement: Select[Any]
+    limit: int | None
+    offset: int
+    keyset_column: str | None  # the sort column, when the next page continues by keyset
+
+
+def page_statement(
+    plan: Plan, *, limit: int | None, cursor: str | None, dialect: str
+) -> PageStatement:
+    """The statement of one page of runs: one statement for the page's rows and, on
+    PostgreSQL, their child rows (see :mod:`mangodb.children`)."""
     if limit is not None and (limit < 0 or limit > MAX_LIMIT):
         raise ValidationError(f"limit must be between 0 and {MAX_LIMIT}")
     column = _sort_column(plan.order)
@@ -299,7 +310,6 @@ def fetch_page(
     if limit is not None:
         page = page.limit(limit + 1)
     table = _table(Run)
-    dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         chosen = table.c.id == any_(func.array(page.scalar_subquery()))
     else:
@@ -309,17 +319,24 @@ def fetch_page(
         .where(chosen)
         .order_by(*_ordering(column, plan.descending, keyset))
     )
-    rows = list(session.connection().execute(statement).mappings())
+    return PageStatement(statement, limit, offset, column.key if keyset else None)
+
+
+def fetch_page(session: Session, page: PageStatement) -> tuple[list[RunRead], str | None]:
+    """One page of runs as ``RunRead`` and the cursor of the next page."""
+    rows = list(session.connection().execute(page.statement).mappings())
+    limit = page.limit
     more = limit is not None and len(rows) > limit
     if limit is not None:
         rows = rows[:limit]
     next_cursor = None
     if limit is not None and more and rows:
-        if keyset:
+        if page.keyset_column is not None:
             last = rows[-1]
-            next_cursor = _encode_cursor({"k": [_serialise(last[column.key]), last["id"]]})
+            key = [_serialise(last[page.keyset_column]), last["id"]]
+            next_cursor = _encode_cursor({"k": key})
         else:
-            next_cursor = _encode_cursor({"o": offset + limit})
+            next_cursor = _encode_cursor({"o": page.offset + limit})
     return children.load_reads(session, rows), next_cursor
 
 
