@@ -79,7 +79,7 @@ def load_reads(session: Session, rows: Sequence[RowMapping]) -> list[RunRead]:
     """``RunRead`` of ``runs`` rows selected with :func:`page_columns`."""
     if not rows:
         return []
-    if f"children_{CHILDREN[0][0]}" in rows[0]:
+    if session.get_bind().dialect.name == "postgresql":
         children = {name: [_inline_rows(name, row) for row in rows] for name, _ in CHILDREN}
     else:
         children = _queried(session, rows)
@@ -193,8 +193,7 @@ def _queried(session: Session, rows: Sequence[RowMapping]) -> dict[str, list[lis
     children: dict[str, list[list[dict[str, Any]]]] = {}
     for name, model in CHILDREN:
         by_run: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        flag = f"has_{name}"
-        if not (flag in rows[0] and not any(row[flag] for row in rows)):
+        if any(row[f"has_{name}"] for row in rows):  # else known empty: not queried
             for statement in _of_runs(_table(model), pks):
                 result = session.execute(statement)
                 keys = tuple(result.keys())  # plain dicts: a RowMapping rebuilds its keys

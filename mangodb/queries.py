@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from mangodb import children
 from mangodb.db.models import (
@@ -258,16 +258,6 @@ def filtered(plan: Plan) -> Select[Any]:
     return select(Run).where(*plan.where)
 
 
-FULL_LOAD = (
-    selectinload(Run.events),
-    selectinload(Run.objectives),
-    selectinload(Run.crash_reports),
-    selectinload(Run.attachments),
-    selectinload(Run.metrics),
-    selectinload(Run.tags),
-)
-
-
 @dataclass(frozen=True)
 class PageStatement:
     """A page's statement, built once (see :mod:`mangodb.statements`), and what reading its
@@ -345,23 +335,6 @@ def _ordering(column: Any, descending: bool, keyset: bool) -> tuple[Any, Any]:
     if not keyset:  # keyset sort columns are NOT NULL: without NULLS LAST, PostgreSQL can
         ordered = ordered.nulls_last()  # walk their indexes (e.g. status, method, created_at)
     return ordered, Run.id.desc() if descending else Run.id.asc()
-
-
-def load_full(session: Session, runs: Sequence[Run]) -> list[Run]:
-    """Load the relationships of ``runs`` in one query per relationship (no N+1)."""
-    if not runs:
-        return []
-    ids = [r.id for r in runs]
-    loaded = {
-        r.id: r
-        for r in session.scalars(
-            select(Run)
-            .where(Run.id.in_(ids))
-            .options(*FULL_LOAD)
-            .execution_options(populate_existing=True)
-        )
-    }
-    return [loaded[i] for i in ids]
 
 
 def count(session: Session, plan: Plan) -> int:

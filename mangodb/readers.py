@@ -8,8 +8,6 @@ from typing import Any
 
 from mangodb.db.models import Run, RunMetric, RunObjective
 from mangodb.dto import (
-    AttachmentRead,
-    CrashReportRead,
     ObjectiveRead,
     RunCreate,
     RunEventRead,
@@ -39,14 +37,6 @@ def final_metrics_rows(summary: Mapping[str, Any]) -> tuple[list[RunMetric], dic
     return rows, document
 
 
-def final_metrics_of(run: Run) -> dict[str, Any]:
-    metrics: dict[str, Any] = {}
-    for row in run.metrics:
-        metrics[row.key] = decode_float(row.value, row.kind)
-    metrics.update(run.final_metrics or {})
-    return metrics
-
-
 def to_objective_read(row: RunObjective) -> ObjectiveRead:
     return ObjectiveRead(
         name=row.name,
@@ -58,29 +48,6 @@ def to_objective_read(row: RunObjective) -> ObjectiveRead:
         step=row.step,
         updated_at=row.updated_at,
     )
-
-
-def to_run_read(run: Run) -> RunRead:
-    values: dict[str, Any] = {name: getattr(run, name) for name in _RUN_COLUMNS}
-    values["config"] = run.config or {}
-    values["final_metrics"] = final_metrics_of(run)
-    values["tags"] = tuple(sorted(t.tag for t in run.tags))
-    values["objectives"] = tuple(
-        to_objective_read(o) for o in sorted(run.objectives, key=lambda o: o.name)
-    )
-    values["crash_reports"] = tuple(
-        CrashReportRead.model_validate(c, from_attributes=True)
-        for c in sorted(run.crash_reports, key=lambda c: c.id)
-    )
-    values["attachments"] = tuple(
-        AttachmentRead.model_validate(a, from_attributes=True)
-        for a in sorted(run.attachments, key=lambda a: a.id)
-    )
-    values["events"] = tuple(
-        RunEventRead.model_validate(e, from_attributes=True)
-        for e in sorted(run.events, key=lambda e: e.id)
-    )
-    return RunRead.model_validate(values)
 
 
 def new_run_read(create: RunCreate, row: Mapping[str, Any], event: Mapping[str, Any]) -> RunRead:

@@ -75,10 +75,6 @@ class _LRU:
                 self._items.popitem(last=False)
         return built
 
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
     def __len__(self) -> int:
         return len(self._items)
 

@@ -29,6 +29,8 @@ def include_object(
         table = getattr(getattr(item, "table", None), "name", None)
         return (table, name) not in POSTGRESQL_ONLY_COLUMNS
     return True
+
+
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
