@@ -17,9 +17,8 @@ from sqlalchemy.orm import Session
 T = TypeVar("T")
 IN_LIST = 900  # bound values per statement: below SQLite's historical limit of 999
 
-_STATE = (
-    "id",
-    "key",
+# A series' summary, as stored; ``_STATE`` reads it, ``_UPDATED`` writes it.
+_SUMMARY = (
     "kind",
     "point_count",
     "chunk_count",
@@ -30,18 +29,8 @@ _STATE = (
     "last_value",
     "last_value_kind",
 )
-_UPDATED = (
-    "kind",
-    "point_count",
-    "chunk_count",
-    "first_step",
-    "last_step",
-    "min_value",
-    "max_value",
-    "last_value",
-    "last_value_kind",
-    "updated_at",
-)
+_STATE = ("id", "key", *_SUMMARY)
+_UPDATED = (*_SUMMARY, "updated_at")
 
 # PostgreSQL array types of ``key`` and the fields of ``_UPDATED`` but ``updated_at``.
 _ARRAY_TYPES: tuple[str, ...] = ("text", "text", "bigint", "bigint", "bigint", "bigint")
