@@ -92,7 +92,13 @@ stop_training() {
 on_signal() {
     trap - TERM INT HUP
     log "caught SIG$1: recording the shutdown"
-    [[ -n "$POLLER_PID" ]] && kill "$POLLER_PID" 2>/dev/null
+    # Stop the spot poller: every background job but the training, found through `jobs` (a
+    # signal landing between `spot_poller &` and `POLLER_PID=$!` leaves POLLER_PID empty, and
+    # an orphaned poller polls forever with the hook's stderr open).
+    local job
+    for job in $(jobs -p); do
+        [[ "$job" == "$TRAIN_PID" ]] || kill "$job" 2>/dev/null
+    done
     mark_terminated shutdown
     stop_training
     exit 143
