@@ -98,10 +98,11 @@ def mask_url(url: str | URL) -> str:
     ``sslpassword``, ``…token``, ``…secret``…) replaced by ``***``. Every URL mangodb shows or
     logs goes through here."""
     if isinstance(url, str):
+        text = url
         try:
-            url = make_url(url)
+            url = make_url(text)
         except Exception:  # unparsable text: mask what looks like a password or a parameter
-            return _mask_text(url)
+            return _mask_text(text)
     secrets = {key: MASK for key in url.query if is_secret_parameter(key)}
     text = url.update_query_dict(secrets).render_as_string(hide_password=True)
     # The query renders "***" percent-encoded; show it as the userinfo password is shown.
