@@ -9,23 +9,27 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from mangodb.cli.app import app
 from mangodb.cli.db import UrlOption
 from mangodb.cli.render import open_repo, out, print_json, sparkline, text
+from mangodb.cli.tables import Column, TableSpec
+
+# In a narrow terminal the curve goes first, then min and max, then the step range.
+_SUMMARY_COLUMNS = (
+    Column("key", kind="id"),
+    Column("points", justify="right"),
+    Column("steps", drop=2),
+    Column("last", justify="right"),
+    Column("min", justify="right", drop=3),
+    Column("max", justify="right", drop=3),
+    Column("curve", drop=4),
+)
 
 
-def history_summary(history: Mapping[str, Any], title: str | None = None) -> Table:
+def history_summary(history: Mapping[str, Any], title: str | None = None) -> TableSpec:
     """One row per key: points, step range, last/min/max and a sparkline."""
-    table = Table(
-        title=Text(title) if title else None, title_justify="left", box=None, header_style="bold"
-    )
-    for name in ("key", "points", "steps", "last", "min", "max", "curve"):
-        table.add_column(
-            name, justify="right" if name in ("points", "last", "min", "max") else "left"
-        )
+    table = TableSpec(_SUMMARY_COLUMNS, title=title)
     for key, series in history.items():
         numbers = [
             v for v in series.values if isinstance(v, (int, float)) and not isinstance(v, bool)

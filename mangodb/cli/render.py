@@ -13,6 +13,7 @@ import typer
 from rich.text import Text
 
 from mangodb.cli.app import console
+from mangodb.cli.tables import TableSpec, print_table
 
 STATUS_STYLES = {
     "launched": "cyan",
@@ -101,4 +102,8 @@ def split_columns(text: str | None) -> list[str] | None:
 
 
 def out(renderable: Any) -> None:
-    console.print(renderable)
+    """Print to stdout; a :class:`TableSpec` never cuts its identifiers (mangodb.cli.tables)."""
+    if isinstance(renderable, TableSpec):
+        print_table(renderable, console)
+    else:
+        console.print(renderable)

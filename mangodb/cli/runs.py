@@ -3,21 +3,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from mangodb.cli.app import app, console
 from mangodb.cli.db import UrlOption
 from mangodb.cli.render import open_repo, out, print_json, split_columns, status_cell, text
+from mangodb.cli.tables import Column, TableSpec
 
 runs_app = typer.Typer(help="List, inspect and change runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
 DEFAULT_COLUMNS = ("run_id", "status", "method", "batch_size", "created")
+# What the next command needs, never shortened; in a narrow terminal other columns are
+# shortened, then dropped from the right.
+IDENTIFIER_COLUMNS = ("run_id", "status", "method")
 WhereArgument = Annotated[
     str | None,
     typer.Argument(
@@ -60,18 +63,21 @@ def list_runs(
     if json_output:
         print_json(rows)
         return
-    table = Table(box=None, header_style="bold")
-    longest = max((len(run.run_id) for run in page.items), default=6)
-    for name in chosen:
-        # Run ids stay whole (they are what the next command needs); other cells shrink.
-        if name == "run_id":
-            table.add_column(Text(name), min_width=min(longest, 64), no_wrap=True)
-        else:
-            table.add_column(Text(name), no_wrap=True, overflow="ellipsis", max_width=40)
-    for row in rows:
-        table.add_row(*(status_cell(v) if c == "status" else text(v) for c, v in row.items()))
-    out(table)
+    out(runs_table(chosen, rows))
     console.print(f"{len(rows)} of {total} runs", style="dim", highlight=False, markup=False)
+
+
+def runs_table(chosen: Sequence[str], rows: Sequence[dict[str, Any]]) -> TableSpec:
+    """The ``runs ls`` table: identifiers whole, the other columns dropped from the right when
+    a terminal is too narrow."""
+    columns = [
+        Column(name, kind="id") if name in IDENTIFIER_COLUMNS else Column(name, drop=1 + i)
+        for i, name in enumerate(chosen)
+    ]
+    table = TableSpec(columns)
+    for row in rows:
+        table.add_row(*(status_cell(row[c]) if c == "status" else text(row[c]) for c in chosen))
+    return table
 
 
 @runs_app.command("show")
