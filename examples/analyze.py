@@ -1,6 +1,6 @@
 """Compare gradient methods on an objective and plot a history key per method to a PNG.
 
-    mangodb demo --db mangodb-demo.sqlite3
+    mangodb demo
     python examples/analyze.py --db mangodb-demo.sqlite3 --out curves.png
 
 Plotting needs matplotlib (``pip install 'mangodb[plot]'``).

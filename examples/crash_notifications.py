@@ -1,8 +1,13 @@
 """What the crash notifier calls when a training process dies: classify the error log,
 record the verdict, and attach the crash report (S3 keys of its artefacts) to the run.
 
+    mangodb demo
     python examples/crash_notifications.py --db mangodb-demo.sqlite3 \\
-        --run-id deco_hop_bs96_mgda_i-0e4a3a096afeba3e4 --log error.log --exit-code 1
+        --run-id deco_hop_bs96_uniform_i-00598a2f89dcc1547 --log examples/oom_error.log \\
+        --exit-code 1
+
+(the demo's running run, and a sample log of a CUDA out-of-memory crash shipped beside this
+file; a notifier passes the log it captured).
 
 The notifier uploads the log, the report and the analysis to S3 itself; mangodb keeps their
 keys, the error type, a bounded excerpt and a fingerprint so that equal crashes group together.

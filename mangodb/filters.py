@@ -17,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     Double,
     Float,
+    Select,
     Text,
     and_,
     case,
@@ -35,9 +36,14 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from mangodb.db.models import Run, RunMetric, RunObjective, RunTag
 from mangodb.errors import ValidationError
+from mangodb.numbers import NAN
 
 Op = Literal["=", "!=", "<", "<=", ">", ">=", "in", "like", "is null", "is not null"]
-OPS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=", "in", "like", "is null", "is not null")
+OPS: tuple[str, ...] = (
+    *("=", "!=", "<", "<=", ">", ">=", "in", "like", "is null", "is not null"),
+    *("is nan", "is not nan"),  # metrics and objectives only
+)
+NAN_OPS = ("is nan", "is not nan")
 
 # Run columns a filter may name, by their public name.
 FIELDS: dict[str, Any] = {
@@ -112,8 +118,12 @@ def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
         return column.in_(values) if values else false()
     if op == "like":
         return column.like(value, escape="\\")  # type: ignore[no-any-return]
+    if op in NAN_OPS:
+        raise ValidationError(f"{op!r} applies to metrics and objectives only")
     if isinstance(value, float) and math.isnan(value):
-        raise ValidationError("comparing with NaN matches nothing; use 'is null' on metrics")
+        raise ValidationError(
+            "NaN is not ordered: use '= nan', '!= nan' or 'is [not] nan' on metrics and objectives"
+        )
     operations = {
         "=": column.__eq__,
         "!=": column.__ne__,
@@ -123,6 +133,21 @@ def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
         ">=": column.__ge__,
     }
     return operations[op](value)  # type: ignore[no-any-return]
+
+
+def _nan_test(
+    match: Select[Any], value: Any, kind: Any, op: str, operand: Any
+) -> ColumnElement[bool] | None:
+    """NaN tests of a metric or objective, or None for other comparisons. NaN is stored as a
+    NULL value with kind NAN (mangodb.numbers), so it is told apart from a value never set."""
+    is_nan_value = isinstance(operand, float) and math.isnan(operand)
+    if op == "is nan" or (op == "=" and is_nan_value):
+        return exists(match.where(kind == NAN))
+    if op == "is not nan":
+        return not_(exists(match.where(kind == NAN)))
+    if op == "!=" and is_nan_value:  # a value that is a number (never set excluded)
+        return exists(match.where(value.is_not(None)))
+    return None
 
 
 def like_prefix(prefix: str) -> str:
@@ -298,7 +323,9 @@ class ConfigFilter(Filter):
 @dataclass(frozen=True)
 class MetricFilter(Filter):
     """A bound on a numeric final metric, e.g. ``MetricFilter("val/loss", "<", 0.5)``.
-    NaN never satisfies a bound; ``is null`` matches runs without the metric or with NaN."""
+    NaN never satisfies a bound; ``is null`` matches runs without the metric or with NaN;
+    ``is nan`` (or ``= nan``) exactly the runs whose metric is NaN, ``is not nan`` all others,
+    ``!= nan`` those with a value that is not NaN (missing values excluded)."""
 
     key: str
     op: str
@@ -311,6 +338,9 @@ class MetricFilter(Filter):
         match = select(RunMetric.run_pk).where(
             RunMetric.run_pk == Run.id, RunMetric.key == self.key
         )
+        nan = _nan_test(match, RunMetric.value, RunMetric.kind, self.op, self.value)
+        if nan is not None:
+            return nan
         if self.op == "is null":
             return not_(exists(match.where(RunMetric.value.is_not(None))))
         if self.op == "is not null":
@@ -320,7 +350,8 @@ class MetricFilter(Filter):
 
 @dataclass(frozen=True)
 class ObjectiveFilter(Filter):
-    """A bound on an objective's value, e.g. ``ObjectiveFilter("hop", "<", 0.5)``."""
+    """A bound on an objective's value, e.g. ``ObjectiveFilter("hop", "<", 0.5)``; NaN as in
+    :class:`MetricFilter`."""
 
     name: str
     op: str
@@ -333,6 +364,9 @@ class ObjectiveFilter(Filter):
         match = select(RunObjective.run_pk).where(
             RunObjective.run_pk == Run.id, RunObjective.name == self.name
         )
+        nan = _nan_test(match, RunObjective.value, RunObjective.value_kind, self.op, self.value)
+        if nan is not None:
+            return nan
         if self.op == "is null":
             return not_(exists(match.where(RunObjective.value.is_not(None))))
         if self.op == "is not null":

@@ -72,10 +72,16 @@ def run_row(run: RunRead) -> dict[str, Any]:
     row: dict[str, Any] = {name: getattr(run, name) for name in SCALAR_FIELDS}
     row["status"] = run.status.value
     row["tags"] = ",".join(run.tags)
-    row.update({f"config.{k}": v for k, v in flatten(run.config).items()})
-    row.update({f"metric.{k}": v for k, v in run.final_metrics.items()})
-    row.update({f"objective.{o.name}": o.value for o in run.objectives})
+    # Sorted: PostgreSQL's jsonb does not keep key order, so the columns of one run would
+    # otherwise come out in a different order on each dialect.
+    row.update({f"config.{k}": v for k, v in sorted(flatten(run.config).items())})
+    row.update({f"metric.{k}": v for k, v in sorted(run.final_metrics.items())})
+    row.update({f"objective.{o.name}": o.value for o in sorted(run.objectives, key=_name)})
     return row
+
+
+def _name(objective: Any) -> str:
+    return str(objective.name)
 
 
 _PREFIXES = ("config.", "metric.", "objective.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
@@ -14,6 +15,11 @@ DEFAULT_SQLITE_FILE = "mangodb.sqlite3"
 ENV_URL = "MANGODB_URL"
 ENV_LEGACY_PATH = "TRAINING_DB_PATH"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+# The SQLAlchemy drivers mangodb runs on, per backend (a bare backend name means the first).
+SUPPORTED_DRIVERS = {"sqlite": ("pysqlite",), "postgresql": ("psycopg",)}
+MASK = "***"
+# libpq's password and sslpassword, and whatever else names a secret (api_token, client_secret).
+_SECRET_WORDS = ("password", "secret", "token")
 
 
 def resolve_url(url: str | URL | None = None) -> URL:
@@ -57,6 +63,7 @@ def parse_url(url: str | URL) -> URL:
             f"unsupported database backend {backend!r} in {mask_url(parsed)!r}: "
             f"mangodb supports {', '.join(SUPPORTED_BACKENDS)}"
         )
+    _check_driver(parsed)
     if backend == "postgresql" and parsed.drivername != "postgresql+psycopg":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if backend == "sqlite" and parsed.database in (None, ""):
@@ -66,14 +73,52 @@ def parse_url(url: str | URL) -> URL:
     return parsed
 
 
+def _check_driver(url: URL) -> None:
+    """Refuse a driver mangodb does not run on (``postgresql+nodriver``) instead of silently
+    running another one."""
+    backend, driver = url.get_backend_name(), url.drivername.partition("+")[2]
+    if driver and driver not in SUPPORTED_DRIVERS[backend]:
+        supported = ", ".join(
+            f"{name}+{d}" for name, drivers in SUPPORTED_DRIVERS.items() for d in drivers
+        )
+        raise InvalidDatabaseURL(
+            f"unsupported database driver {driver!r} in {mask_url(url)!r}: mangodb supports "
+            f"{supported} (or plain sqlite:// and postgresql://)"
+        )
+
+
+def is_secret_parameter(name: str) -> bool:
+    """Whether a URL query parameter carries a secret (its value is never shown)."""
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
 def mask_url(url: str | URL) -> str:
-    """The URL as text with any password replaced by ``***``."""
-    if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # unparsable text: hide everything between '://' and '@'
-        head, sep, tail = url.partition("://")
-        if sep and "@" in tail:
-            return f"{head}://***@{tail.rsplit('@', 1)[1]}"
-        return url
+    """The URL as text with its password and every secret query parameter (``password``,
+    ``sslpassword``, ``…token``, ``…secret``…) replaced by ``***``. Every URL mangodb shows or
+    logs goes through here."""
+    if isinstance(url, str):
+        text = url
+        try:
+            url = make_url(text)
+        except Exception:  # unparsable text: mask what looks like a password or a parameter
+            return _mask_text(text)
+    secrets = {key: MASK for key in url.query if is_secret_parameter(key)}
+    text = url.update_query_dict(secrets).render_as_string(hide_password=True)
+    # The query renders "***" percent-encoded; show it as the userinfo password is shown.
+    return text.replace("=%2A%2A%2A", "=" + MASK)
+
+
+_TEXT_PARAMETER = re.compile(r"([?&;]([^=&;#]*)=)([^&;#]*)")
+
+
+def _mask_text(text: str) -> str:
+    head, sep, tail = text.partition("://")
+    if sep and "@" in tail:
+        text = f"{head}://{MASK}@{tail.rsplit('@', 1)[1]}"
+
+    def hide(match: re.Match[str]) -> str:
+        secret = is_secret_parameter(match.group(2))
+        return match.group(1) + MASK if secret else match.group(0)
+
+    return _TEXT_PARAMETER.sub(hide, text)

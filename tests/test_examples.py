@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +107,42 @@ def test_analyze_without_matplotlib_names_the_extra(
     with pytest.raises(MissingExtra, match=r"mangodb\[plot\]"):
         analyze.main(["--db", str(tmp_path / "x.sqlite3"), "--out", str(tmp_path / "c.png")])
     assert not (tmp_path / "x.sqlite3").exists()
+
+
+def documented_commands(name: str) -> list[str]:
+    """The shell commands an example's docstring tells a user to run (indented lines starting
+    with ``mangodb``, ``python`` or ``VAR=… python``; backslash continuations joined)."""
+    doc = ast.get_docstring(ast.parse((EXAMPLES / name).read_text(encoding="utf-8")))
+    assert doc, f"{name} has no docstring"
+    commands: list[str] = []
+    continued = False
+    for line in doc.splitlines():
+        text = line.strip()
+        if continued:
+            commands[-1] += " " + text.removesuffix("\\").strip()
+        elif line.startswith("    ") and re.match(r"(\w+=\S+ )*(python|mangodb) ", text + " "):
+            commands.append(text.removesuffix("\\").strip())
+        continued = bool(commands) and text.endswith("\\")
+    return commands
+
+
+# launch_ec2.py talks to EC2: tests/test_aws_end_to_end.py runs it against moto instead.
+RUN_AS_DOCUMENTED = ["analyze.py", "crash_notifications.py", "train_with_wandb.py"]
+
+
+@pytest.mark.parametrize("name", RUN_AS_DOCUMENTED)
+def test_every_example_runs_as_its_docstring_says(name: str, tmp_path: Path) -> None:
+    """From a fresh directory holding the checkout's examples/, after the README's demo."""
+    commands = documented_commands(name)
+    assert any(f"examples/{name}" in c for c in commands), commands
+    (tmp_path / "examples").symlink_to(EXAMPLES)
+    bin_dir = str(Path(sys.executable).parent)  # the venv's python and mangodb
+    env = {k: v for k, v in os.environ.items() if k not in ("MANGODB_URL", "TRAINING_DB_PATH")}
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    env["WANDB_DIR"] = str(tmp_path)
+    for command in ["mangodb demo", *commands]:
+        result = subprocess.run(
+            ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=300, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"

@@ -47,7 +47,18 @@ def test_demo_command_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "objective hop" in result.output and (tmp_path / "demo.sqlite3").exists()
+    assert "objective hop" in result.output
+    written = [p.name for p in tmp_path.iterdir() if p.suffix == ".sqlite3"]
+    assert written == ["mangodb-demo.sqlite3"]
+    # The tour and the examples use the database the demo command wrote.
+    assert "$ export MANGODB_URL=mangodb-demo.sqlite3" in README
+    assert "--db demo.sqlite3" not in README
+
+
+def test_readme_says_how_to_run_mangodb_and_install_extras_from_a_checkout() -> None:
+    assert ". .venv/bin/activate" in README  # the tour runs bare `mangodb`
+    assert ".venv/bin/pip install -e '.[postgres]'" in README
+    assert "takes `--url`" in README
 
 
 @pytest.mark.parametrize("index", range(len(_python_blocks())))

@@ -37,6 +37,14 @@ class _Group(TyperGroup):
             ctx.exit(exit_code_for(error))
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"mangodb {version('mangodb')}")
+        raise typer.Exit()
+
+
 app = _App(
     cls=_Group,
     name="mangodb",
@@ -47,6 +55,15 @@ app = _App(
 )
 console = Console()
 err_console = Console(stderr=True)
+
+
+@app.callback()
+def _root(
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """mangodb: one queryable record of every training run."""
 
 # Exit codes that mean something to scripts.
 EXIT_ERROR = 1  # a mangodb error (bad input, missing run, refused transition)

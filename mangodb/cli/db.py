@@ -42,12 +42,12 @@ def upgrade(url: UrlOption = None, revision: str = "head") -> None:
 @db_app.command("current")
 def current(url: UrlOption = None) -> None:
     """Print the schema revision of the database and of this package."""
+    from mangodb.cli.render import existing_url
     from mangodb.db import schema
     from mangodb.db.engine import make_engine
     from mangodb.db.translate import translated
-    from mangodb.settings import resolve_url
 
-    resolved = resolve_url(url)
+    resolved = existing_url(url)
     engine = make_engine(resolved)
     try:
         with translated(resolved):
@@ -98,11 +98,11 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Schema revision, rows per table, size, writing hosts, and whether to move to PostgreSQL."""
-    from mangodb.settings import resolve_url
+    from mangodb.cli.render import existing_url
     from mangodb.transfer import database_status
     from mangodb.transfer.report import print_status
 
-    report = database_status(resolve_url(url))
+    report = database_status(existing_url(url))
     if as_json:
         console.print_json(data=report.as_dict())
     else:

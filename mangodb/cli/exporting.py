@@ -17,6 +17,41 @@ from mangodb.errors import MissingExtra, ValidationError
 from mangodb.frames import check_columns, iter_runs, pandas, select_row
 
 FORMATS = ("csv", "jsonl", "parquet")
+_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+_GROUPS = ("config.", "metric.", "objective.")
+
+
+def export_format(out: Path, given: str | None) -> str:
+    """The format to write: ``--format`` if given, else the file's extension, else CSV. A
+    format that contradicts the extension (``--format jsonl --out runs.csv``) is an error."""
+    implied = _EXTENSIONS.get(out.suffix.lower())
+    if given is not None and given not in FORMATS:
+        raise ValidationError(f"unknown export format {given!r}; use one of {', '.join(FORMATS)}")
+    if given is not None and implied is not None and given != implied:
+        raise ValidationError(
+            f"--format {given} does not match the extension of {out} (a {implied} file); "
+            "change one of them"
+        )
+    return given or implied or "csv"
+
+
+def check_destination(out: Path) -> None:
+    """One-line errors for a destination that cannot be written, before any query runs."""
+    if out.is_dir():
+        raise ValidationError(f"--out {out} is a directory; give a file name")
+    if not out.parent.is_dir():
+        raise ValidationError(f"--out {out}: directory {out.parent} does not exist")
+
+
+def column_order(names: Sequence[str]) -> list[str]:
+    """Run fields first (in their order), then config.*, metric.*, objective.*, each sorted:
+    the same columns in the same order on both dialects."""
+
+    def group(name: str) -> int:
+        return next((i + 1 for i, p in enumerate(_GROUPS) if name.startswith(p)), 0)
+
+    fields = [n for n in names if group(n) == 0]
+    return fields + sorted((n for n in names if group(n)), key=lambda n: (group(n), n))
 
 
 def _rows(repo: Any, where: str | None, columns: Sequence[str] | None) -> Iterator[dict[str, Any]]:
@@ -34,6 +69,7 @@ def export_runs(
     """Write the matching runs to ``out``; returns how many were written."""
     if fmt not in FORMATS:
         raise ValidationError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    check_destination(out)
     check_columns(columns)
     if fmt == "parquet":
         pd = pandas()
@@ -42,7 +78,9 @@ def export_runs(
         except ImportError as error:
             raise MissingExtra("pyarrow", "pandas") from error
         rows = list(_rows(repo, where, columns))
-        frame = pd.DataFrame.from_records([_flat_json(r) for r in rows], columns=columns)
+        frame = pd.DataFrame.from_records(
+            [_flat_json(r) for r in rows], columns=_names(rows, columns)
+        )
         frame.to_parquet(out, index=False)
         return len(rows)
     if fmt == "jsonl":
@@ -53,13 +91,19 @@ def export_runs(
                 count += 1
         return count
     rows = list(_rows(repo, where, columns))
-    names = list(columns) if columns else list(dict.fromkeys(k for r in rows for k in r))
+    names = _names(rows, columns)
     with out.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=names)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: _csv_cell(v) for k, v in row.items()})
     return len(rows)
+
+
+def _names(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None) -> list[str]:
+    if columns:
+        return list(columns)
+    return column_order(list(dict.fromkeys(k for r in rows for k in r)))
 
 
 def _csv_cell(value: Any) -> Any:

@@ -9,23 +9,28 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from mangodb.cli.app import app
 from mangodb.cli.db import UrlOption
 from mangodb.cli.render import open_repo, out, print_json, sparkline, text
+from mangodb.cli.tables import Column, TableSpec
+from mangodb.history.downsample import MIN_POINTS
+
+# In a narrow terminal the curve goes first, then min and max, then the step range.
+_SUMMARY_COLUMNS = (
+    Column("key", kind="id"),
+    Column("points", justify="right"),
+    Column("steps", drop=2),
+    Column("last", justify="right"),
+    Column("min", justify="right", drop=3),
+    Column("max", justify="right", drop=3),
+    Column("curve", drop=4),
+)
 
 
-def history_summary(history: Mapping[str, Any], title: str | None = None) -> Table:
+def history_summary(history: Mapping[str, Any], title: str | None = None) -> TableSpec:
     """One row per key: points, step range, last/min/max and a sparkline."""
-    table = Table(
-        title=Text(title) if title else None, title_justify="left", box=None, header_style="bold"
-    )
-    for name in ("key", "points", "steps", "last", "min", "max", "curve"):
-        table.add_column(
-            name, justify="right" if name in ("points", "last", "min", "max") else "left"
-        )
+    table = TableSpec(_SUMMARY_COLUMNS, title=title)
     for key, series in history.items():
         numbers = [
             v for v in series.values if isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -68,12 +73,16 @@ def history(
     csv_output: Annotated[bool, typer.Option("--csv", help="Print the points as CSV.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     max_points: Annotated[
-        int | None, typer.Option(min=2, help="Downsample each key to at most this many points.")
+        int | None,
+        typer.Option(
+            min=MIN_POINTS,
+            help=f"Downsample each key to at most this many points (at least {MIN_POINTS}).",
+        ),
     ] = None,
     url: UrlOption = None,
 ) -> None:
     """Show the metric history of RUN_ID: a summary with sparklines, or the points."""
-    with open_repo(url) as repo:
+    with open_repo(url, must_exist=True) as repo:
         series = repo.get_history(run_id, keys or None, max_points=max_points)
     if keys:
         missing = [k for k in keys if k not in series]

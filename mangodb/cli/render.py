@@ -7,12 +7,15 @@ import enum
 import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.text import Text
+from sqlalchemy.engine import URL
 
 from mangodb.cli.app import console
+from mangodb.cli.tables import TableSpec, print_table
 
 STATUS_STYLES = {
     "launched": "cyan",
@@ -25,10 +28,25 @@ STATUS_STYLES = {
 _BARS = "▁▂▃▄▅▆▇█"
 
 
-def open_repo(url: str | None) -> Any:
+def open_repo(url: str | None, *, must_exist: bool = False) -> Any:
+    """The repository at ``url``. A command that only reads (or changes existing runs) passes
+    ``must_exist``: given a SQLite path where there is no file, it fails (exit 3) instead of
+    creating an empty database and reporting 0 runs. Only commands that write create one."""
     from mangodb.repository import RunRepository
 
-    return RunRepository.connect(url, source="cli")
+    return RunRepository.connect(existing_url(url) if must_exist else url, source="cli")
+
+
+def existing_url(url: str | None) -> URL:
+    """The resolved URL; a SQLite file that does not exist is a ``DatabaseUnavailable``."""
+    from mangodb.errors import DatabaseUnavailable
+    from mangodb.settings import resolve_url
+
+    resolved = resolve_url(url)
+    database = resolved.database or ""
+    if resolved.get_backend_name() == "sqlite" and not Path(database).exists():
+        raise DatabaseUnavailable(f"no mangodb database at {database}")
+    return resolved
 
 
 def jsonable(value: Any) -> Any:
@@ -101,4 +119,8 @@ def split_columns(text: str | None) -> list[str] | None:
 
 
 def out(renderable: Any) -> None:
-    console.print(renderable)
+    """Print to stdout; a :class:`TableSpec` never cuts its identifiers (mangodb.cli.tables)."""
+    if isinstance(renderable, TableSpec):
+        print_table(renderable, console)
+    else:
+        console.print(renderable)

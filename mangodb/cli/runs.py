@@ -3,21 +3,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from mangodb.cli.app import app, console
 from mangodb.cli.db import UrlOption
 from mangodb.cli.render import open_repo, out, print_json, split_columns, status_cell, text
+from mangodb.cli.tables import Column, TableSpec
 
 runs_app = typer.Typer(help="List, inspect and change runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
 DEFAULT_COLUMNS = ("run_id", "status", "method", "batch_size", "created")
+# What the next command needs, never shortened; in a narrow terminal other columns are
+# shortened, then dropped from the right.
+IDENTIFIER_COLUMNS = ("run_id", "status", "method")
 WhereArgument = Annotated[
     str | None,
     typer.Argument(
@@ -53,25 +56,28 @@ def list_runs(
 
     chosen = split_columns(columns) or list(DEFAULT_COLUMNS)
     check_columns(chosen)
-    with open_repo(url) as repo:
+    with open_repo(url, must_exist=True) as repo:
         page = repo.query_runs_page(where=where, order_by=sort, limit=limit)
         total = repo.count_runs(where=where)
     rows = [{c: column_value(run, c) for c in chosen} for run in page.items]
     if json_output:
         print_json(rows)
         return
-    table = Table(box=None, header_style="bold")
-    longest = max((len(run.run_id) for run in page.items), default=6)
-    for name in chosen:
-        # Run ids stay whole (they are what the next command needs); other cells shrink.
-        if name == "run_id":
-            table.add_column(Text(name), min_width=min(longest, 64), no_wrap=True)
-        else:
-            table.add_column(Text(name), no_wrap=True, overflow="ellipsis", max_width=40)
-    for row in rows:
-        table.add_row(*(status_cell(v) if c == "status" else text(v) for c, v in row.items()))
-    out(table)
+    out(runs_table(chosen, rows))
     console.print(f"{len(rows)} of {total} runs", style="dim", highlight=False, markup=False)
+
+
+def runs_table(chosen: Sequence[str], rows: Sequence[dict[str, Any]]) -> TableSpec:
+    """The ``runs ls`` table: identifiers whole, the other columns dropped from the right when
+    a terminal is too narrow."""
+    columns = [
+        Column(name, kind="id") if name in IDENTIFIER_COLUMNS else Column(name, drop=1 + i)
+        for i, name in enumerate(chosen)
+    ]
+    table = TableSpec(columns)
+    for row in rows:
+        table.add_row(*(status_cell(row[c]) if c == "status" else text(row[c]) for c in chosen))
+    return table
 
 
 @runs_app.command("show")
@@ -82,7 +88,7 @@ def show_run(run_id: str, json_output: JsonOption = False, url: UrlOption = None
     the history keys with a sparkline each."""
     from mangodb.cli.history import history_summary
 
-    with open_repo(url) as repo:
+    with open_repo(url, must_exist=True) as repo:
         run = repo.get_run(run_id)
         history = repo.get_history(run_id, max_points=60)
     if json_output:
@@ -114,7 +120,7 @@ def set_status(
     fields: dict[str, Any] = {"wandb_run_id": wandb_run_id} if wandb_run_id else {}
     from mangodb.errors import InvalidTransition
 
-    with open_repo(url) as repo:
+    with open_repo(url, must_exist=True) as repo:
         before = repo.get_run(run_id).status.value
         try:
             run = repo.update_run_status(
@@ -139,7 +145,7 @@ def tag_run(
     url: UrlOption = None,
 ) -> None:
     """Add TAGS to a run (or remove them with --remove)."""
-    with open_repo(url) as repo:
+    with open_repo(url, must_exist=True) as repo:
         run = repo.set_tags(run_id, add=() if remove else tags, remove=tags if remove else ())
     console.print(
         f"{run_id}: tags {', '.join(run.tags) or '(none)'}", highlight=False, markup=False
@@ -164,12 +170,15 @@ def compare(
     from mangodb.cli.show import comparison_table
 
     statuses = status or ["completed"]
-    with open_repo(url) as repo:
+    with open_repo(url, must_exist=True) as repo:
         names = objective or _objective_names(repo, where, statuses)
         results = {
             name: repo.compare_gradient_methods(name, statuses=statuses, where=where)
             for name in names
         }
+        for name in objective or ():
+            if not results[name]:
+                _check_objective(repo, name)
     if json_output:
         print_json({name: [r.model_dump() for r in rows] for name, rows in results.items()})
         return
@@ -177,6 +186,17 @@ def compare(
         console.print("no objectives on the matching runs", style="dim")
     for name, rows in results.items():
         out(comparison_table(name, rows))
+
+
+def _check_objective(repo: Any, name: str) -> None:
+    """An objective no run has is a typo, not an empty comparison."""
+    from mangodb.errors import ValidationError
+    from mangodb.query.semantics import STATUSES, suggest
+
+    present = _objective_names(repo, None, list(STATUSES))
+    if name not in present:
+        known = f" (objectives: {', '.join(present)})" if present else ""
+        raise ValidationError(f"no run has an objective {name!r}{suggest(name, present)}{known}")
 
 
 def _objective_names(repo: Any, where: str | None, statuses: list[str]) -> list[str]:
@@ -190,16 +210,24 @@ def export(
     output: Annotated[Path, typer.Option("--out", help="File to write.", show_default=False)],
     where: WhereArgument = None,
     output_format: Annotated[
-        str, typer.Option("--format", help="csv, jsonl or parquet (parquet needs pandas).")
-    ] = "csv",
+        str | None,
+        typer.Option(
+            "--format",
+            help="csv, jsonl or parquet (parquet needs pandas); default: from the --out "
+            "extension (.csv, .jsonl, .parquet), else csv.",
+            show_default=False,
+        ),
+    ] = None,
     columns: Annotated[
         str | None, typer.Option("--columns", "-c", help="Comma-separated columns (default: all).")
     ] = None,
     url: UrlOption = None,
 ) -> None:
     """Export matching runs, one row per run (config flattened to config.* columns)."""
-    from mangodb.cli.exporting import export_runs
+    from mangodb.cli.exporting import check_destination, export_format, export_runs
 
-    with open_repo(url) as repo:
-        count = export_runs(repo, where, output_format, output, split_columns(columns))
+    fmt = export_format(output, output_format)
+    check_destination(output)
+    with open_repo(url, must_exist=True) as repo:
+        count = export_runs(repo, where, fmt, output, split_columns(columns))
     console.print(f"wrote {count} runs to {output}", highlight=False, markup=False)

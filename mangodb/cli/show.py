@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich import box
-from rich.table import Table
 from rich.text import Text
 
 from mangodb.cli.render import cell, jsonable, out, status_cell, text
+from mangodb.cli.tables import Column, TableSpec
 from mangodb.dto import MethodComparison, RunRead
 from mangodb.frames import flatten
 
@@ -40,10 +40,14 @@ _IDENTITY = (
 )
 
 
-def _pairs(title: str, pairs: Sequence[tuple[str, Any]]) -> Table:
-    table = Table(title=Text(title), title_justify="left", box=None, show_header=False)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
+# Values that identify the run stay whole; other values fold onto more lines when narrow.
+_WHOLE = ("status", "method", "W&B run", "instance")
+
+
+def _pairs(title: str, pairs: Sequence[tuple[str, Any]]) -> TableSpec:
+    whole = max((len(cell(v)) for name, v in pairs if name in _WHOLE), default=0)
+    columns = [Column("", kind="id", style="bold"), Column("", kind="text", floor=whole)]
+    table = TableSpec(columns, title=title, show_header=False)
     for name, value in pairs:
         table.add_row(text(name), value if isinstance(value, Text) else text(value))
     return table
@@ -62,15 +66,22 @@ def render_run(run: RunRead) -> None:
     if run.final_metrics:
         out(_pairs("final metrics", sorted(run.final_metrics.items())))
     if run.objectives:
-        table = Table(title="objectives", title_justify="left", box=None, header_style="bold")
-        for name in ("name", "metric", "direction", "value", "step"):
-            table.add_column(name)
+        columns = [Column("name", kind="id"), Column("metric", kind="id")]
+        columns += [Column("direction", drop=3), Column("value", drop=1), Column("step", drop=2)]
+        table = TableSpec(columns, title="objectives")
         for o in run.objectives:
             table.add_row(*map(text, (o.name, o.metric, o.direction, o.value, o.step)))
         out(table)
-    events = Table(title="status events", title_justify="left", box=None, header_style="bold")
-    for name in ("at", "change", "reason", "source", "details"):
-        events.add_column(name, overflow="fold", no_wrap=name in ("at", "change"))
+    events = TableSpec(
+        [
+            Column("at", kind="id"),  # times and statuses stay whole
+            Column("change", kind="id"),
+            Column("reason", kind="text"),
+            Column("source", kind="text"),
+            Column("details", kind="text"),
+        ],
+        title="status events",
+    )
     for e in run.events:
         change = f"{cell(e.from_status) or '∅'} → {cell(e.to_status)}"
         if e.forced:
@@ -100,22 +111,20 @@ def render_run(run: RunRead) -> None:
         out(_pairs("attachments", [(a.kind, a.uri) for a in run.attachments]))
 
 
-def comparison_table(objective: str, rows: Sequence[MethodComparison]) -> Table:
+def comparison_table(objective: str, rows: Sequence[MethodComparison]) -> TableSpec:
     direction = rows[0].direction if rows else "min"
     better = "lower" if direction == "min" else "higher"
-    table = Table(
-        title=Text(f"objective {objective} ({better} is better)"),
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
+    columns = [
+        Column("method", kind="id"),
+        Column("n", justify="right", drop=2),
+        Column("mean ± std", justify="right", drop=1),
+        Column("median", justify="right", drop=4),
+        Column("best", justify="right", drop=3),
+        Column("best run", kind="id"),
+    ]
+    table = TableSpec(
+        columns, title=f"objective {objective} ({better} is better)", box=box.SIMPLE_HEAD
     )
-    for name in ("method", "n", "mean ± std", "median", "best", "best run"):
-        table.add_column(
-            name,
-            justify="left" if name in ("method", "best run") else "right",
-            no_wrap=name != "best run",
-            overflow="fold",
-        )
 
     def key(row: MethodComparison) -> float:
         mean = row.mean if row.mean is not None else float("inf")

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 
 from mangodb.db.types import dumps
-from mangodb.errors import DatabaseUnavailable
+from mangodb.errors import DatabaseUnavailable, MissingExtra
 from mangodb.settings import mask_url
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -112,7 +112,12 @@ def _postgres_engine(url: URL, **overrides: Any) -> Engine:
         "connect_args": connect_args,
     }
     options.update(overrides)
-    engine = create_engine(url, **options)
+    try:
+        engine = create_engine(url, **options)
+    except ImportError as error:  # the dialect imports psycopg here
+        if (error.name or "").partition(".")[0] != "psycopg":
+            raise
+        raise MissingExtra("psycopg (PostgreSQL driver)", "postgres") from error
     if statement_timeout and pgbouncer:
 
         @event.listens_for(engine, "begin")

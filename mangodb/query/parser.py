@@ -7,7 +7,7 @@ Grammar (keywords are case-insensitive)::
     and_expr   := not_expr ("and" not_expr)*
     not_expr   := "not" not_expr | "(" or_expr ")" | comparison
     comparison := field ( OP value | ["not"] "in" "(" value ("," value)* ")"
-                        | ["not"] "like" STRING | "is" ["not"] "null" )
+                        | ["not"] "like" STRING | "is" ["not"] ("null" | "nan") )
     field      := NAME | ("config" | "metric" | "objective") ("." segment)+ | "tag"
     segment    := WORD | STRING
 """
@@ -135,9 +135,15 @@ class _Parser:
         kind, name = self.field()
         negate = False
         if self.keyword("is"):
-            op = "is not null" if self.keyword("not") else "is null"
+            negated = self.keyword("not")
+            if self.current.kind == WORD and str(self.current.value).lower() == "nan":
+                self.advance()
+                return self.comparisons.build(
+                    kind, name, "is not nan" if negated else "is nan", None, start
+                )
             if not self.keyword("null"):
-                raise self.unexpected("'null'")
+                raise self.unexpected("'null' or 'nan'")
+            op = "is not null" if negated else "is null"
             return self.comparisons.build(kind, name, op, None, start)
         if self.keyword("not"):
             negate = True

@@ -64,8 +64,10 @@ def _field(item: Filter) -> str:
 
 def _comparison(item: ConfigFilter | MetricFilter | ObjectiveFilter | FieldFilter) -> str:
     field = _field(item)
-    if item.op in ("is null", "is not null"):
+    if item.op in ("is null", "is not null", "is nan", "is not nan"):
         return f"{field} {item.op}"
+    if isinstance(item.value, float) and math.isnan(item.value) and item.op in ("=", "!="):
+        return f"{field} {item.op} nan"
     if item.op == "in":
         return f"{field} in ({', '.join(literal(v) for v in item.value)})"
     return f"{field} {item.op} {literal(item.value)}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -55,14 +56,28 @@ class Comparisons:
             return self.tags(op, operand, start)
         if op in ("is null", "is not null"):
             return make(kind, name, op, None)
+        if op in ("is nan", "is not nan"):
+            if kind not in ("metric", "objective"):
+                raise self.error(f"'{op}' applies to metric.<key> and objective.<name>", start)
+            return make(kind, name, op, None)
         if op == "in":
             for item, token in operand:
                 if item is None:
                     raise self.error("null cannot be in a list; use 'is null'", token)
             values = tuple(self.typed(kind, name, "in", v, t) for v, t in operand)
+            for item, (_, token) in zip(values, operand, strict=True):
+                if isinstance(item, float) and math.isnan(item):
+                    raise self.error("nan cannot be in a list; use 'is nan'", token)
             return make(kind, name, "in", values)
         value, token = operand
         typed = self.typed(kind, name, op, value, token)
+        if isinstance(typed, float) and math.isnan(typed):
+            if op not in ("=", "!="):
+                message = f"NaN is not ordered: use = nan, != nan or is nan, not {op}"
+                raise self.error(message, token)
+            # = nan is 'is nan'; != nan keeps the runs whose value is a number, which is what
+            # 'is not null' means on metrics and objectives (NaN and never set have no number).
+            return make(kind, name, "is nan" if op == "=" else "is not null", None)
         if op in ("=", "!=") and token.kind == DATETIME and len(token.text) == 10:
             # A bare date means the whole day: created = 2026-11-01 is [midnight, next midnight).
             day = And(
@@ -121,6 +136,8 @@ class Comparisons:
         return self.text_value(value, token)
 
     def number(self, value: Any, token: Token, what: str) -> Any:
+        if isinstance(value, Bare) and value.lower() == "nan":
+            return math.nan
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(f"{what} compares with a number, found {token.text!r}", token)
         return value
