@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -320,3 +321,37 @@ def test_mirror_merges_objects_leaf_by_leaf_and_applies_step_sync() -> None:
         (3, {"val/x": 2, "epoch": "late"}),
         (4, {"val/x": 3, "epoch": 3}),
     ]
+
+
+DEFINE_BEFORE_TRACK = """
+import sys, wandb
+from mangodb import RunRepository
+from mangodb.integrations.wandb import track
+run = wandb.init(project="mangodb-fidelity", dir=sys.argv[1])
+run.define_metric("val/*", step_metric="epoch")  # before track(): the usual place
+run.log({"epoch": 2})
+with RunRepository.connect(sys.argv[2]) as repo, track(run, repo, "early"):
+    run.log({"val/loss": 0.5})
+run.finish()
+"""
+
+
+def test_define_metric_before_track_is_applied(sqlite_url: Any, tmp_path: Path) -> None:
+    """A fresh process, as a training script is: wandb imported first, then mangodb."""
+    url = sqlite_url.render_as_string()
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    done = subprocess.run(
+        [sys.executable, "-c", DEFINE_BEFORE_TRACK, str(tmp_path), url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert done.returncode == 0, done.stderr
+    log = run_log(tmp_path)
+    assert [(row.step, row.values.get("epoch")) for row in log.history] == [(0, 2), (1, 2)]
+    with RunRepository.connect(url) as repo:
+        history = repo.get_history("early")
+    assert history["val/loss"].steps == [1] and history["epoch"].steps == [1]
+    assert history["epoch"].values == [2]

@@ -67,8 +67,12 @@ def _go_float(value: float) -> float | int:
 
 def set_json(row: Tree, key: str, value: Any) -> None:
     """Set one logged top-level ``key`` in ``row`` as wandb-core does (objects leaf by leaf)."""
-    if key:  # wandb-core refuses an empty key
+    if not key:  # wandb-core refuses an empty key
+        return
+    if isinstance(value, dict):
         _set(row, [key], value)
+    else:
+        row[key] = value
 
 
 def _set(row: Tree, path: list[str], value: Any) -> None:

@@ -27,6 +27,7 @@ wandb-core's current step; a ``define_metric`` made before that is missed, and s
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -154,13 +155,21 @@ def _starting_step(interface: Any) -> int:
 def _hooked_partial_history(self: Any, request: Any) -> Any:
     result = _originals["_publish_partial_history"](self, request)
     try:
-        values = {item.key: item_value(item) for item in request.item}
+        values = _values(request.item)
         step = request.step.num if request.HasField("step") else None
         commit = request.action.flush if request.HasField("action") else None
         _mirror_of(self).observe(values, step, commit)
     except Exception:  # never break training because of the mirror
         log.exception("mangodb: could not mirror a wandb.log call")
     return result
+
+
+def _values(items: Any) -> dict[str, Any]:
+    texts = [item.value_json for item in items]
+    if all(texts):  # one json.loads per request, not per value
+        decoded = json.loads("[" + ",".join(texts) + "]")
+        return {item.key: value for item, value in zip(items, decoded, strict=True)}
+    return {item.key: item_value(item) for item in items}
 
 
 def _hooked_metric(self: Any, record: Any) -> Any:
