@@ -257,20 +257,20 @@ def test_flatten_keeps_media_whole_and_joins_paths_with_dots() -> None:
 
 
 def test_values_become_json() -> None:
-    assert hook.to_json_value(np.float64(0.25)) == 0.25
-    assert hook.to_json_value(np.array([1, 2])) == [1, 2]
-    assert hook.to_json_value({"k": np.int8(3)}) == {"k": 3}
+    assert snapshot.to_json_value(np.float64(0.25)) == 0.25
+    assert snapshot.to_json_value(np.array([1, 2])) == [1, 2]
+    assert snapshot.to_json_value({"k": np.int8(3)}) == {"k": 3}
 
     class Opaque:
         def __str__(self) -> str:
             return "opaque"
 
-    assert hook.to_json_value(Opaque()) == "opaque"  # kept as text, never dropped
+    assert snapshot.to_json_value(Opaque()) == "opaque"  # kept as text, never dropped
 
 
 def test_mirror_rules_without_wandb() -> None:
     rows: list[tuple[int, dict[str, Any]]] = []
-    mirror = hook.Mirror(lambda s, r: rows.append((s, r)), timestamps=False)
+    mirror = hook.Mirror(lambda s, r: rows.append((s, r)))
     mirror.observe({"a": 1}, None, False)
     mirror.observe({"b": 2})
     mirror.observe({"c": 3}, 5)

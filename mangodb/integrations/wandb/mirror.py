@@ -1,126 +1,100 @@
-"""Mirror every committed W&B history row, by replaying W&B's step/commit rules.
+"""Mirror every committed W&B history row exactly as W&B records it.
 
 W&B has no public per-``log`` callback. Every logging path (``run.log``, ``wandb.log``,
-``wandb.watch``, TensorBoard sync) goes through the private ``Run._log(data, step, commit)``,
-so :func:`install` wraps it once, at class level, and hands each call of a tracked run to its
-:class:`Mirror`. The mirror merges calls into rows exactly as W&B does (verified against the
-``.wandb`` file by ``tests/test_wandb_reader.py`` and ``tests/test_wandb_track.py``):
+``wandb.watch``, TensorBoard sync) ends in the client handing wandb-core a
+``PartialHistoryRequest`` (``InterfaceShared._publish_partial_history``), after the client has
+serialized every value its own way (media files written, tables and custom charts turned into
+file references, a chart's table under ``<key>_table``); ``define_metric`` ends in
+``InterfaceShared._publish_metric``. The hooks here wrap those two methods, class-wide, and feed
+each run's requests to its :class:`Mirror`, which replays what wandb-core does with them
+(:mod:`~mangodb.integrations.wandb.corerules`): so a mirrored row holds the same keys and values
+as the row W&B writes, never a Python repr of a logged object. Its step/commit rules:
 
 * no ``step`` and no ``commit``: the call is a row of its own at the current step;
 * ``commit=False`` accumulates into the current row; the next committing call closes it;
 * ``step=N`` (commit defaults to False) merges calls with the same N; a call aimed at a later
   step, an implicit call (which lands in step N), or ``finish()`` commits the row;
 * ``step`` below the current step is dropped (W&B warns and ignores it, ``commit`` too).
+
+``_runtime`` is the one key of W&B's rows the mirror cannot know (wandb-core's own clock); an
+import of the ``.wandb`` file adds it.
+
+The hooks are installed when this module is imported in a process that has imported wandb
+(else by the first :func:`install`), so a ``define_metric`` made between ``wandb.init`` and
+``track`` is seen. A run whose requests were not all seen (the hooks came later) starts from
+wandb-core's current step; a ``define_metric`` made before that is missed, and said so.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 import threading
-import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mangodb.integrations.wandb.keys import flatten, is_media
+from mangodb.integrations.wandb.corerules import (
+    MetricRules,
+    Tree,
+    as_written,
+    define_from_record,
+    set_json,
+)
+from mangodb.integrations.wandb.keys import flatten
+from mangodb.integrations.wandb.reader import item_value
 
 log = logging.getLogger(__name__)
 
 Emit = Callable[[int, dict[str, Any]], None]
-_PLAIN = frozenset({float, int, str, bool, type(None)})
-
-
-def to_json_value(value: Any, run: Any = None) -> Any:
-    """A JSON-friendly copy of a logged value: numpy scalars and one-element tensors become
-    Python numbers, W&B data types their W&B JSON description, arrays lists."""
-    if value is None or type(value) in _PLAIN:
-        return value
-    for plain in (bool, int, float, str):  # subclasses (np.float64, W&B's LogicalPath)
-        if isinstance(value, plain):
-            return plain(value)
-    if isinstance(value, Mapping):
-        return {str(k): to_json_value(v, run) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json_value(v, run) for v in value]
-    to_json = getattr(value, "to_json", None)
-    if callable(to_json) and run is not None and _is_wandb_value(value):
-        try:
-            return to_json_value(to_json(run), run)
-        except Exception:  # unbound media or a type W&B converts itself: describe it
-            return {"_type": type(value).__name__.lower()}
-    item = getattr(value, "item", None)
-    if callable(item):
-        try:
-            result = item()
-        except (ValueError, RuntimeError, TypeError):  # not a single element
-            result = None
-        else:
-            if result is None or isinstance(result, (bool, int, float, str)):
-                return result
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        try:
-            return to_json_value(tolist(), run)
-        except Exception:
-            pass
-    return str(value)
-
-
-def row_values(data: Mapping[str, Any], run: Any = None) -> dict[str, Any]:
-    """One logged dict as flat JSON values (the fast path: plain numbers pass untouched)."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if type(value) in _PLAIN:
-            out[key] = value
-            continue
-        converted = to_json_value(value, run)
-        if isinstance(converted, dict) and converted and not is_media(converted):
-            out.update(flatten(converted, key))
-        else:
-            out[key] = converted
-    return out
-
-
-def _is_wandb_value(value: Any) -> bool:
-    return any(cls.__name__ == "WBValue" for cls in type(value).__mro__)
+_STEP_TIMEOUT = 10.0  # seconds to wait for wandb-core's current step
 
 
 class Mirror:
-    """Turns a stream of ``_log`` calls into committed rows ``emit(step, flat_row)``.
+    """One run's requests to wandb-core turned into committed rows ``emit(step, flat_row)``;
+    without ``emit`` it only keeps the state (step, open row, metric definitions)."""
 
-    It keeps its own current step, as wandb-core does: ``Run._local_step`` is not it (a
-    dropped call with ``commit=True`` advances ``_local_step`` but not wandb-core's step, and
-    later implicit calls land where wandb-core says)."""
-
-    def __init__(
-        self, emit: Emit, *, run: Any = None, timestamps: bool = True, start_step: int = 0
-    ) -> None:
+    def __init__(self, emit: Emit | None = None, *, run: Any = None, start_step: int = 0) -> None:
         self.emit = emit
         self.run = run
-        self.timestamps = timestamps
         self.step = start_step  # the step the open row belongs to (or the next row will)
-        self.row: dict[str, Any] = {}
+        self.row: Tree = {}
+        self.metrics = MetricRules()
         self.rows_emitted = 0
         self.calls_dropped = 0
+        self.seen_requests = 0
         self._lock = threading.Lock()
 
     def observe(
-        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+        self, values: Mapping[str, Any], step: int | None = None, commit: bool | None = None
     ) -> None:
-        """One ``_log(data, step, commit)`` call that W&B accepted."""
+        """One partial-history request: ``values`` the decoded JSON the client sent per
+        top-level key, ``step`` its explicit step, ``commit`` its flush action (None: unset)."""
         with self._lock:
+            self.seen_requests += 1
             if step is not None:
                 if step < self.step:  # W&B warns and ignores the whole call, commit included
                     self.calls_dropped += 1
                     return
                 if step > self.step:  # aiming at a later step commits the open row
-                    self._flush()
-                    self.step = step
-            self.row.update(row_values(data, self.run))
-            if self.timestamps:
-                self.row["_timestamp"] = time.time()
-            if (step is None and commit is None) or commit:
-                self._flush()
-                self.step += 1
+                    self._commit(step)
+            for key, value in values.items():
+                set_json(self.row, key, as_written(value))
+            if commit if commit is not None else step is None:
+                self._commit(self.step + 1)
+
+    def define(self, record: Any) -> None:
+        """One ``MetricRecord`` (a ``define_metric`` call)."""
+        with self._lock:
+            self.seen_requests += 1
+            define_from_record(self.metrics, record)
+
+    def adopt(self, other: Mirror) -> None:
+        """Take over ``other``'s state: the run's requests so far were seen by ``other``."""
+        with other._lock, self._lock:
+            self.step, self.row, self.metrics = other.step, other.row, other.metrics
+            self.seen_requests += other.seen_requests
 
     @property
     def pending(self) -> bool:
@@ -140,53 +114,148 @@ class Mirror:
     def flush(self) -> None:
         """Commit the open row, as ``run.finish()`` does."""
         with self._lock:
-            self._flush()
+            self._commit(self.step + 1)
 
-    def _flush(self) -> None:
+    def _commit(self, next_step: int) -> None:
         row, self.row = self.row, {}
         if row:
-            self.rows_emitted += 1
-            self.emit(self.step, row)
+            self.metrics.apply(row, self.step)
+            if self.emit is not None:
+                self.rows_emitted += 1
+                self.emit(self.step, flatten(row))
+        self.step = next_step
 
 
-# -- the class-level hook ----------------------------------------------------------------------
-_mirrors: dict[int, Mirror] = {}
-_hook_lock = threading.Lock()
-_original: Callable[..., Any] | None = None
+# -- the hooks -----------------------------------------------------------------------------------
+_mirrors: weakref.WeakKeyDictionary[Any, Mirror] = weakref.WeakKeyDictionary()  # by interface
+_hook_lock = threading.RLock()
+_originals: dict[str, Callable[..., Any]] = {}
+_INTERFACE_MODULE = "wandb.sdk.interface.interface_shared"
 
 
-def _hooked_log(self: Any, data: Any, step: int | None = None, commit: bool | None = None) -> Any:
-    assert _original is not None
-    mirror = _mirrors.get(id(self))
-    if mirror is None:
-        return _original(self, data, step=step, commit=commit)
-    result = _original(self, data, step=step, commit=commit)  # raises like W&B would
+def _mirror_of(interface: Any) -> Mirror:
+    with _hook_lock:
+        mirror = _mirrors.get(interface)
+        if mirror is None:
+            mirror = _mirrors[interface] = Mirror(start_step=_starting_step(interface))
+        return mirror
+
+
+def _starting_step(interface: Any) -> int:
+    """Where wandb-core starts counting (a resumed run's starting step): the client's step of
+    the run that owns ``interface``, read before its first request changes it."""
+    wandb = sys.modules.get("wandb")
+    run = getattr(wandb, "run", None)
+    if run is not None and getattr(run, "_interface", None) is interface:
+        step = getattr(run, "_local_step", 0)
+        return step if isinstance(step, int) else 0
+    return 0
+
+
+def _hooked_partial_history(self: Any, request: Any) -> Any:
+    result = _originals["_publish_partial_history"](self, request)
     try:
-        mirror.observe(data, step, commit)
+        values = _values(request.item)
+        step = request.step.num if request.HasField("step") else None
+        commit = request.action.flush if request.HasField("action") else None
+        _mirror_of(self).observe(values, step, commit)
     except Exception:  # never break training because of the mirror
         log.exception("mangodb: could not mirror a wandb.log call")
     return result
 
 
-def install(run: Any, mirror: Mirror) -> None:
-    """Mirror ``run``'s logging into ``mirror`` (patching ``Run._log`` once, class-wide)."""
-    global _original
+def _values(items: Any) -> dict[str, Any]:
+    texts = [item.value_json for item in items]
+    if all(texts):  # one json.loads per request, not per value
+        decoded = json.loads("[" + ",".join(texts) + "]")
+        return {item.key: value for item, value in zip(items, decoded, strict=True)}
+    return {item.key: item_value(item) for item in items}
+
+
+def _hooked_metric(self: Any, record: Any) -> Any:
+    result = _originals["_publish_metric"](self, record)
+    try:
+        _mirror_of(self).define(record)
+    except Exception:
+        log.exception("mangodb: could not mirror a wandb define_metric call")
+    return result
+
+
+_HOOKS: dict[str, Callable[..., Any]] = {
+    "_publish_partial_history": _hooked_partial_history,
+    "_publish_metric": _hooked_metric,
+}
+
+
+def install_hooks() -> None:
+    """Wrap wandb's interface methods (once per process; imports wandb)."""
     with _hook_lock:
-        cls = type(run)
-        if _original is None:
-            _original = cls._log
-            cls._log = _hooked_log
-        _mirrors[id(run)] = mirror
-        start = getattr(run, "_local_step", None)  # e.g. a resumed run's starting step
-        if isinstance(start, int) and not mirror.pending:
-            mirror.step = start
+        if _originals:
+            return
+        from wandb.sdk.interface.interface_shared import InterfaceShared
+
+        for name, hook in _HOOKS.items():
+            _originals[name] = getattr(InterfaceShared, name)
+            setattr(InterfaceShared, name, hook)
+
+
+def hooks_installed() -> bool:
+    return bool(_originals)
+
+
+def install(run: Any, mirror: Mirror) -> None:
+    """Mirror ``run``'s history into ``mirror`` from now on."""
+    install_hooks()
+    interface = run._interface
+    with _hook_lock:
+        seen = _mirrors.get(interface)
+        if seen is not None:
+            mirror.adopt(seen)
+        else:
+            mirror.step = _current_step(run)
+            if _defined_metrics(run):
+                log.warning(
+                    "mangodb: define_metric was called on wandb run %s before mangodb's wandb "
+                    "integration was imported; import it before wandb.init so that the "
+                    "mirrored history applies those definitions as W&B does",
+                    getattr(run, "id", "?"),
+                )
+        mirror.run = run
+        _mirrors[interface] = mirror
 
 
 def uninstall(run: Any) -> None:
-    """Stop mirroring ``run``; the class is restored when no run is mirrored any more."""
-    global _original
+    """Stop emitting ``run``'s rows (its state keeps following the run)."""
     with _hook_lock:
-        _mirrors.pop(id(run), None)
-        if not _mirrors and _original is not None:
-            type(run)._log = _original
-            _original = None
+        for mirror in list(_mirrors.values()):
+            if mirror.run is run:
+                mirror.emit = None
+
+
+def attached(run: Any) -> Mirror | None:
+    """The mirror that emits ``run``'s rows, if any."""
+    interface = getattr(run, "_interface", None)
+    mirror = _mirrors.get(interface) if interface is not None else None
+    return mirror if mirror is not None and mirror.emit is not None else None
+
+
+def _current_step(run: Any) -> int:
+    """wandb-core's current step for a run whose earlier requests were not seen."""
+    local = getattr(run, "_local_step", 0)
+    local = local if isinstance(local, int) else 0
+    try:
+        response = run._interface.deliver_history_step().wait_or(timeout=_STEP_TIMEOUT)
+        step = int(response.step)
+    except Exception:
+        log.warning("mangodb: could not ask wandb-core for the current step", exc_info=True)
+        return local
+    return step if step > 0 else local  # 0 before the first row, even for a resumed run
+
+
+def _defined_metrics(run: Any) -> bool:
+    telemetry = getattr(run, "_telemetry_obj", None)
+    return bool(getattr(getattr(telemetry, "feature", None), "metric", False))
+
+
+if _INTERFACE_MODULE in sys.modules:  # wandb is already loaded: watch its runs from now on
+    install_hooks()

@@ -123,7 +123,8 @@ class RunLog:
         return sum(len(row.values) for row in self.history)
 
 
-def _value(item: Any) -> Any:
+def item_value(item: Any) -> Any:
+    """The value of a history/summary/config item (its JSON, or the typed field)."""
     if item.value_json:
         return json.loads(item.value_json)
     kind = item.WhichOneof("value") if item.DESCRIPTOR.oneofs_by_name.get("value") else None
@@ -144,7 +145,7 @@ def _history_row(record: Any) -> HistoryRow:
     if all(item.value_json for item in items):  # one json.loads per row, not per value
         values = json.loads("[" + ",".join(item.value_json for item in items) + "]")
     else:
-        values = [_value(item) for item in items]
+        values = [item_value(item) for item in items]
     row: dict[str, Any] = {}
     nested = False
     for item, value in zip(items, values, strict=True):
@@ -189,7 +190,7 @@ class _Replay:
             if item is _REMOVED:
                 remove_path(document, list(path))
             else:
-                set_path(document, list(path), _value(item))
+                set_path(document, list(path), item_value(item))
         document.pop("_wandb", None)
         return document
 
