@@ -58,7 +58,7 @@ from mangodb.status import ACTIVE_STATUSES, RunStatus, parse_status
 
 if TYPE_CHECKING:
     from mangodb.dto import InstanceRunRead, RunEventRead, StatusUpdate
-    from mangodb.history import AppendResult, HistoryWriter, Series
+    from mangodb.history import AppendResult, HistoryWriter, Series, SeriesSummary
 
 T = TypeVar("T")
 
@@ -755,6 +755,17 @@ class RunRepository:
                 .order_by(models.HistorySeries.key)
             )
             return {key: count for key, count in rows}
+
+        return self._read(work)
+
+    def history_summary(self, run_id: str) -> dict[str, SeriesSummary]:
+        """The stored summary of each logged key of a run, keys sorted: points, first and last
+        step, last value, minimum, maximum and NaN count, exact (kept by every append; never
+        taken from a downsample). ``RunNotFound`` when the run does not exist."""
+        from mangodb.history import summaries
+
+        def work(session: Session) -> dict[str, SeriesSummary]:
+            return summaries(session, self._run_pk(session, run_id))
 
         return self._read(work)
 
