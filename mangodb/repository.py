@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from mangodb import analysis, children, inputs, lifecycle, queries, statements
+from mangodb import analysis, children, inputs, lifecycle, queries
 from mangodb.crash import fingerprint as crash_fingerprint
 from mangodb.db import models
 from mangodb.db.engine import make_engine, single_statement_engine, write_engine
@@ -474,7 +474,11 @@ class RunRepository:
         self, *, limit: int | None = 50, cursor: str | None = None, **criteria: Any
     ) -> RunPage:
         """One page of ``query_runs``; ``next_cursor`` continues it (stable under inserts)."""
-        page = statements.page_statement(criteria, limit=limit, cursor=cursor, dialect=self.dialect)
+        # Built on every call, so a relative time ("created > 7d") means 7 days before now;
+        # values, cut-offs and cursors are bound parameters, so SQLAlchemy's compiled cache
+        # serves every page and every repeat of a question of the same shape.
+        plan = queries.plan(criteria, dialect=self.dialect)
+        page = queries.page_statement(plan, limit=limit, cursor=cursor, dialect=self.dialect)
 
         def work(session: Session) -> RunPage:
             runs, next_cursor = queries.fetch_page(session, page)
