@@ -260,8 +260,7 @@ def filtered(plan: Plan) -> Select[Any]:
 
 @dataclass(frozen=True)
 class PageStatement:
-    """A page's statement, built once (see :mod:`mangodb.statements`), and what reading its
-    rows needs."""
+    """A page's statement and what reading its rows needs."""
 
     statement: Select[Any]
     limit: int | None

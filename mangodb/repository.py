@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from mangodb import analysis, children, inputs, lifecycle, queries, statements
+from mangodb import analysis, children, inputs, lifecycle, queries
 from mangodb.crash import fingerprint as crash_fingerprint
 from mangodb.db import models
 from mangodb.db.engine import make_engine, single_statement_engine, write_engine
@@ -58,7 +58,7 @@ from mangodb.status import ACTIVE_STATUSES, RunStatus, parse_status
 
 if TYPE_CHECKING:
     from mangodb.dto import InstanceRunRead, RunEventRead, StatusUpdate
-    from mangodb.history import AppendResult, HistoryWriter, Series
+    from mangodb.history import AppendResult, HistoryWriter, Series, SeriesSummary
 
 T = TypeVar("T")
 
@@ -474,7 +474,11 @@ class RunRepository:
         self, *, limit: int | None = 50, cursor: str | None = None, **criteria: Any
     ) -> RunPage:
         """One page of ``query_runs``; ``next_cursor`` continues it (stable under inserts)."""
-        page = statements.page_statement(criteria, limit=limit, cursor=cursor, dialect=self.dialect)
+        # Built on every call, so a relative time ("created > 7d") means 7 days before now;
+        # values, cut-offs and cursors are bound parameters, so SQLAlchemy's compiled cache
+        # serves every page and every repeat of a question of the same shape.
+        plan = queries.plan(criteria, dialect=self.dialect)
+        page = queries.page_statement(plan, limit=limit, cursor=cursor, dialect=self.dialect)
 
         def work(session: Session) -> RunPage:
             runs, next_cursor = queries.fetch_page(session, page)
@@ -755,6 +759,17 @@ class RunRepository:
                 .order_by(models.HistorySeries.key)
             )
             return {key: count for key, count in rows}
+
+        return self._read(work)
+
+    def history_summary(self, run_id: str) -> dict[str, SeriesSummary]:
+        """The stored summary of each logged key of a run, keys sorted: points, first and last
+        step, last value, minimum, maximum and NaN count, exact (kept by every append; never
+        taken from a downsample). ``RunNotFound`` when the run does not exist."""
+        from mangodb.history import summaries
+
+        def work(session: Session) -> dict[str, SeriesSummary]:
+            return summaries(session, self._run_pk(session, run_id))
 
         return self._read(work)
 

@@ -24,10 +24,29 @@ def demo_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """URL (as text, password included) of a database holding a 12-run demo campaign."""
+    yield from _demo_database(request, tmp_path_factory, runs=DEMO_RUNS, seed=7)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def cli_demo_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """URL of the database ``mangodb demo`` writes by default (24 runs, seed 0): the run ids
+    the README and the issues quote."""
+    yield from _demo_database(request, tmp_path_factory, runs=24, seed=0)
+
+
+def _demo_database(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    runs: int,
+    seed: int,
+) -> Iterator[str]:
     if request.param == "sqlite":
         url = URL.create("sqlite", database=str(tmp_path_factory.mktemp("demo") / "demo.sqlite3"))
         with RunRepository.connect(url) as repo:
-            run_demo(repo, runs=DEMO_RUNS, seed=7)
+            run_demo(repo, runs=runs, seed=seed)
         yield url.render_as_string(hide_password=False)
         return
     admin_url: URL = request.getfixturevalue("pg_admin_url")
@@ -38,7 +57,7 @@ def demo_url(
     try:
         url = admin_url.update_query_dict({"options": f"-csearch_path={schema}"})
         with RunRepository.connect(url) as repo:
-            run_demo(repo, runs=DEMO_RUNS, seed=7)
+            run_demo(repo, runs=runs, seed=seed)
         yield url.render_as_string(hide_password=False)
     finally:
         with admin.begin() as connection:

@@ -24,6 +24,7 @@ from mangodb.cli.runs import DEFAULT_COLUMNS, runs_table
 from mangodb.cli.show import comparison_table
 from mangodb.cli.tables import print_table
 from mangodb.dto import MethodComparison
+from mangodb.history import Series, SeriesSummary
 
 # Long enough to wrap in 80 columns, with non-ASCII and wide characters.
 LONG_IDS = [
@@ -147,9 +148,16 @@ def test_every_identifier_appears_whole_at_any_width(
         ],
     )  # fmt: skip
     history = history_summary(
-        {m: type("S", (), {"steps": [0, 5], "values": [1.0, value]})() for _, _, m in rows},
+        {
+            m: SeriesSummary(
+                key=m, points=2, first_step=0, last_step=5, last_value=value,
+                min_value=min(1.0, value), max_value=max(1.0, value),
+            )
+            for _, _, m in rows
+        },
+        {m: Series.build(m, [0, 5], [1.0, value], "numeric") for _, _, m in rows},
         title=f"history of {rows[0][0]}",
-    )
+    )  # fmt: skip
     for spec, identifiers in (
         (listing, [x for row in rows for x in row]),
         (comparison, [x for r, _, m in rows for x in (r, m)]),

@@ -9,14 +9,11 @@ import math
 import sys
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from mangodb import RunRepository, ValidationError
 from mangodb.db.types import dumps
 from mangodb.errors import MissingExtra
 from mangodb.history import Series, to_columns, to_dataframe
-from mangodb.history.downsample import downsample
 from mangodb.jsoncodec import encode
 
 
@@ -83,28 +80,7 @@ def test_values_that_are_neither_numbers_nor_json_are_refused(repo: RunRepositor
 
 
 # -- downsampling --------------------------------------------------------------------------------
-points = st.lists(
-    st.one_of(st.floats(), st.sampled_from([math.nan, math.inf, -math.inf])),
-    min_size=1,
-    max_size=300,
-)
-
-
-@settings(max_examples=50, deadline=None)
-@given(values=points, max_points=st.integers(3, 60))
-def test_downsampling_keeps_extremes_and_nan(values: list[float], max_points: int) -> None:
-    steps = list(range(0, 3 * len(values), 3))
-    kept_steps, kept_values = downsample(steps, values, max_points)
-    assert len(kept_steps) <= max_points
-    assert kept_steps == sorted(set(kept_steps)) and set(kept_steps) <= set(steps)
-    assert all(same(values[s // 3], v) for s, v in zip(kept_steps, kept_values, strict=True))
-    finite = [v for v in values if not math.isnan(v)]
-    if finite:
-        assert min(finite) in kept_values and max(finite) in kept_values
-    if any(math.isnan(v) for v in values):
-        assert any(math.isnan(v) for v in kept_values)
-
-
+# (the M4 rule itself: tests/test_history_downsample.py)
 def test_get_history_downsamples_without_hiding_spikes(repo: RunRepository) -> None:
     repo.insert_run(run_id="r")
     loss = [1.0 / (1 + i) for i in range(20_000)]

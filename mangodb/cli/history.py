@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import csv
-import math
 import sys
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,26 +26,38 @@ _SUMMARY_COLUMNS = (
     Column("curve", drop=4),
 )
 
+if TYPE_CHECKING:
+    from mangodb.history import SeriesSummary
 
-def history_summary(history: Mapping[str, Any], title: str | None = None) -> TableSpec:
-    """One row per key: points, step range, last/min/max and a sparkline."""
+
+def history_summary(
+    summaries: Mapping[str, SeriesSummary],
+    curves: Mapping[str, Any],
+    title: str | None = None,
+) -> TableSpec:
+    """One row per key: points, step range, last/min/max from the series' stored summaries
+    (exact, whatever ``curves`` was downsampled to) and a sparkline of ``curves``."""
     table = TableSpec(_SUMMARY_COLUMNS, title=title)
-    for key, series in history.items():
-        numbers = [
-            v for v in series.values if isinstance(v, (int, float)) and not isinstance(v, bool)
-        ]
-        finite = [v for v in numbers if math.isfinite(v)]
-        steps = f"{series.steps[0]}–{series.steps[-1]}" if series.steps else ""
+    for key, summary in summaries.items():
+        series = curves.get(key)
+        values = series.values if series is not None else []
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        steps = f"{summary.first_step}–{summary.last_step}" if summary.points else ""
+        last = summary.last_value
+        if last is None and series is not None and series.steps:
+            # Not a number (a string, a media dict): the read's last point, which every read
+            # keeps (downsampled or not), is the last stored point.
+            last = series.values[-1] if series.steps[-1] == summary.last_step else None
         table.add_row(
             *map(
                 text,
                 (
                     key,
-                    len(series.steps),
+                    summary.points,
                     steps,
-                    series.values[-1] if series.values else None,
-                    min(finite) if finite else None,
-                    max(finite) if finite else None,
+                    last,
+                    summary.min_value,
+                    summary.max_value,
                     sparkline(numbers),
                 ),
             )
@@ -76,7 +87,9 @@ def history(
         int | None,
         typer.Option(
             min=MIN_POINTS,
-            help=f"Downsample each key to at most this many points (at least {MIN_POINTS}).",
+            help=f"Downsample the points of each key to at most this many (at least {MIN_POINTS}: "
+            "each bucket keeps its first, last, min and max point and a NaN). The summary's "
+            "counts, ranges and last values stay exact.",
         ),
     ] = None,
     url: UrlOption = None,
@@ -84,6 +97,7 @@ def history(
     """Show the metric history of RUN_ID: a summary with sparklines, or the points."""
     with open_repo(url, must_exist=True) as repo:
         series = repo.get_history(run_id, keys or None, max_points=max_points)
+        summaries = repo.history_summary(run_id) if not (csv_output or json_output) else {}
     if keys:
         missing = [k for k in keys if k not in series]
         if missing:
@@ -98,4 +112,5 @@ def history(
     elif not series:
         typer.echo(f"run {run_id!r} has no history")
     else:
-        out(history_summary(series, title=f"history of {run_id}"))
+        shown = {key: summaries[key] for key in series if key in summaries}
+        out(history_summary(shown, series, title=f"history of {run_id}"))

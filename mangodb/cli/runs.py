@@ -90,17 +90,18 @@ def show_run(run_id: str, json_output: JsonOption = False, url: UrlOption = None
 
     with open_repo(url, must_exist=True) as repo:
         run = repo.get_run(run_id)
-        history = repo.get_history(run_id, max_points=60)
+        summaries = repo.history_summary(run_id)  # exact counts, ranges and values
+        curves = repo.get_history(run_id, max_points=60) if not json_output else {}
     if json_output:
         data = run.model_dump()
-        data["history_keys"] = {k: len(s.steps) for k, s in history.items()}
+        data["history_keys"] = {k: s.points for k, s in summaries.items()}
         print_json(data)
         return
     from mangodb.cli.show import render_run
 
     render_run(run)
-    if history:
-        out(history_summary(history, title="history"))
+    if summaries:
+        out(history_summary(summaries, curves, title="history"))
 
 
 @runs_app.command("set-status")

@@ -1,17 +1,23 @@
-"""Downsampling a series for plotting without hiding what matters.
+"""Downsampling a series for plotting without hiding what matters: the M4 rule.
 
-Points are cut into equal-count buckets; each bucket keeps its minimum and its maximum (±Inf
-count as extremes) and its first NaN, so a spike, a divergence to Inf or a NaN stays visible.
-Kept points stay in step order. Keys holding non-numeric values are sampled evenly instead.
+The step range of the points is cut into equal-width buckets (as a chart cuts its x axis into
+pixel columns); each bucket keeps its first and its last point, its minimum and its maximum
+(±Inf count as extremes) and its first NaN. So the first and the last point of any range are
+always kept, and so are every spike, every divergence to Inf and every NaN. Values that are
+not numbers (strings, media) are carried by the first and last points of their bucket. Kept
+points stay in step order, and there are never more than ``max_points`` of them.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any
 
 from mangodb.errors import ValidationError
+from mangodb.numbers import is_number
 
-MIN_POINTS = 3
+# One bucket needs room for its first, last, minimum and maximum points and a NaN.
+MIN_POINTS = 5
 
 
 def check_max_points(max_points: int | None) -> None:
@@ -21,33 +27,55 @@ def check_max_points(max_points: int | None) -> None:
         raise ValidationError(f"max_points must be an integer, got {max_points!r}")
     if max_points < MIN_POINTS:
         raise ValidationError(
-            f"max_points must be at least {MIN_POINTS} (a bucket keeps its min, max and a NaN)"
+            f"max_points must be at least {MIN_POINTS}, got {max_points} (downsampling keeps "
+            "each bucket's first, last, minimum and maximum points and its first NaN)"
         )
+
+
+def points_per_bucket(values: list[Any]) -> int:
+    """How many points one bucket of ``values`` may keep: first and last, plus minimum and
+    maximum when some value is a number, plus a NaN when some value is NaN."""
+    numbers = [v for v in values if is_number(v)]
+    if not numbers:
+        return 2
+    return 5 if any(v != v for v in numbers) else 4
+
+
+def buckets(steps: list[int], count: int) -> list[tuple[int, int]]:
+    """``(start, end)`` index ranges of the non-empty buckets when the step range of
+    ``steps`` (strictly increasing) is cut into ``count`` equal-width buckets."""
+    if not steps:
+        return []
+    first, width = steps[0], steps[-1] - steps[0] + 1
+    # Step s falls in bucket b = (s - first) * count // width: b starts at the first step
+    # >= first + ceil(b * width / count).
+    starts = [bisect_left(steps, first - (-b * width // count)) for b in range(count)]
+    ends = [*starts[1:], len(steps)]
+    return [(start, end) for start, end in zip(starts, ends, strict=True) if start < end]
 
 
 def downsample(
     steps: list[int], values: list[Any], max_points: int, *, numeric: bool = True
 ) -> tuple[list[int], list[Any]]:
-    """At most ``max_points`` of the points, keeping each bucket's extremes and NaN."""
-    n = len(steps)
-    if n <= max_points:
+    """At most ``max_points`` of the points (``steps`` strictly increasing), chosen by the M4
+    rule (see the module docstring). ``numeric``: every value is known to be a float."""
+    check_max_points(max_points)
+    if len(steps) <= max_points:
         return steps, values
-    if not numeric:
-        picks = sorted({round(i * (n - 1) / (max_points - 1)) for i in range(max_points)})
-        return [steps[i] for i in picks], [values[i] for i in picks]
-    has_nan = any(v != v for v in values)
-    buckets = max_points // 3 if has_nan else max_points // 2
+    per_bucket = (5 if any(v != v for v in values) else 4) if numeric else None
     keep: list[int] = []
-    for b in range(buckets):
-        start, end = b * n // buckets, (b + 1) * n // buckets
-        keep.extend(_bucket(values, start, end))
+    for start, end in buckets(steps, max_points // (per_bucket or points_per_bucket(values))):
+        keep.extend(_bucket(values, start, end, numeric))
     return [steps[i] for i in keep], [values[i] for i in keep]
 
 
-def _bucket(values: list[Any], start: int, end: int) -> list[int]:
+def _bucket(values: list[Any], start: int, end: int, numeric: bool) -> list[int]:
+    """Indexes kept of ``values[start:end]``, in order: first, last, min, max, first NaN."""
     low = high = nan = -1
     for i in range(start, end):
         value = values[i]
+        if not numeric and not is_number(value):
+            continue
         if value != value:
             if nan < 0:
                 nan = i
@@ -57,4 +85,4 @@ def _bucket(values: list[Any], start: int, end: int) -> list[int]:
             low = i
         elif value > values[high]:
             high = i
-    return sorted({i for i in (low, high, nan) if i >= 0})
+    return sorted({start, end - 1, *(i for i in (low, high, nan) if i >= 0)})

@@ -1,4 +1,5 @@
-"""Reading history: one query for the chunks of a run (or of one key across runs)."""
+"""Reading history: one query for the chunks of a run (or of one key across runs), or for the
+stored summaries of a run's series."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, and_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, func, select
 from sqlalchemy.orm import Session
 
 from mangodb.db.models import Run
@@ -14,9 +15,10 @@ from mangodb.errors import ValidationError
 from mangodb.history.codec import unpack
 from mangodb.history.columns import step_value
 from mangodb.history.downsample import check_max_points, downsample
-from mangodb.history.series import Series
+from mangodb.history.series import Series, SeriesSummary
 from mangodb.history.sql import batched
 from mangodb.history.store import CHUNKS, SERIES
+from mangodb.numbers import decode_float
 
 RUNS = cast(Table, Run.__table__)
 _CHUNK_COLUMNS = (
@@ -79,6 +81,48 @@ def read_many(
     wanted = sorted(set(run_ids))
     statements = (base.where(RUNS.c.run_id.in_(part)) for part in batched(wanted))
     return _collect(session, statements, low, high, max_points, key=key)
+
+
+def summaries(session: Session, run_pk: int) -> dict[str, SeriesSummary]:
+    """Key -> the stored summary of each series of one run, keys sorted (one query: the
+    summary columns kept by every append, and the NaN counts of the series' chunks)."""
+    nan_count = (
+        select(func.coalesce(func.sum(CHUNKS.c.nan_count), 0))
+        .where(CHUNKS.c.series_id == SERIES.c.id)
+        .scalar_subquery()
+    )
+    statement = (
+        select(
+            SERIES.c.key,
+            SERIES.c.kind,
+            SERIES.c.point_count,
+            SERIES.c.first_step,
+            SERIES.c.last_step,
+            SERIES.c.last_value,
+            SERIES.c.last_value_kind,
+            SERIES.c.min_value,
+            SERIES.c.max_value,
+            nan_count,
+        )
+        .where(SERIES.c.run_pk == run_pk)
+        .order_by(SERIES.c.key)
+    )
+    result: dict[str, SeriesSummary] = {}
+    for key, kind, points, first, last, value, value_kind, low, high, nans in session.execute(
+        statement
+    ):
+        result[key] = SeriesSummary(
+            key=key,
+            kind=kind,
+            points=points,
+            first_step=first,
+            last_step=last,
+            last_value=decode_float(value, value_kind),
+            min_value=None if low is None else float(low),
+            max_value=None if high is None else float(high),
+            nan_count=int(nans),
+        )
+    return result
 
 
 def _bounds(

@@ -1,4 +1,5 @@
-"""The value objects of the history engine: a read ``Series`` and an ``AppendResult``."""
+"""The value objects of the history engine: a read ``Series``, a ``SeriesSummary`` and an
+``AppendResult``."""
 
 from __future__ import annotations
 
@@ -23,6 +24,28 @@ class AppendResult(BaseModel):
     unchanged: int = 0
     replaced: int = 0
     keys: tuple[str, ...] = ()
+
+
+class SeriesSummary(BaseModel):
+    """What is stored about one series, kept exact by every append (never a downsample):
+    what a view shows as a series' count, step range, last value and extremes.
+
+    ``points``: stored points. ``first_step``/``last_step``: None only for a series without
+    points. ``last_value``: the value at ``last_step`` when it is a number (NaN and ±Inf
+    included), else None. ``min_value``/``max_value``: over the values that are numbers, NaN
+    left out (±Inf included); None when there is none. ``nan_count``: values that are NaN."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    kind: str = "numeric"
+    points: int
+    first_step: int | None
+    last_step: int | None
+    last_value: float | None
+    min_value: float | None
+    max_value: float | None
+    nan_count: int = 0
 
 
 class Series(BaseModel):
