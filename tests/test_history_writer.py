@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 import random
 import signal
 import sqlite3
-import struct
 import subprocess
 import sys
 import threading
@@ -17,12 +15,11 @@ import time
 import uuid
 import weakref
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
+from history_values import BAD_VALUES, GOOD_VALUES, fingerprint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, event, text
@@ -30,9 +27,7 @@ from sqlalchemy.engine import URL
 
 from mangodb import MangoDBError, RunNotFound, RunRepository, ValidationError
 from mangodb.db.models import KEY_LENGTH
-from mangodb.db.types import dumps
 from mangodb.errors import HistoryBufferFull, HistoryNotStored
-from mangodb.jsoncodec import encode
 
 
 def test_flushes_every_n_rows_and_on_close(repo: RunRepository) -> None:
@@ -112,46 +107,6 @@ def test_threads_log_concurrently(repo: RunRepository) -> None:
 
 
 # -- refused rows: checked when logged, never in the buffer -----------------------------------
-def fingerprint(value: Any) -> Any:
-    """What the history keeps of a value: a number's float64 bits (numpy's and Decimal
-    included; ints beyond float64 stay JSON), else its JSON document."""
-    if isinstance(value, (float, Decimal, np.floating, np.integer)) or (
-        isinstance(value, int) and abs(value) < 2**1024
-    ):
-        return struct.pack("<d", float(value))
-    return dumps(encode(value))
-
-
-def _circular() -> dict[str, Any]:
-    document: dict[str, Any] = {}
-    document["self"] = document
-    return document
-
-
-NAN_PAYLOAD = struct.unpack("<d", b"\x01\x00\x00\x00\x00\x00\xf8\x7f")[0]
-GOOD_VALUES = st.one_of(
-    st.floats(),
-    st.sampled_from([math.nan, NAN_PAYLOAD, -0.0, math.inf, 1e300]),
-    st.integers(-(2**53), 2**53),
-    st.integers(2**1100, 2**1101),
-    st.sampled_from(["warmup", "", None, {"bins": [0, 1.5], "mean": math.nan}, [1, "a"]]),
-    st.sampled_from([Decimal("0.1"), Decimal("NaN"), np.float32(0.25), np.int64(7)]),
-)
-BAD_VALUES = st.sampled_from(
-    [
-        object(),
-        {1, 2},
-        b"bytes",
-        1 + 2j,
-        {"nested": object()},
-        [1.0, object()],
-        "lone \ud800 surrogate",
-        {"k": "\udfff"},
-        10**5000,  # beyond the digits Python writes as text
-        _circular(),
-        Decimal("sNaN"),
-    ]
-)
 KEYS = st.sampled_from(["loss", "val/acc", "note"])
 BAD_KEYS = st.sampled_from(["", "\ud800", "a" * (KEY_LENGTH + 1), "nul\x00"])
 
