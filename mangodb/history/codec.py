@@ -382,7 +382,11 @@ def _packed_stats(raw: bytes, values: Sequence[Any]) -> tuple[int, float | None,
     """``(nan_count, min, max)`` of numeric values, from their float64 bytes ``raw``."""
     np = _numpy() if len(values) >= _NUMPY_MIN_VALUES else None
     if np is None:
-        return _numeric_stats(values)
+        if all(type(v) is float for v in values):
+            return _float_stats(values)
+        # Others (ints, numpy's float32, Decimal) compare as what is stored: their float64.
+        # np.float32(1.0) < 1.00000001 is False, so min/max of the raw values can be wrong.
+        return _float_stats(_float_struct(len(values)).unpack(raw))
     floats = np.frombuffer(raw, dtype="<f8")
     low, high = float(floats.min()), float(floats.max())
     if low == low and high == high:  # numpy's min and max are NaN when a value is NaN
