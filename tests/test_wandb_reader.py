@@ -12,7 +12,6 @@ import random
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from waiting import wait_for
 
 from mangodb.errors import ValidationError
 from mangodb.integrations.wandb import mirror as hook
@@ -95,9 +95,8 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         hook.uninstall(run)
         run.finish()
     (path,) = root.glob("wandb/offline-run-*/run-*.wandb")
-    deadline = time.monotonic() + 30  # wandb-core may still be writing after finish()
-    while not read_run_log(path).has_exit and time.monotonic() < deadline:
-        time.sleep(0.1)
+    # wandb-core may still be writing after finish()
+    wait_for(lambda: read_run_log(path).has_exit, f"wandb-core to write the end of {path.name}")
     return {
         "path": path,
         "rows": rows,
