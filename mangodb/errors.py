@@ -114,3 +114,18 @@ class TargetNotEmpty(MangoDBError):
 
 class CloudError(MangoDBError):
     """A cloud provider (AWS) call failed after bounded retries; the message names the call."""
+
+
+class HistoryNotStored(MangoDBError):
+    """A buffered history writer could not write ``rows`` rows of run ``run_id`` (the
+    database's error is chained as the cause); they are still buffered."""
+
+    def __init__(self, message: str, *, run_id: str, rows: int) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.rows = rows
+
+
+class HistoryBufferFull(HistoryNotStored):
+    """``HistoryWriter.log`` refused a row: ``max_pending`` rows already wait for a database
+    that keeps failing. The refused row was not kept (``rows`` is 1)."""

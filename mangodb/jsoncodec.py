@@ -110,6 +110,8 @@ def encode(value: Any) -> Any:
 
 
 def _encode(value: Any) -> Any:
+    """The slow path (the fast check found something suspect, often only text inside a
+    string): a dict or list in which nothing needed a tag is returned itself, not a copy."""
     if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
         return value
     if isinstance(value, float):
@@ -118,9 +120,14 @@ def _encode(value: Any) -> Any:
         encoded = {key: _encode(item) for key, item in value.items()}
         if len(encoded) == 1 and next(iter(encoded)) in _TAGS:
             return {ESCAPE_TAG: encoded}
+        if type(value) is dict and all(encoded[key] is item for key, item in value.items()):
+            return value
         return encoded
     if isinstance(value, (list, tuple)):
-        return [_encode(item) for item in value]
+        items = [_encode(item) for item in value]
+        if type(value) is list and all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return items
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 

@@ -774,12 +774,26 @@ class RunRepository:
         return self._read(work)
 
     def history_writer(
-        self, run_id: str, *, flush_every: int = 1000, flush_seconds: float = 5.0
+        self,
+        run_id: str,
+        *,
+        flush_every: int = 1000,
+        flush_seconds: float = 5.0,
+        max_pending: int = 100_000,
     ) -> HistoryWriter:
-        """A buffered writer for training loops (a context manager)."""
+        """A buffered writer for training loops (a context manager). ``log()`` refuses a bad
+        row at once and never raises for a failed flush: the rows stay buffered (at most
+        ``max_pending``) and are retried every ``flush_seconds``; ``close()`` raises
+        ``HistoryNotStored`` naming the rows it could not write."""
         from mangodb.history import HistoryWriter
 
-        return HistoryWriter(self, run_id, flush_every=flush_every, flush_seconds=flush_seconds)
+        return HistoryWriter(
+            self,
+            run_id,
+            flush_every=flush_every,
+            flush_seconds=flush_seconds,
+            max_pending=max_pending,
+        )
 
     # -- EC2 reconciliation (additive, used by mangodb.integrations.aws) --------------------
     def iter_active_instance_runs(

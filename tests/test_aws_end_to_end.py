@@ -11,14 +11,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy.engine import URL
 from typer.testing import CliRunner
+from waiting import wait_for
 
 from mangodb import RunCreate, RunRepository
 from mangodb.cli import app
@@ -46,15 +45,6 @@ TRAIN = textwrap.dedent(
         time.sleep(600)  # the instance dies before this ends
     """
 )
-
-
-def wait_for(condition: Callable[[], bool], what: str, seconds: float = 120.0) -> None:
-    """Poll until ``condition()`` is true (a wait for a subprocess, not a timing assertion)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -106,7 +96,9 @@ def test_launch_train_terminate_reap(aws: AwsClients, url: str, tmp_path: Path) 
     try:
         assert trainer.stdout is not None
         assert trainer.stdout.readline().strip() == "READY"
-        wait_for(lambda: repo.history_keys(run_id).get("loss") == 30, "the mirrored history")
+        wait_for(
+            lambda: repo.history_keys(run_id).get("loss") == 30, "the mirrored history", 120
+        )
     finally:
         trainer.kill()
         trainer.wait(timeout=60)

@@ -247,8 +247,7 @@ def test_judge_rules(
     if state in ("stopping", "stopped", "shutting-down", "terminated"):
         assert verdict.verdict is Verdict.TERMINATED
         assert verdict.details["ec2_state"] == state
-        if reason_code == "Server.SpotInstanceTermination":
-            assert verdict.reason == "preempted"
+        assert (verdict.reason == "preempted") is (reason_code == "Server.SpotInstanceTermination")
     elif state is None:
         young = NOW - created < GRACE
         assert verdict.verdict is (Verdict.NOT_YET_VISIBLE if young else Verdict.TERMINATED)

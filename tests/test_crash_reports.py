@@ -68,7 +68,7 @@ def test_excerpt_is_bounded_to_its_tail(repo: RunRepository) -> None:
     assert report.excerpt is not None
     assert len(report.excerpt) == EXCERPT_LIMIT
     assert report.excerpt.endswith("RuntimeError: the end")
-    assert report.fingerprint is not None  # derived from the excerpt when there is no message
+    assert report.fingerprint == fingerprint(None, report.excerpt)  # no message: the kept tail
 
 
 def test_crash_errors(repo: RunRepository) -> None:

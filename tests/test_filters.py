@@ -229,8 +229,7 @@ def test_injection_strings_are_data(repo: RunRepository, evil: str) -> None:
     assert repo.query_runs(config={"plain": evil}) == []
     assert repo.query_runs(wandb_run_id=evil[:64]) == []
     assert repo.query_runs(status="completed", name_prefix=evil) == []
-    if evil not in ("%", "_", "\\"):
-        assert repo.query_runs(name_prefix=evil + "x") == []
+    assert repo.query_runs(name_prefix=evil + "x") == []
     # The table is intact.
     assert repo.count_runs() == 2
     assert repo.get_run("innocent").gradient_method == "mgda"

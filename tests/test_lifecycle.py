@@ -143,8 +143,7 @@ def test_allowed_transition(repo: RunRepository, pair: tuple[RunStatus, RunStatu
         "test",
     )
     assert last.applied and not last.forced and last.at.tzinfo is not None
-    if target in TERMINAL_STATUSES:
-        assert run.ended_at is not None
+    assert (run.ended_at is not None) is (target in TERMINAL_STATUSES)
     if target is RunStatus.RUNNING:
         assert run.started_at is not None and run.heartbeat_at is not None
 
@@ -177,8 +176,7 @@ def test_force_allows_any_transition(
     run = repo.update_run_status("r", target, force=True, reason="fixed by hand", source="human")
     assert run.status is target
     assert run.events[-1].forced and run.events[-1].applied
-    if target not in TERMINAL_STATUSES:
-        assert run.ended_at is None
+    assert (run.ended_at is not None) is (target in TERMINAL_STATUSES)
 
 
 @pytest.mark.parametrize("status", ALL, ids=lambda s: s.value)

@@ -5,13 +5,13 @@ importing again changes nothing."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_wandb_reader import log_every_pattern, same
 from typer.testing import CliRunner
+from waiting import wait_for
 
 from mangodb import RunRepository
 from mangodb.errors import ValidationError
@@ -30,9 +30,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     log_every_pattern(run)
     run.finish()
     (path,) = root.glob("wandb/offline-run-*/run-*.wandb")
-    deadline = time.monotonic() + 30  # wandb-core may still be writing after finish()
-    while not read_run_log(path).has_exit and time.monotonic() < deadline:
-        time.sleep(0.1)
+    # wandb-core may still be writing after finish()
+    wait_for(lambda: read_run_log(path).has_exit, f"wandb-core to write the end of {path.name}")
     return path.parent
 
 

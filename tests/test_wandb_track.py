@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import URL
 from test_wandb_reader import log_every_pattern, same
+from waiting import wait_for
 
 from mangodb import RunRepository
 from mangodb.integrations.wandb import import_run, track
@@ -36,12 +37,9 @@ def run_log(root: Path, *, complete: bool = True) -> RunLog:
     """The run's ``.wandb`` file. wandb-core may still be writing it when ``finish()`` (or the
     process) has returned: with ``complete``, wait (bounded) for its exit record."""
     (path,) = root.glob("wandb/*-run-*/run-*.wandb")
-    deadline = time.monotonic() + 30
-    log = read_run_log(path)
-    while complete and not log.has_exit and time.monotonic() < deadline:
-        time.sleep(0.1)
-        log = read_run_log(path)
-    return log
+    if complete:
+        wait_for(lambda: read_run_log(path).has_exit, f"wandb-core to write the end of {path.name}")
+    return read_run_log(path)
 
 
 def history_as_rows(repo: RunRepository, run_id: str) -> dict[int, dict[str, Any]]:

@@ -11,7 +11,9 @@
   :mod:`mangodb.jsoncodec` (zlib-compressed when that is smaller). JSON has one NaN, so a
   number in such a chunk that is a NaN with other bits (sign, payload) is kept beside the
   list: ``{"values": [...], "nan_bits": [[index, "<16 hex digits, little-endian>"], ...]}``
-  (``JSON_NAN_BITS``).
+  (``JSON_NAN_BITS``). A number of another type (numpy's, ``Decimal``) is written there as
+  the float64 a numeric chunk would hold, so whether a value can be stored never depends on
+  the values beside it (:func:`stored_form` checks one value).
 
 Summaries (count, NaN count, min and max ignoring NaN, last value) are computed here so the
 chunk row can carry them; numbers are stored as float64 (ints beyond 2**53 lose precision,
@@ -114,7 +116,7 @@ def float_bytes(values: Sequence[Any]) -> bytes | None:
     a number (``struct`` checks and converts in C, about twice as fast as ``array``)."""
     try:
         return _float_struct(len(values)).pack(*values)
-    except (struct.error, TypeError, OverflowError):
+    except (struct.error, TypeError, OverflowError, ValueError):  # ValueError: Decimal("sNaN")
         return None
 
 
@@ -282,24 +284,78 @@ def _text(value: Any) -> str:
 
 def _pack_json(values: Sequence[Any]) -> tuple[int, bytes]:
     flags = VALUES_JSON
+    values = [_as_json_value(v) for v in values]
     nan_bits = [
         [i, struct.pack("<d", v).hex()]
         for i, v in enumerate(values)
         if isinstance(v, float) and v != v and struct.pack("<d", v) != _CANONICAL_NAN
     ]
-    try:
-        encoded = jsoncodec.encode(list(values))
-        if nan_bits:
-            flags |= JSON_NAN_BITS
-            encoded = {"values": encoded, "nan_bits": nan_bits}
-        raw = _text(encoded).encode("utf-8")
-    except (TypeError, ValueError) as error:
-        raise ValidationError(f"history value is neither a number nor JSON: {error}") from error
+    encoded = _encoded(values)
+    if nan_bits:
+        flags |= JSON_NAN_BITS
+        encoded = {"values": encoded, "nan_bits": nan_bits}
+    raw = _json_bytes(encoded)
     if len(raw) >= _JSON_ZLIB_MIN:
         packed = zlib.compress(raw, _ZLIB_LEVEL)
         if len(packed) < len(raw):
             return flags | VALUES_ZLIB, packed
     return flags, raw
+
+
+# Exact types JSON writes as they are; any other value that float64 holds (numpy's float32
+# and int64, Decimal) goes into a JSON chunk as the float a numeric chunk would store, so a
+# value is storable or not whatever else its chunk holds.
+_JSON_TYPES = frozenset({str, int, float, bool, type(None), dict, list, tuple})
+
+
+def _as_json_value(value: Any) -> Any:
+    if type(value) in _JSON_TYPES:
+        return value
+    if isinstance(value, int):
+        return int(value)  # IntEnum and other int subclasses: JSON writes their int
+    raw = float_bytes((value,))
+    return value if raw is None else _float_struct(1).unpack(raw)[0]
+
+
+_REFUSED = (TypeError, ValueError, RecursionError)  # RecursionError: deep or circular data
+
+
+def _encoded(values: list[Any]) -> Any:
+    """``jsoncodec.encode(values)``; ``ValidationError`` when one of them cannot be."""
+    try:
+        return jsoncodec.encode(values)
+    except _REFUSED as error:
+        raise ValidationError(f"history value is neither a number nor JSON: {error}") from error
+
+
+def _json_bytes(document: Any) -> bytes:
+    """UTF-8 strict JSON text of an encoded document; ``ValidationError`` when it has none
+    (e.g. a lone surrogate in a string)."""
+    try:
+        return _text(document).encode("utf-8")
+    except _REFUSED as error:
+        raise ValidationError(f"history value is neither a number nor JSON: {error}") from error
+
+
+def stored_form(value: Any) -> Any:
+    """``value`` as a history chunk will hold it, checked now: numbers as they are (a float64
+    holds them, or JSON keeps an integer beyond it), a number of another type (numpy,
+    Decimal) as its float64, anything else a copy of its JSON document (so later changes to
+    the caller's object do not reach the store). ``ValidationError`` when :func:`pack`
+    would refuse it, in any chunk: the buffered writer checks each value when it is logged,
+    so one bad value never reaches (and fails) a flush of good ones."""
+    kind = type(value)
+    if kind is float or kind is bool or value is None:
+        return value
+    if kind is int and value.bit_length() <= 1000:  # JSON writes it in at most 302 digits
+        return value
+    value = _as_json_value(value)
+    if type(value) is float:
+        return value
+    text = _json_bytes(_encoded([value]))
+    if type(value) in (str, int):
+        return value  # immutable: checked is enough
+    return jsoncodec.decode(jsoncodec.parse(text.decode("utf-8")))[0]
 
 
 def _unpack_json(codec: int, raw: bytes) -> list[Any]:
@@ -326,7 +382,11 @@ def _packed_stats(raw: bytes, values: Sequence[Any]) -> tuple[int, float | None,
     """``(nan_count, min, max)`` of numeric values, from their float64 bytes ``raw``."""
     np = _numpy() if len(values) >= _NUMPY_MIN_VALUES else None
     if np is None:
-        return _numeric_stats(values)
+        if all(type(v) is float for v in values):
+            return _float_stats(values)
+        # Others (ints, numpy's float32, Decimal) compare as what is stored: their float64.
+        # np.float32(1.0) < 1.00000001 is False, so min/max of the raw values can be wrong.
+        return _float_stats(_float_struct(len(values)).unpack(raw))
     floats = np.frombuffer(raw, dtype="<f8")
     low, high = float(floats.min()), float(floats.max())
     if low == low and high == high:  # numpy's min and max are NaN when a value is NaN

@@ -93,6 +93,11 @@ def check_key(key: Any) -> str:
         raise ValidationError(f"history keys must be strings, got {key!r}")
     if not key or len(key) > KEY_LENGTH or "\x00" in key:
         raise ValidationError(f"history key {key!r} must be 1..{KEY_LENGTH} characters, no NUL")
+    if not key.isascii():
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(f"history key {key!r} holds a lone surrogate") from None
     return key
 
 
