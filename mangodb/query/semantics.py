@@ -34,6 +34,7 @@ INT_FIELDS = frozenset({"batch_size", "seed", "exit_code", "total_training_steps
 FLOAT_FIELDS = frozenset({"learning_rate", "lr"})
 BOOL_FIELDS = frozenset({"spot", "is_spot"})
 STATUSES = tuple(s.value for s in RunStatus)
+ORDERING = frozenset({"<", "<=", ">", ">="})  # no order among true and false
 
 
 def suggest(word: str, choices: list[str]) -> str:
@@ -107,6 +108,8 @@ class Comparisons:
         if kind in ("metric", "objective"):
             return self.number(value, token, f"{kind}.{name}")
         if kind == "config":
+            if isinstance(value, bool) and op in ORDERING:
+                raise self.error(f"true and false compare only with = or !=, not {op!r}", token)
             return str(value) if isinstance(value, Bare) else value
         if name == "status":
             return self.status(value, token)
@@ -117,6 +120,8 @@ class Comparisons:
         if name in BOOL_FIELDS:
             if not isinstance(value, bool):
                 raise self.error(f"{name} compares with true or false", token)
+            if op in ORDERING:
+                raise self.error(f"{name} is true or false: compare it with = or !=", token)
             return value
         return self.text_value(value, token)
 
