@@ -38,6 +38,7 @@ from itertools import accumulate, islice
 from typing import Any, cast
 
 from mangodb import jsoncodec
+from mangodb.dto import check_nesting
 from mangodb.errors import ValidationError
 from mangodb.numbers import FINITE, encode_float, is_number
 
@@ -287,6 +288,7 @@ def _pack_json(values: Sequence[Any]) -> tuple[int, bytes]:
         for i, v in enumerate(values)
         if isinstance(v, float) and v != v and struct.pack("<d", v) != _CANONICAL_NAN
     ]
+    check_nesting(values, "a history value")
     try:
         encoded = jsoncodec.encode(list(values))
         if nan_bits:
