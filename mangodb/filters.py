@@ -253,20 +253,22 @@ def _beyond_int64(column: Any, op: str, value: Any) -> ColumnElement[bool] | Non
     """A comparison of a 64-bit integer column with integers beyond 64 bits, answered
     exactly without binding them (no stored value equals them; all are below a larger one);
     None when ``value`` holds none."""
+    # "Never" is an empty IN on the column, not a constant: the statement still names the
+    # runs table (a bare FALSE left analysis's join without its table, a cartesian product).
     if op == "in":
         if not any(_is_big(item) for item in value):
             return None
-        kept = [item for item in value if not _is_big(item)]
-        return column.in_(kept) if kept else false()
+        return column.in_([item for item in value if not _is_big(item)])  # type: ignore[no-any-return]
     if not _is_big(value):
         return None
     present: ColumnElement[bool] = column.is_not(None)
+    never: ColumnElement[bool] = column.in_([])
     if op == "=":
-        return false()
+        return never
     if op == "!=":
         return present
     below = op in ("<", "<=")  # every stored value is below a large positive bound
-    return present if below == (value > 0) else false()
+    return present if below == (value > 0) else never
 
 
 def _validate_path(path: Sequence[str]) -> tuple[str, ...]:

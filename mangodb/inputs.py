@@ -168,10 +168,15 @@ def instance(value: Any, kind: type[T], name: str) -> T:
     return value
 
 
+def iterable(values: Any, name: str) -> None:
+    """A list, tuple, generator… of items (not text, bytes or a dict)."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise ValidationError(f"{name} must be a list, got {type(values).__name__}")
+
+
 def instances(values: Any, kind: type[T], name: str) -> list[T]:
     """Every item of an iterable (consumed once) checked to be a ``kind``."""
-    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
-        raise ValidationError(f"{name} must be a list of {kind.__name__}")
+    iterable(values, name)
     return [instance(value, kind, f"{name} item") for value in values]
 
 

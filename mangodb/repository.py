@@ -237,8 +237,9 @@ class RunRepository:
                 )
             )
 
-        for item in inputs.instances(runs, RunCreate, "runs"):
-            batch.append(item)
+        inputs.iterable(runs, "runs")
+        for item in runs:  # streamed: a generator of runs is never held whole
+            batch.append(inputs.instance(item, RunCreate, "runs item"))
             if len(batch) >= batch_size:
                 count += flush(tuple(batch))
                 batch.clear()

@@ -14,6 +14,7 @@ import datetime as dt
 import inspect
 import json
 import math
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,8 +47,9 @@ from mangodb.queries import _CRITERIA
 __all__ = ["demo_url"]  # the module-scoped campaign fixture
 
 UTC = dt.timezone.utc
+# 40 examples per method keep the module near 30 s per dialect; raise it for a deeper search.
 FUZZ = settings(
-    max_examples=40,
+    max_examples=int(os.environ.get("MANGODB_FUZZ_EXAMPLES", "40")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,
