@@ -25,6 +25,7 @@ from mangodb.errors import (
     RunNotFound,
     SchemaOutOfDate,
     SchemaTooNew,
+    StorageFull,
     ValidationError,
 )
 from mangodb.repository import RunRepository
@@ -55,6 +56,7 @@ __all__ = [
     "RunStatus",
     "SchemaOutOfDate",
     "SchemaTooNew",
+    "StorageFull",
     "ValidationError",
     "__version__",
 ]

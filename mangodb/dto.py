@@ -40,22 +40,49 @@ def _check_text(value: str, what: str = "text") -> str:
     return value
 
 
-def _json_value(value: Any, path: str) -> Any:
+# Nesting levels a JSON document may have (configs nest a handful): deeper documents, and
+# documents that contain themselves, are refused instead of exhausting the interpreter's stack.
+MAX_JSON_DEPTH = 256
+
+
+def _too_deep(what: str) -> ValidationError:
+    return ValidationError(
+        f"{what} nests deeper than {MAX_JSON_DEPTH} levels (a document that contains itself?)"
+    )
+
+
+def _json_value(value: Any, path: str, depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return _check_text(value, f"value at {path or '$'}") if isinstance(value, str) else value
     if isinstance(value, float):
         return value
+    if depth >= MAX_JSON_DEPTH:
+        raise _too_deep(f"value at {path[:60]}…")
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValidationError(f"key {key!r} at {path or '$'} is not a string")
             _check_text(key, f"key {key!r}")
-            out[key] = _json_value(item, f"{path}.{key}" if path else key)
+            out[key] = _json_value(item, f"{path}.{key}" if path else key, depth + 1)
         return out
     if isinstance(value, (list, tuple)):
-        return [_json_value(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        return [_json_value(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
     raise ValidationError(f"value at {path or '$'} is a {type(value).__name__}, not JSON")
+
+
+def check_nesting(value: Any, what: str) -> None:
+    """``ValidationError`` if ``value`` nests lists and dicts deeper than
+    ``MAX_JSON_DEPTH`` levels (or contains itself). Iterative: any depth is safe to check."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if not isinstance(item, (Mapping, list, tuple)):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise _too_deep(what)
+        children = item.values() if isinstance(item, Mapping) else item
+        pending.extend((child, depth + 1) for child in children)
 
 
 def json_document(value: Any) -> dict[str, Any]:

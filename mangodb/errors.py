@@ -28,6 +28,12 @@ class DatabaseBusy(DatabaseUnavailable):
     """The database stayed locked past the retry budget."""
 
 
+class StorageFull(DatabaseUnavailable):
+    """The database has no room left for the write (SQLite ``SQLITE_FULL``: the disk or
+    ``max_page_count`` is full; PostgreSQL SQLSTATE 53100 ``disk_full``). Nothing of the
+    refused unit of work was kept; free space, then retry."""
+
+
 class SchemaError(MangoDBError):
     """The database schema does not match this version of mangodb."""
 

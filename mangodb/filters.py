@@ -7,6 +7,7 @@ text. The query language (``mangodb.query``) parses into these same objects.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 import math
 from collections.abc import Sequence
@@ -108,6 +109,55 @@ def _check_op(op: str) -> str:
     return op
 
 
+_ORDERING = ("<", "<=", ">", ">=")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _checked_text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be text, got {type(value).__name__}")
+    if "\x00" in value:
+        raise ValidationError(f"{what} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{what} is not valid unicode (lone surrogate)") from None
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_big(value: Any) -> bool:
+    """An integer a 64-bit column or SQLite parameter cannot hold."""
+    return _is_int(value) and not _INT64_MIN <= value <= _INT64_MAX
+
+
+def _as_float(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(f"{what} compares with a number, got {type(value).__name__}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValidationError(f"{what}: {value} is beyond the range of a double") from None
+
+
+def _operand(op: str, value: Any, check: Any) -> Any:
+    """``value`` checked (and normalised) by ``check``; for ``in``, each item of a list."""
+    if op in ("is null", "is not null", *NAN_OPS):
+        return None
+    if op == "in":
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset)):
+            raise ValidationError(f"'in' takes a list of values, got {type(value).__name__}")
+        return tuple(check(item) for item in value)
+    if value is None:
+        raise ValidationError(f"null cannot be compared with {op!r}; use 'is null'")
+    if op == "like":
+        return _checked_text(value, "a 'like' pattern")
+    return check(value)
+
+
 def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     if op == "is null":
         return column.is_(None)  # type: ignore[no-any-return]
@@ -165,14 +215,25 @@ class FieldFilter(Filter):
     value: Any = None
 
     def __post_init__(self) -> None:
-        if self.field not in FIELDS:
+        if not isinstance(self.field, str) or self.field not in FIELDS:
             raise ValidationError(
                 f"unknown field {self.field!r}; known fields: {', '.join(sorted(FIELDS))}"
             )
         _check_op(self.op)
+        kind = _field_kind(self.field)
+        if kind is bool and self.op in _ORDERING:
+            raise ValidationError(f"{self.field} is true or false: compare it with = or !=")
+        if self.op == "like" and kind is not str:
+            raise ValidationError(f"'like' needs a text field, not {self.field!r}")
+        value = _operand(self.op, self.value, lambda item: _field_value(self.field, kind, item))
+        object.__setattr__(self, "value", value)
 
     def compile(self, dialect: str) -> ColumnElement[bool]:
         value = self.value
+        if _field_kind(self.field) is int and self.op not in ("is null", "is not null", "like"):
+            beyond = _beyond_int64(FIELDS[self.field], self.op, value)
+            if beyond is not None:
+                return beyond
         if self.field == "status" and value is not None:
             from mangodb.status import parse_status
 
@@ -185,13 +246,64 @@ class FieldFilter(Filter):
         return _compare(FIELDS[self.field], self.op, value)
 
 
+def _field_kind(field: str) -> type:
+    """The Python type of a run column's values (str, int, float, bool or datetime)."""
+    column_type = FIELDS[field].type
+    kind: type = getattr(column_type, "impl", column_type).python_type
+    return kind
+
+
+def _field_value(field: str, kind: type, value: Any) -> Any:
+    if kind is str:
+        if field == "status" and isinstance(value, enum.Enum):
+            value = value.value
+        return _checked_text(value, field)
+    if kind is bool:
+        if not isinstance(value, bool):
+            got = type(value).__name__
+            raise ValidationError(f"{field} compares with true or false, got {got}")
+        return value
+    if kind is int:
+        if not _is_int(value):
+            raise ValidationError(f"{field} compares with an integer, got {type(value).__name__}")
+        return value
+    if kind is float:
+        return _as_float(value, field)
+    if not isinstance(value, dt.datetime):
+        raise ValidationError(f"{field} compares with a datetime, got {type(value).__name__}")
+    return value
+
+
+def _beyond_int64(column: Any, op: str, value: Any) -> ColumnElement[bool] | None:
+    """A comparison of a 64-bit integer column with integers beyond 64 bits, answered
+    exactly without binding them (no stored value equals them; all are below a larger one);
+    None when ``value`` holds none."""
+    # "Never" is an empty IN on the column, not a constant: the statement still names the
+    # runs table (a bare FALSE left analysis's join without its table, a cartesian product).
+    if op == "in":
+        if not any(_is_big(item) for item in value):
+            return None
+        return column.in_([item for item in value if not _is_big(item)])  # type: ignore[no-any-return]
+    if not _is_big(value):
+        return None
+    present: ColumnElement[bool] = column.is_not(None)
+    never: ColumnElement[bool] = column.in_([])
+    if op == "=":
+        return never
+    if op == "!=":
+        return present
+    below = op in ("<", "<=")  # every stored value is below a large positive bound
+    return present if below == (value > 0) else never
+
+
 def _validate_path(path: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(path, (str, bytes)) or not isinstance(path, (list, tuple)):
+        raise ValidationError(f"a config path is a tuple of keys, got {type(path).__name__}")
     parts = tuple(path)
     if not parts or any(not isinstance(p, str) or p == "" for p in parts):
         raise ValidationError(f"invalid config path {'.'.join(map(str, parts))!r}")
     for part in parts:
-        if "\x00" in part:
-            raise ValidationError("config path contains a NUL character")
+        _checked_text(part, "config path")
     return parts
 
 
@@ -255,6 +367,11 @@ class ConfigFilter(Filter):
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", _validate_path(self.path))
         _check_op(self.op)
+        if self.op in _ORDERING and isinstance(self.value, bool):
+            raise ValidationError(
+                f"config.{'.'.join(self.path)}: true and false compare only with = or !="
+            )
+        object.__setattr__(self, "value", _operand(self.op, self.value, _config_value))
 
     def _element(self, dialect: str) -> Any:
         if dialect == "postgresql":
@@ -298,6 +415,8 @@ class ConfigFilter(Filter):
         sample = self.value
         if sample is None:
             raise ValidationError("use 'is null' to compare a config value with null")
+        if _is_big(sample) and not (dialect == "postgresql" and self.op == "="):
+            return self._compile_big(dialect, sample)  # PostgreSQL's "=" is exact already
         if dialect == "postgresql" and self.op == "=" and not isinstance(sample, float):
             # Containment is answered from the GIN index on config.
             doc: Any = sample
@@ -320,6 +439,41 @@ class ConfigFilter(Filter):
         return expression
 
 
+    def _compile_big(self, dialect: str, sample: int) -> ColumnElement[bool]:
+        """An integer beyond 64 bits: ordering compares as doubles (as for every number);
+        ``=`` and ``!=`` compare exactly, as PostgreSQL's jsonb does (SQLite: the integer's
+        JSON text, which SQLite's JSON functions would otherwise read as an inexact REAL)."""
+        if self.op in _ORDERING:
+            as_double = _as_float(sample, f"config.{'.'.join(self.path)}")
+            return ConfigFilter(self.path, self.op, as_double, gin=self.gin).compile(dialect)
+        if dialect == "postgresql":
+            equal = ConfigFilter(self.path, "=", sample, gin=self.gin).compile(dialect)
+            number = func.jsonb_typeof(pg_lookup(self.path)[0]) == "number"
+        else:
+            if any('"' in part for part in self.path):
+                raise ValidationError(
+                    "on SQLite, an integer beyond 64 bits compares only at a config path "
+                    'without \'"\''
+                )
+            kind, _ = sqlite_lookup(self.path)
+            labels = (json.dumps(part, ensure_ascii=False)[1:-1] for part in self.path)
+            json_path = "$" + "".join(f'."{label}"' for label in labels)
+            as_text = Run.config.op("->", return_type=Text)(literal(json_path, Text))
+            number = kind == "integer"
+            equal = and_(number, as_text == str(sample))
+        return equal if self.op == "=" else and_(number, not_(equal))
+
+
+def _config_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _checked_text(value, "a config value")
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    raise ValidationError(
+        f"a config value compares with text, a number, true or false, not a {type(value).__name__}"
+    )
+
+
 @dataclass(frozen=True)
 class MetricFilter(Filter):
     """A bound on a numeric final metric, e.g. ``MetricFilter("val/loss", "<", 0.5)``.
@@ -332,7 +486,9 @@ class MetricFilter(Filter):
     value: Any = None
 
     def __post_init__(self) -> None:
+        _checked_text(self.key, "a metric key")
         _check_op(self.op)
+        _numeric_operand(self, f"metric.{self.key}")
 
     def compile(self, dialect: str) -> ColumnElement[bool]:
         match = select(RunMetric.run_pk).where(
@@ -348,6 +504,14 @@ class MetricFilter(Filter):
         return exists(match.where(_compare(RunMetric.value, self.op, self.value)))
 
 
+def _numeric_operand(bound: MetricFilter | ObjectiveFilter, what: str) -> None:
+    """Metric and objective values are doubles: compare them with numbers, as doubles."""
+    if bound.op == "like":
+        raise ValidationError(f"'like' needs a text field, not {what}")
+    value = _operand(bound.op, bound.value, lambda item: _as_float(item, what))
+    object.__setattr__(bound, "value", value)
+
+
 @dataclass(frozen=True)
 class ObjectiveFilter(Filter):
     """A bound on an objective's value, e.g. ``ObjectiveFilter("hop", "<", 0.5)``; NaN as in
@@ -358,7 +522,9 @@ class ObjectiveFilter(Filter):
     value: Any = None
 
     def __post_init__(self) -> None:
+        _checked_text(self.name, "an objective name")
         _check_op(self.op)
+        _numeric_operand(self, f"objective.{self.name}")
 
     def compile(self, dialect: str) -> ColumnElement[bool]:
         match = select(RunObjective.run_pk).where(
@@ -381,6 +547,9 @@ class PrefixFilter(Filter):
 
     prefix: str
 
+    def __post_init__(self) -> None:
+        _checked_text(self.prefix, "name_prefix")
+
     def compile(self, dialect: str) -> ColumnElement[bool]:
         matched = Run.run_id.like(like_prefix(self.prefix), escape="\\")
         if dialect == "sqlite":  # SQLite's LIKE ignores the case of ASCII letters
@@ -395,13 +564,25 @@ class TagFilter(Filter):
 
     tag: str
 
+    def __post_init__(self) -> None:
+        _checked_text(self.tag, "a tag")
+
     def compile(self, dialect: str) -> ColumnElement[bool]:
         return exists(select(RunTag.run_pk).where(RunTag.run_pk == Run.id, RunTag.tag == self.tag))
+
+
+def _filters(items: Any, what: str) -> tuple[Filter, ...]:
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, Filter) for i in items):
+        raise ValidationError(f"{what} takes a tuple of filters")
+    return tuple(items)
 
 
 @dataclass(frozen=True)
 class And(Filter):
     items: tuple[Filter, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "items", _filters(self.items, "And"))
 
     def compile(self, dialect: str) -> ColumnElement[bool]:
         if not self.items:
@@ -413,6 +594,9 @@ class And(Filter):
 class Or(Filter):
     items: tuple[Filter, ...] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "items", _filters(self.items, "Or"))
+
     def compile(self, dialect: str) -> ColumnElement[bool]:
         if not self.items:
             return false()
@@ -422,6 +606,9 @@ class Or(Filter):
 @dataclass(frozen=True)
 class Not(Filter):
     item: Filter
+
+    def __post_init__(self) -> None:
+        _filters((self.item,), "Not")
 
     def compile(self, dialect: str) -> ColumnElement[bool]:
         return not_(self.item.compile(dialect))

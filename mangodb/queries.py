@@ -233,15 +233,31 @@ def _encode_cursor(data: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> dict[str, Any]:
+def _decode_cursor(cursor: str, order: str) -> dict[str, Any]:
+    """``{"k": [sort value, id]}`` (keyset) or ``{"o": offset}``, checked: a cursor comes back
+    from the caller, so a damaged one is a ``ValidationError``, never a driver's error."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(data, dict):
             raise ValueError
+        if "k" in data:
+            value, last_id = data["k"]
+            if not (isinstance(value, str) and _in_int64(last_id)):
+                raise ValueError
+            value = _deserialise(order, value.encode().decode())  # no lone surrogates
+            if isinstance(value, dt.datetime) and value.tzinfo is None:
+                raise ValueError
+            data["k"] = [value, last_id]
+        if not (_in_int64(data.get("o", 0)) and data.get("o", 0) >= 0):
+            raise ValueError
         return data
-    except ValueError:
+    except (ValueError, TypeError, UnicodeError):
         raise ValidationError(f"invalid cursor {cursor!r}") from None
+
+
+def _in_int64(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
 
 
 def _serialise(value: Any) -> Any:
@@ -284,9 +300,9 @@ def page_statement(
     page = select(Run.id).where(*plan.where)
     offset = plan.offset
     if cursor:
-        data = _decode_cursor(cursor)
+        data = _decode_cursor(cursor, plan.order)
         if keyset and "k" in data:
-            value, last_id = _deserialise(plan.order, data["k"][0]), int(data["k"][1])
+            value, last_id = data["k"]
             if plan.descending:
                 page = page.where((column < value) | ((column == value) & (Run.id < last_id)))
             else:

@@ -54,7 +54,7 @@ from mangodb.filters import Filter
 from mangodb.numbers import encode_float
 from mangodb.readers import final_metrics_rows, new_run_read, to_objective_read
 from mangodb.settings import resolve_url
-from mangodb.status import ACTIVE_STATUSES, RunStatus, parse_status
+from mangodb.status import ACTIVE_STATUSES, RunStatus
 
 if TYPE_CHECKING:
     from mangodb.dto import InstanceRunRead, RunEventRead, StatusUpdate
@@ -226,6 +226,7 @@ class RunRepository:
     def insert_runs(self, runs: Iterable[RunCreate], *, batch_size: int = 1000) -> int:
         """Insert many runs in few transactions (the bulk path). Returns how many were
         inserted; ``RunAlreadyExists`` (nothing of that batch kept) if one id is taken."""
+        inputs.integer(batch_size, "batch_size", minimum=1)
         count = 0
         batch: list[RunCreate] = []
 
@@ -236,8 +237,9 @@ class RunRepository:
                 )
             )
 
-        for item in runs:
-            batch.append(item)
+        inputs.iterable(runs, "runs")
+        for item in runs:  # streamed: a generator of runs is never held whole
+            batch.append(inputs.instance(item, RunCreate, "runs item"))
             if len(batch) >= batch_size:
                 count += flush(tuple(batch))
                 batch.clear()
@@ -247,9 +249,11 @@ class RunRepository:
 
     def get_run(self, run_id: str) -> RunRead:
         """The run with everything attached; ``RunNotFound`` if there is none."""
+        run_id = inputs.run_id(run_id)
         return self._read(lambda session: self._full(session, run_id), single_statement=True)
 
     def run_exists(self, run_id: str) -> bool:
+        run_id = inputs.run_id(run_id)
         return self._read(
             lambda s: s.scalar(select(Run.id).where(Run.run_id == run_id)) is not None
         )
@@ -279,7 +283,11 @@ class RunRepository:
         if the run is not in one of those statuses, nothing changes and ``InvalidTransition``
         is raised. The legacy keywords ``final_metrics_json``, ``history_json``, ``ended_at``
         and ``total_training_steps`` work as before."""
-        target = parse_status(status) if status is not None else None
+        run_id = inputs.run_id(run_id)
+        target = inputs.status(status) if status is not None else None
+        reason = inputs.optional_text(reason, "reason")
+        source = inputs.optional_text(source, "source")
+        inputs.flag(force, "force")
         unknown = set(fields) - inputs.UPDATABLE
         if unknown:
             raise ValidationError(f"unknown run field(s): {', '.join(sorted(unknown))}")
@@ -341,6 +349,7 @@ class RunRepository:
 
     def heartbeat(self, run_id: str, *, at: dt.datetime | None = None) -> None:
         """Record that the run is alive (one UPDATE)."""
+        run_id = inputs.run_id(run_id)
         when = inputs.aware(at, "at") or _utcnow()
 
         def work(session: Session) -> None:
@@ -363,8 +372,13 @@ class RunRepository:
     ) -> list[StatusChange]:
         """Mark ``running`` runs whose last heartbeat (or start) is older than ``grace`` as
         ``crashed``, with the evidence in the event. Safe to run concurrently."""
+        grace = inputs.instance(grace, dt.timedelta, "grace")
+        source, dry_run = inputs.text(source, "source"), inputs.flag(dry_run, "dry_run")
         moment = inputs.aware(now, "now") or _utcnow()
-        cutoff = moment - grace
+        try:
+            cutoff = moment - grace
+        except OverflowError:
+            raise ValidationError(f"grace {grace} reaches before year 1") from None
         last_sign = func.coalesce(Run.heartbeat_at, Run.started_at, Run.created_at)
         stale = self._read(
             lambda s: list(
@@ -430,6 +444,7 @@ class RunRepository:
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run and everything attached to it."""
+        run_id = inputs.run_id(run_id)
 
         def work(session: Session) -> None:
             session.delete(self._run_row(session, run_id))
@@ -438,6 +453,7 @@ class RunRepository:
 
     def set_tags(self, run_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> RunRead:
         """Add and remove tags of a run; returns the run."""
+        run_id = inputs.run_id(run_id)
         add_list = [inputs.checked_text(t, "tag", MAX_ID) for t in inputs.texts(add, "add")]
         remove_set = set(inputs.texts(remove, "remove"))
 
@@ -474,6 +490,9 @@ class RunRepository:
         self, *, limit: int | None = 50, cursor: str | None = None, **criteria: Any
     ) -> RunPage:
         """One page of ``query_runs``; ``next_cursor`` continues it (stable under inserts)."""
+        inputs.optional_integer(limit, "limit", minimum=0)
+        inputs.optional_text(cursor, "cursor")
+        inputs.criteria(criteria)
         # Built on every call, so a relative time ("created > 7d") means 7 days before now;
         # values, cut-offs and cursors are bound parameters, so SQLAlchemy's compiled cache
         # serves every page and every repeat of a question of the same shape.
@@ -488,11 +507,13 @@ class RunRepository:
 
     def count_runs(self, **criteria: Any) -> int:
         """How many runs match (same criteria as ``query_runs``)."""
+        inputs.criteria(criteria)
         plan = queries.plan(criteria, dialect=self.dialect)
         return self._read(lambda session: queries.count(session, plan), single_statement=True)
 
     def count_by_status(self, **criteria: Any) -> dict[str, int]:
         """Run counts per status for the matching runs."""
+        inputs.criteria(criteria)
         plan = queries.plan(criteria, dialect=self.dialect)
         return self._read(lambda session: queries.count_by(session, plan, Run.status))
 
@@ -500,8 +521,8 @@ class RunRepository:
         self, instance_id: str, *, active_only: bool = False
     ) -> list[RunRead]:
         """Runs launched on an EC2 instance (newest first)."""
-        criteria: dict[str, Any] = {"instance_id": instance_id}
-        if active_only:
+        criteria: dict[str, Any] = {"instance_id": inputs.text(instance_id, "instance_id")}
+        if inputs.flag(active_only, "active_only"):
             criteria["status"] = [s.value for s in ACTIVE_STATUSES]
         return self.query_runs(**criteria)
 
@@ -509,14 +530,21 @@ class RunRepository:
         """Parse a query-language string into a typed filter."""
         from mangodb.query import parse
 
-        return parse(where)
+        return parse(inputs.text(where, "where"))
 
     # -- objectives -------------------------------------------------------------------------
     def insert_objective(
         self, run_id: str, objective: ObjectiveCreate | None = None, /, **fields: Any
     ) -> ObjectiveRead:
         """Add an objective to a run, or update its definition if the name exists."""
-        spec = objective if objective is not None else inputs.validate(ObjectiveCreate, fields)
+        run_id = inputs.run_id(run_id)
+        if objective is not None and fields:
+            raise ValidationError("pass an ObjectiveCreate or keywords, not both")
+        spec = (
+            inputs.instance(objective, ObjectiveCreate, "objective")
+            if objective is not None
+            else inputs.validate(ObjectiveCreate, fields)
+        )
 
         def work(session: Session) -> ObjectiveRead:
             pk = self._run_pk(session, run_id, lock=True)
@@ -546,10 +574,9 @@ class RunRepository:
         at: dt.datetime | None = None,
     ) -> ObjectiveRead:
         """Set an objective's current value (NaN and ±Inf are kept exactly)."""
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValidationError(f"objective value must be a number, got {value!r}")
-        if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
-            raise ValidationError(f"step must be a non-negative integer, got {step!r}")
+        run_id, name = inputs.run_id(run_id), inputs.text(name, "objective name")
+        value = inputs.number(value, "objective value")
+        inputs.optional_integer(step, "step", minimum=0)
         stored, kind = encode_float(value)
         when = inputs.aware(at, "at") or _utcnow()
 
@@ -571,8 +598,8 @@ class RunRepository:
     ) -> list[RunRead]:
         """Runs whose objective values satisfy every bound, e.g.
         ``{"hop": ("<", 0.5), "seg": (">", 0.7)}`` or ``{"hop": {"max": 0.5}}``."""
-        merged = dict(criteria.pop("objectives", None) or {})
-        merged.update(bounds or {})
+        merged = inputs.bounds(criteria.pop("objectives", None), "objectives")
+        merged.update(inputs.bounds(bounds, "bounds"))
         return self.query_runs(objectives=merged, **criteria)
 
     def compare_gradient_methods(
@@ -584,8 +611,13 @@ class RunRepository:
     ) -> list[MethodComparison]:
         """Per gradient method: n, mean, std, min, max, median and the best run on
         ``objective`` (over completed runs unless ``statuses`` says otherwise)."""
+        objective = inputs.text(objective, "objective")
         if statuses is not None:
-            criteria["status"] = [parse_status(s).value for s in statuses]
+            criteria["status"] = [
+                inputs.status(s, "statuses").value
+                for s in inputs.instances(statuses, object, "statuses")
+            ]
+        inputs.criteria(criteria)
         plan = queries.plan(criteria, dialect=self.dialect)
         return self._read(lambda session: analysis.compare_methods(session, plan, objective))
 
@@ -595,7 +627,14 @@ class RunRepository:
     ) -> CrashReportRead:
         """Attach a crash report (S3 keys, error type, bounded excerpt, fingerprint).
         Attaching the same report again returns the stored one."""
-        spec = report if report is not None else inputs.validate(CrashReportCreate, fields)
+        run_id = inputs.run_id(run_id)
+        if report is not None and fields:
+            raise ValidationError("pass a CrashReportCreate or keywords, not both")
+        spec = (
+            inputs.instance(report, CrashReportCreate, "report")
+            if report is not None
+            else inputs.validate(CrashReportCreate, fields)
+        )
         excerpt = spec.excerpt[-EXCERPT_LIMIT:] if spec.excerpt else spec.excerpt
         fp = spec.fingerprint or (
             crash_fingerprint(spec.error_type, spec.message or excerpt)
@@ -651,6 +690,8 @@ class RunRepository:
         kind: str = "conversation",
     ) -> AttachmentRead:
         """Link a conversation export (an S3 key or any URI) to the run; idempotent."""
+        run_id = inputs.run_id(run_id)
+        uri, s3_key = inputs.optional_text(uri, "uri"), inputs.optional_text(s3_key, "s3_key")
         target = inputs.checked_text(uri or s3_key or "", "uri", 2048)
         title = (
             inputs.checked_text(title, "title", 512, empty_ok=True) if title is not None else None
@@ -683,6 +724,7 @@ class RunRepository:
     def runs_without_crash_data(self, **criteria: Any) -> list[str]:
         """Run ids (crashed/failed/terminated unless ``status`` is given) with no crash report."""
         criteria.setdefault("status", ["crashed", "failed", "terminated"])
+        inputs.criteria(criteria)
         plan = queries.plan(criteria, dialect=self.dialect)
         return self._read(lambda session: queries.without_crash_reports(session, plan))
 
@@ -692,6 +734,7 @@ class RunRepository:
         ``[{"_step": 3, "loss": 0.1}, ...]`` or legacy ``{key: [values...]}``."""
         from mangodb.history import append, to_columns
 
+        run_id = inputs.run_id(run_id)
         columns = to_columns(data)
 
         def work(session: Session) -> AppendResult:
@@ -711,6 +754,12 @@ class RunRepository:
         """History of one run: key -> ``Series`` (``.steps``, ``.values``), optionally
         restricted to keys and a step range, downsampled to ``max_points`` per key."""
         from mangodb.history import read
+
+        run_id = inputs.run_id(run_id)
+        keys = inputs.some_texts(keys, "keys")
+        min_step = inputs.optional_integer(min_step, "min_step")
+        max_step = inputs.optional_integer(max_step, "max_step")
+        max_points = inputs.optional_integer(max_points, "max_points")
 
         def work(session: Session) -> dict[str, Series]:
             return read(
@@ -736,6 +785,11 @@ class RunRepository:
         """One key across many runs in one query: run_id -> ``Series``."""
         from mangodb.history import read_many
 
+        run_ids, key = inputs.texts(run_ids, "run_ids"), inputs.text(key, "key")
+        min_step = inputs.optional_integer(min_step, "min_step")
+        max_step = inputs.optional_integer(max_step, "max_step")
+        max_points = inputs.optional_integer(max_points, "max_points")
+
         def work(session: Session) -> dict[str, Series]:
             return read_many(
                 session,
@@ -750,6 +804,7 @@ class RunRepository:
 
     def history_keys(self, run_id: str) -> dict[str, int]:
         """The logged keys of a run with their point counts."""
+        run_id = inputs.run_id(run_id)
 
         def work(session: Session) -> dict[str, int]:
             pk = self._run_pk(session, run_id)
@@ -767,6 +822,8 @@ class RunRepository:
         step, last value, minimum, maximum and NaN count, exact (kept by every append; never
         taken from a downsample). ``RunNotFound`` when the run does not exist."""
         from mangodb.history import summaries
+
+        run_id = inputs.run_id(run_id)
 
         def work(session: Session) -> dict[str, SeriesSummary]:
             return summaries(session, self._run_pk(session, run_id))
@@ -787,6 +844,10 @@ class RunRepository:
         ``HistoryNotStored`` naming the rows it could not write."""
         from mangodb.history import HistoryWriter
 
+        run_id = inputs.run_id(run_id)
+        inputs.integer(flush_every, "flush_every", minimum=1)
+        inputs.number(flush_seconds, "flush_seconds")
+        inputs.integer(max_pending, "max_pending", minimum=1)
         return HistoryWriter(
             self,
             run_id,
@@ -801,8 +862,7 @@ class RunRepository:
     ) -> Iterator[list[InstanceRunRead]]:
         """Active (launched/running) runs that have an instance id, in batches ordered by
         insertion; each batch is one short read, so a long sweep holds no transaction open."""
-        if batch_size < 1:
-            raise ValidationError(f"batch_size must be >= 1, got {batch_size}")
+        inputs.integer(batch_size, "batch_size", minimum=1)
         after = 0
         while True:
             batch = self._read(functools.partial(_instance_runs, after=after, limit=batch_size))
@@ -821,9 +881,11 @@ class RunRepository:
         Returns one ``StatusChange`` per existing run, ``changed=False`` when refused or
         already there; unknown run ids are skipped. Rows are locked in run-id order, so
         concurrent callers cannot deadlock."""
-        if batch_size < 1:
-            raise ValidationError(f"batch_size must be >= 1, got {batch_size}")
-        ordered = sorted(updates, key=lambda u: u.run_id)
+        from mangodb.dto import StatusUpdate
+
+        inputs.integer(batch_size, "batch_size", minimum=1)
+        checked = inputs.instances(updates, StatusUpdate, "updates")
+        ordered = sorted(checked, key=lambda u: u.run_id)
         results: list[StatusChange] = []
         for start in range(0, len(ordered), batch_size):
             chunk = ordered[start : start + batch_size]
@@ -875,7 +937,8 @@ class RunRepository:
         without changing its status: the event goes from the current status to itself."""
         from mangodb.dto import RunEventRead
 
-        if not reason or not reason.strip():
+        run_id, source = inputs.run_id(run_id), inputs.optional_text(source, "source")
+        if not inputs.optional_text(reason, "reason") or not reason.strip():
             raise ValidationError("record_event needs a reason")
         doc = json_document(details) if details else None
         now = _utcnow()
@@ -909,6 +972,9 @@ class RunRepository:
         ``metric.*`` and ``objective.*`` columns, or just ``columns``."""
         from mangodb.frames import runs_frame
 
+        where = inputs.optional_text(where, "where")
+        columns = None if columns is None else inputs.texts(columns, "columns")
+        inputs.criteria(criteria)
         return runs_frame(self, where=where, columns=columns, **criteria)
 
     def history_frame(
@@ -921,6 +987,9 @@ class RunRepository:
         """Long-format history as a DataFrame: ``run_id, key, step, value``."""
         from mangodb.frames import history_frame
 
+        run_ids = inputs.texts(run_ids, "run_ids")
+        keys = inputs.some_texts(keys, "keys")
+        max_points = inputs.optional_integer(max_points, "max_points")
         return history_frame(self, run_ids, keys, max_points=max_points)
 
 

@@ -188,7 +188,10 @@ def test_deep_nesting_is_refused_not_a_crash() -> None:
 
 
 # -- round-trip: filter trees -> text -> parse -> the same tree ------------------------------
-_text_values = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
+# Query values are text a database can store: no lone surrogates, no NUL.
+_text_values = st.text(
+    st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=20
+)
 _keys = st.text(
     st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=1, max_size=12
 )
@@ -214,13 +217,25 @@ def _comparison(
 
 
 def _field(
-    names: frozenset[str] | list[str], value: st.SearchStrategy[object]
+    names: frozenset[str] | list[str],
+    value: st.SearchStrategy[object],
+    ops: st.SearchStrategy[str] = _compare_ops,
 ) -> st.SearchStrategy[Filter]:
     return st.builds(
         lambda name, opv: FieldFilter(name, opv[0], opv[1]),
         st.sampled_from(sorted(names)),
-        _comparison(_compare_ops, value),
+        _comparison(ops, value),
     )
+
+
+def _config(path: list[str], opv: tuple[str, object]) -> ConfigFilter:
+    """Well-typed: ``like`` takes text, true and false compare only with = and !=."""
+    op, value = opv
+    if (op == "like" and not isinstance(value, str)) or (
+        isinstance(value, bool) and op in ("<", ">=")
+    ):
+        op = "="
+    return ConfigFilter(tuple(path), op, value)
 
 
 _text_fields = [
@@ -242,10 +257,10 @@ _leaves = st.one_of(
     ),
     _field(INT_FIELDS, st.integers(min_value=-(10**12), max_value=10**12)),
     _field(FLOAT_FIELDS, st.floats(allow_nan=False, allow_infinity=False)),
-    _field(BOOL_FIELDS, st.booleans()),
+    _field(BOOL_FIELDS, st.booleans(), st.sampled_from(["=", "!="])),
     _field(TIME_FIELDS, _datetimes),
     st.builds(
-        lambda path, opv: ConfigFilter(tuple(path), opv[0], opv[1]),
+        _config,
         st.lists(_keys, min_size=1, max_size=3),
         _comparison(
             st.sampled_from(["=", "!=", "<", ">=", "like"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,7 +13,9 @@ from mangodb.errors import (
     DatabaseBusy,
     DatabaseUnavailable,
     MangoDBError,
+    RunAlreadyExists,
     SchemaOutOfDate,
+    StorageFull,
     ValidationError,
 )
 from mangodb.settings import mask_url
@@ -34,6 +37,11 @@ _UNREACHABLE = (
     "file is not a database",
 )
 _MISSING_SCHEMA = ("no such table", "no such column", "undefinedtable", "undefinedcolumn")
+_SQLITE_FULL = 13  # SQLITE_FULL: the disk, or the database's max_page_count, is full
+_PG_DISK_FULL = "53100"  # SQLSTATE disk_full
+_PG_UNIQUE_VIOLATION = "23505"
+# PostgreSQL's detail of a unique violation on runs.run_id: Key (run_id)=(the id) already exists.
+_TAKEN_RUN_ID = re.compile(r"Key \(run_id\)=\((?P<run_id>.*)\) already exists\.", re.DOTALL)
 
 
 def driver_message(error: BaseException) -> str:
@@ -43,11 +51,38 @@ def driver_message(error: BaseException) -> str:
     return text[0] if text else type(orig).__name__
 
 
+def _is_full(orig: object, lowered: str) -> bool:
+    return (
+        getattr(orig, "sqlstate", None) == _PG_DISK_FULL
+        or getattr(orig, "sqlite_errorcode", None) == _SQLITE_FULL
+        or "database or disk is full" in lowered
+    )
+
+
+def _taken_run_id(orig: object) -> str | None:
+    """The run id of a unique violation on ``runs.run_id`` (PostgreSQL names it; a writer
+    that checked before a concurrent one committed gets here)."""
+    if getattr(orig, "sqlstate", None) != _PG_UNIQUE_VIOLATION:
+        return None
+    diag = getattr(orig, "diag", None)
+    if getattr(diag, "constraint_name", None) != "uq_runs_run_id":
+        return None
+    found = _TAKEN_RUN_ID.fullmatch(str(getattr(diag, "message_detail", "") or ""))
+    return found.group("run_id") if found else None
+
+
 def translate(error: sa_exc.SQLAlchemyError, url: URL) -> MangoDBError:
     """Return the mangodb error for a SQLAlchemy/driver error."""
     message = driver_message(error)
-    lowered = f"{message} {type(getattr(error, 'orig', error)).__name__}".lower()
+    orig = getattr(error, "orig", None)
+    lowered = f"{message} {type(orig or error).__name__}".lower()
     where = mask_url(url)
+    if _is_full(orig, lowered):
+        return StorageFull(f"database {where} is full: {message}")
+    if isinstance(error, sa_exc.IntegrityError):
+        taken = _taken_run_id(orig)
+        if taken is not None:
+            return RunAlreadyExists(taken)
     if isinstance(error, sa_exc.OperationalError) and "database is locked" in lowered:
         return DatabaseBusy(f"database {where} stayed locked: {message}")
     if any(marker in lowered for marker in _MISSING_SCHEMA) or (

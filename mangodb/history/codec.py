@@ -40,6 +40,7 @@ from itertools import accumulate, islice
 from typing import Any, cast
 
 from mangodb import jsoncodec
+from mangodb.dto import check_nesting
 from mangodb.errors import ValidationError
 from mangodb.numbers import FINITE, encode_float, is_number
 
@@ -322,6 +323,7 @@ _REFUSED = (TypeError, ValueError, RecursionError)  # RecursionError: deep or ci
 
 def _encoded(values: list[Any]) -> Any:
     """``jsoncodec.encode(values)``; ``ValidationError`` when one of them cannot be."""
+    check_nesting(values, "a history value")
     try:
         return jsoncodec.encode(values)
     except _REFUSED as error:

@@ -22,6 +22,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from mangodb.db.models import KEY_LENGTH
+from mangodb.dto import _check_text as check_unicode
 from mangodb.errors import ValidationError
 
 STEP_KEY = "_step"
@@ -90,27 +91,22 @@ def ordered(key: str, steps: list[int], values: list[Any]) -> Column:
 
 def check_key(key: Any) -> str:
     if not isinstance(key, str):
-        raise ValidationError(f"history keys must be strings, got {key!r}")
+        raise ValidationError(f"history keys must be strings, got {type(key).__name__}")
     if not key or len(key) > KEY_LENGTH or "\x00" in key:
         raise ValidationError(f"history key {key!r} must be 1..{KEY_LENGTH} characters, no NUL")
-    if not key.isascii():
-        try:
-            key.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValidationError(f"history key {key!r} holds a lone surrogate") from None
-    return key
+    return check_unicode(key, f"history key {key!r}")
 
 
 def step_value(value: Any) -> int:
     """One step as an int: a non-negative integer (``3.0`` is accepted, ``True`` is not)."""
     if isinstance(value, bool):
-        raise ValidationError(f"step must be an integer, got {value!r}")
+        raise ValidationError("step must be an integer, got a bool")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     try:
         step = operator.index(value)
     except TypeError:
-        raise ValidationError(f"step must be an integer, got {value!r}") from None
+        raise ValidationError(f"step must be an integer, got {type(value).__name__}") from None
     if step < 0 or step > MAX_STEP:
         raise ValidationError(f"step must be in 0..2**63-1, got {step}")
     return step

@@ -35,6 +35,7 @@ INT_FIELDS = frozenset({"batch_size", "seed", "exit_code", "total_training_steps
 FLOAT_FIELDS = frozenset({"learning_rate", "lr"})
 BOOL_FIELDS = frozenset({"spot", "is_spot"})
 STATUSES = tuple(s.value for s in RunStatus)
+ORDERING = frozenset({"<", "<=", ">", ">="})  # no order among true and false
 
 
 def suggest(word: str, choices: list[str]) -> str:
@@ -122,6 +123,8 @@ class Comparisons:
         if kind in ("metric", "objective"):
             return self.number(value, token, f"{kind}.{name}")
         if kind == "config":
+            if isinstance(value, bool) and op in ORDERING:
+                raise self.error(f"true and false compare only with = or !=, not {op!r}", token)
             return str(value) if isinstance(value, Bare) else value
         if name == "status":
             return self.status(value, token)
@@ -132,6 +135,8 @@ class Comparisons:
         if name in BOOL_FIELDS:
             if not isinstance(value, bool):
                 raise self.error(f"{name} compares with true or false", token)
+            if op in ORDERING:
+                raise self.error(f"{name} is true or false: compare it with = or !=", token)
             return value
         return self.text_value(value, token)
 
