@@ -30,7 +30,7 @@ MAX_ID = 255
 EXCERPT_LIMIT = 16_384  # characters of an error-log excerpt kept in the database
 
 
-def _check_text(value: str, what: str = "text") -> str:
+def check_text(value: str, what: str = "text") -> str:
     if "\x00" in value:
         raise ValidationError(f"{what} contains a NUL character, which databases cannot store")
     try:
@@ -53,7 +53,7 @@ def _too_deep(what: str) -> ValidationError:
 
 def _json_value(value: Any, path: str, depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
-        return _check_text(value, f"value at {path or '$'}") if isinstance(value, str) else value
+        return check_text(value, f"value at {path or '$'}") if isinstance(value, str) else value
     if isinstance(value, float):
         return value
     if depth >= MAX_JSON_DEPTH:
@@ -63,7 +63,7 @@ def _json_value(value: Any, path: str, depth: int = 0) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValidationError(f"key {key!r} at {path or '$'} is not a string")
-            _check_text(key, f"key {key!r}")
+            check_text(key, f"key {key!r}")
             out[key] = _json_value(item, f"{path}.{key}" if path else key, depth + 1)
         return out
     if isinstance(value, (list, tuple)):
@@ -105,7 +105,7 @@ def _finite(value: float | None) -> float | None:
 
 
 def _text(value: str) -> str:
-    return _check_text(value)
+    return check_text(value)
 
 
 RunId = Annotated[

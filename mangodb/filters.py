@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from mangodb import inputs
 from mangodb.db.models import Run, RunMetric, RunObjective, RunTag
 from mangodb.errors import ValidationError
 from mangodb.numbers import NAN
@@ -113,18 +114,6 @@ _ORDERING = ("<", "<=", ">", ">=")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _checked_text(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(f"{what} must be text, got {type(value).__name__}")
-    if "\x00" in value:
-        raise ValidationError(f"{what} contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(f"{what} is not valid unicode (lone surrogate)") from None
-    return value
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -154,7 +143,7 @@ def _operand(op: str, value: Any, check: Any) -> Any:
     if value is None:
         raise ValidationError(f"null cannot be compared with {op!r}; use 'is null'")
     if op == "like":
-        return _checked_text(value, "a 'like' pattern")
+        return inputs.text(value, "a 'like' pattern")
     return check(value)
 
 
@@ -257,7 +246,7 @@ def _field_value(field: str, kind: type, value: Any) -> Any:
     if kind is str:
         if field == "status" and isinstance(value, enum.Enum):
             value = value.value
-        return _checked_text(value, field)
+        return inputs.text(value, field)
     if kind is bool:
         if not isinstance(value, bool):
             got = type(value).__name__
@@ -303,7 +292,7 @@ def _validate_path(path: Sequence[str]) -> tuple[str, ...]:
     if not parts or any(not isinstance(p, str) or p == "" for p in parts):
         raise ValidationError(f"invalid config path {'.'.join(map(str, parts))!r}")
     for part in parts:
-        _checked_text(part, "config path")
+        inputs.text(part, "config path")
     return parts
 
 
@@ -466,7 +455,7 @@ class ConfigFilter(Filter):
 
 def _config_value(value: Any) -> Any:
     if isinstance(value, str):
-        return _checked_text(value, "a config value")
+        return inputs.text(value, "a config value")
     if value is None or isinstance(value, (bool, int, float)):
         return value
     raise ValidationError(
@@ -486,7 +475,7 @@ class MetricFilter(Filter):
     value: Any = None
 
     def __post_init__(self) -> None:
-        _checked_text(self.key, "a metric key")
+        inputs.text(self.key, "a metric key")
         _check_op(self.op)
         _numeric_operand(self, f"metric.{self.key}")
 
@@ -522,7 +511,7 @@ class ObjectiveFilter(Filter):
     value: Any = None
 
     def __post_init__(self) -> None:
-        _checked_text(self.name, "an objective name")
+        inputs.text(self.name, "an objective name")
         _check_op(self.op)
         _numeric_operand(self, f"objective.{self.name}")
 
@@ -548,7 +537,7 @@ class PrefixFilter(Filter):
     prefix: str
 
     def __post_init__(self) -> None:
-        _checked_text(self.prefix, "name_prefix")
+        inputs.text(self.prefix, "name_prefix")
 
     def compile(self, dialect: str) -> ColumnElement[bool]:
         matched = Run.run_id.like(like_prefix(self.prefix), escape="\\")
@@ -565,7 +554,7 @@ class TagFilter(Filter):
     tag: str
 
     def __post_init__(self) -> None:
-        _checked_text(self.tag, "a tag")
+        inputs.text(self.tag, "a tag")
 
     def compile(self, dialect: str) -> ColumnElement[bool]:
         return exists(select(RunTag.run_pk).where(RunTag.run_pk == Run.id, RunTag.tag == self.tag))

@@ -21,7 +21,7 @@ from mangodb.dto import (
     RunCreate,
     validation_error,
 )
-from mangodb.dto import _check_text as check_unicode
+from mangodb.dto import check_text as check_unicode
 from mangodb.errors import ValidationError
 from mangodb.status import RunStatus, parse_status
 

@@ -22,7 +22,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from mangodb.db.models import KEY_LENGTH
-from mangodb.dto import _check_text as check_unicode
+from mangodb.dto import check_text as check_unicode
 from mangodb.errors import ValidationError
 
 STEP_KEY = "_step"
