@@ -8,10 +8,13 @@ import json
 
 import pytest
 from demo_db import demo_url
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from mangodb import RunRepository
 from mangodb.cli import app
+from mangodb.cli.render import sparkline
 
 __all__ = ["demo_url"]
 
@@ -67,3 +70,29 @@ def test_unknown_key_is_a_one_line_error(demo_url: str, run_id: str) -> None:
 def test_bad_max_points_is_a_usage_error(demo_url: str, run_id: str) -> None:
     result = mangodb("history", run_id, "--max-points", "0", "--url", demo_url)
     assert result.exit_code == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=400),
+    width=st.integers(2, 60),
+    spike=st.floats(1e7, 1e9),
+    where=st.floats(0, 1),
+)
+def test_a_sparkline_never_hides_a_spike(
+    values: list[float], width: int, spike: float, where: float
+) -> None:
+    """One cell per value up to ``width`` values, and a spike anywhere (the series' maximum,
+    far above the rest) is drawn at the top, a dip at the bottom, unless the opposite extreme
+    shares its cell."""
+    at = int(where * len(values))
+    for series, bar in (
+        ([*values[:at], spike, *values[at:]], "█"),
+        ([*(-v for v in values[:at]), -spike, *(-v for v in values[at:])], "▁"),
+    ):
+        line = sparkline(series, width)
+        assert len(line) == min(width, len(series))
+        cell = at * len(line) // len(series)
+        opposite = series.index(min(series) if bar == "█" else max(series))
+        if opposite * len(line) // len(series) != cell:
+            assert line[cell] == bar

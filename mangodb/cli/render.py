@@ -98,13 +98,24 @@ def status_cell(status: Any) -> Text:
 
 
 def sparkline(values: Sequence[Any], width: int = 30) -> str:
-    """A unicode sparkline of the finite values (downsampled to ``width`` buckets)."""
+    """A unicode sparkline of the finite values: one cell per value or, past ``width`` values,
+    one per equal-count bucket, drawn at the bucket's value farthest from the bucket's mean, so
+    a spike or a dip anywhere shows; the series' highest and lowest values are drawn in their
+    cells (both, unless they fall in the same one)."""
     finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
     if not finite:
         return ""
     if len(finite) > width:
-        step = len(finite) / width
-        finite = [finite[int(i * step)] for i in range(width)]
+        n = len(finite)
+        cells = []
+        for b in range(width):
+            bucket = finite[b * n // width : (b + 1) * n // width]
+            mean = math.fsum(bucket) / len(bucket)
+            cells.append(max(bucket, key=lambda v: abs(v - mean)))
+        for extreme in (max(finite), min(finite)):
+            index = finite.index(extreme)
+            cells[index * width // n] = extreme
+        finite = cells
     low, high = min(finite), max(finite)
     span = high - low
     if span == 0:
