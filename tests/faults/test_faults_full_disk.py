@@ -1,22 +1,27 @@
-"""A full disk under a SQLite database: a tmpfs of a few MB mounted by the test, filled by a
-file. The caller sees ``StorageFull`` (a ``DatabaseUnavailable``) from an explicit flush and
-nothing from ``log()``; reads keep working; nothing acknowledged is lost; once the filler is
-deleted the buffered rows are written, once each, and the file passes its integrity check.
+"""A full disk under a SQLite database, and under a PostgreSQL tablespace: a tmpfs of a few MB
+mounted by the test, filled by a file. The caller sees ``StorageFull`` (a
+``DatabaseUnavailable``) from an explicit flush and nothing from ``log()``; reads keep
+working; nothing acknowledged is lost; once the filler is deleted the buffered rows are
+written, once each (and the SQLite file passes its integrity check).
 """
 
 from __future__ import annotations
 
 import errno
+import shutil
 import sqlite3
 import struct
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
+from faults.fault_cluster import PgCluster
 from faults.fault_figures import record
 from mangodb import DatabaseUnavailable, RunCreate, RunRepository, StorageFull
 
@@ -71,8 +76,8 @@ def _fill(path: Path) -> int:
     return written
 
 
-def test_sqlite_on_a_full_disk_refuses_typed_keeps_reads_and_resumes(small_disk: Path) -> None:
-    url = URL.create("sqlite", database=str(small_disk / "full.sqlite3"))
+def _full_disk(url: URL, disk: Path, label: str) -> None:
+    """Write until the disk is full, check the refusal and the reads, free space, resume."""
     run_id = "full-1"
     repo = RunRepository.connect(url)
     repo.insert_run(RunCreate(run_id=run_id, status="running"))
@@ -89,7 +94,7 @@ def test_sqlite_on_a_full_disk_refuses_typed_keeps_reads_and_resumes(small_disk:
     write_block(200)
     writer.flush()
     acked = step
-    filler = small_disk / "filler"
+    filler = disk / "filler"
     _fill(filler)
 
     refusal: BaseException | None = None
@@ -125,12 +130,46 @@ def test_sqlite_on_a_full_disk_refuses_typed_keeps_reads_and_resumes(small_disk:
     repo.close()
     for key in KEYS:
         assert list(history[key].steps) == list(range(step)), f"{key}: lost or repeated steps"
-    with sqlite3.connect(str(url.database)) as connection:
-        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     record(
-        f"SQLite on a full {DISK_MB} MB tmpfs",
+        label,
         points_acknowledged_before_full=acked * len(KEYS),
         points_buffered_while_full=buffered * len(KEYS),
         points_stored_after=step * len(KEYS),
         lost=0,
     )
+
+
+def test_sqlite_on_a_full_disk_refuses_typed_keeps_reads_and_resumes(small_disk: Path) -> None:
+    url = URL.create("sqlite", database=str(small_disk / "full.sqlite3"))
+    _full_disk(url, small_disk, f"SQLite on a full {DISK_MB} MB tmpfs")
+    with sqlite3.connect(str(url.database)) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def test_postgres_tablespace_on_a_full_disk_refuses_typed_and_resumes(
+    pg_cluster: PgCluster, small_disk: Path
+) -> None:
+    """The database's tablespace (its tables and indexes) on the small tmpfs; WAL stays on
+    the cluster's disk, so the server stays up and only extending a table fails."""
+    if pg_cluster.postmaster_pid() is None:
+        pg_cluster.start()
+    location = small_disk / "tablespace"
+    location.mkdir()
+    if pg_cluster.as_postgres:
+        for path in (small_disk, location):
+            shutil.chown(path, "postgres", "postgres")
+    name = f"full_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_cluster.url(), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE TABLESPACE {name} LOCATION '{location}'"))
+            connection.execute(text(f"CREATE DATABASE {name} TABLESPACE {name}"))
+        try:
+            _full_disk(pg_cluster.url(name), small_disk,
+                       f"PostgreSQL tablespace on a full {DISK_MB} MB tmpfs")  # fmt: skip
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                connection.execute(text(f"DROP TABLESPACE IF EXISTS {name}"))
+    finally:
+        admin.dispose()
