@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from faults.fault_cluster import ROLE, PgCluster, free_port
+from faults.fault_figures import record
 from mangodb import RunRepository
 from mangodb.cli import app
 
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.faults
 
 FORMS = ["userinfo", "query"]
 FAILURES = ["wrong password", "wrong database", "unreachable"]
+CHECKED = {"command runs": 0}
 
 
 def _url(form: str, password: str, port: int, database: str) -> str:
@@ -91,6 +93,9 @@ def test_no_command_shows_the_password(
     assert not any(s in logged for s in forms_of_secret), "a log record shows the password"
     # Each command failed on the database (import-wandb on an empty directory fails first).
     assert failed == len(_commands(url, tmp_path))
+    CHECKED["command runs"] += failed
+    record("password never shown (CLI output, errors, DEBUG logs)",
+           command_runs=CHECKED["command runs"], shown=0)  # fmt: skip
 
 
 @pytest.mark.xfail(
