@@ -153,6 +153,11 @@ class PgCluster:
         assert pid is not None, "the cluster is not running"
         os.kill(pid, signal.SIGKILL)
 
+    def crash_and_start(self) -> None:
+        """SIGKILL the postmaster, then start again (the server runs crash recovery)."""
+        self.kill_postmaster()
+        self.start()
+
     def teardown(self) -> None:
         """Stop at once, whatever state the cluster is in, and remove its directory."""
         try:
