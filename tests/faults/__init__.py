@@ -1,0 +1,1 @@
+"""Fault tests (issue 16): a package, so its conftest does not shadow tests/conftest.py."""

@@ -1,0 +1,175 @@
+"""A full disk under a SQLite database, and under a PostgreSQL tablespace: a tmpfs of a few MB
+mounted by the test, filled by a file. The caller sees ``StorageFull`` (a
+``DatabaseUnavailable``) from an explicit flush and nothing from ``log()``; reads keep
+working; nothing acknowledged is lost; once the filler is deleted the buffered rows are
+written, once each (and the SQLite file passes its integrity check).
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import sqlite3
+import struct
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL
+
+from faults.fault_cluster import PgCluster
+from faults.fault_figures import record
+from mangodb import DatabaseUnavailable, RunCreate, RunRepository, StorageFull
+
+pytestmark = pytest.mark.faults
+
+DISK_MB = 12
+KEYS = [f"k{i:02d}" for i in range(24)]  # wide rows fill pages fast
+
+
+def value_at(step: int, key: str) -> float:
+    return step + int(key[1:]) / 7.0
+
+
+@pytest.fixture
+def small_disk() -> Iterator[Path]:
+    """A tmpfs of DISK_MB MB mounted on a temporary directory, unmounted afterwards."""
+    mount_point = Path(tempfile.mkdtemp(prefix="mangodb-full-"))
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m,mode=0700", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        mount_point.rmdir()
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip() or done.returncode}")
+    try:
+        yield mount_point
+    finally:
+        if subprocess.run(["umount", str(mount_point)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+        mount_point.rmdir()
+
+
+def _fill(path: Path) -> int:
+    """Write to ``path`` until the disk is full; return the bytes written."""
+    chunk = b"\0" * 65536
+    written = 0
+    with path.open("wb", buffering=0) as filler:
+        while True:
+            try:
+                written += filler.write(chunk)
+            except OSError as error:
+                assert error.errno == errno.ENOSPC, error
+                break
+        # Fill the last partial chunk too.
+        for size in (4096, 512, 1):
+            while True:
+                try:
+                    written += filler.write(chunk[:size])
+                except OSError:
+                    break
+    return written
+
+
+def _full_disk(url: URL, disk: Path, label: str) -> None:
+    """Write until the disk is full, check the refusal and the reads, free space, resume."""
+    run_id = "full-1"
+    repo = RunRepository.connect(url)
+    repo.insert_run(RunCreate(run_id=run_id, status="running"))
+    writer = repo.history_writer(run_id, flush_every=10**9, flush_seconds=0.05)
+    acked = 0
+    step = 0
+
+    def write_block(rows: int) -> None:
+        nonlocal step
+        for _ in range(rows):
+            writer.log({key: value_at(step, key) for key in KEYS}, step=step)  # never raises
+            step += 1
+
+    write_block(200)
+    writer.flush()
+    acked = step
+    filler = disk / "filler"
+    _fill(filler)
+
+    refusal: BaseException | None = None
+    for _ in range(400):  # the WAL may have room left for a few flushes
+        write_block(50)
+        try:
+            writer.flush()
+        except DatabaseUnavailable as error:
+            refusal = error
+            break
+        acked = step
+    assert refusal is not None, "the disk never filled"
+    assert isinstance(refusal, StorageFull), f"{type(refusal).__name__}: {refusal}"
+    buffered = writer.pending
+    assert buffered > 0
+
+    # Reads keep working while the disk is full, and hold every acknowledged point.
+    assert repo.get_run(run_id).status.value == "running"
+    history = repo.get_history(run_id)
+    stored = list(history[KEYS[0]].steps)
+    assert stored[:acked] == list(range(acked))
+    for key in KEYS:
+        values = history[key].values[:acked]
+        assert [struct.pack("<d", v) for v in values] == [
+            struct.pack("<d", value_at(s, key)) for s in range(acked)
+        ]
+
+    # Space comes back: the buffered rows are written once each, by the same writer.
+    filler.unlink()
+    writer.flush()
+    writer.close()
+    history = repo.get_history(run_id)
+    repo.close()
+    for key in KEYS:
+        assert list(history[key].steps) == list(range(step)), f"{key}: lost or repeated steps"
+    record(
+        label,
+        points_acknowledged_before_full=acked * len(KEYS),
+        points_buffered_while_full=buffered * len(KEYS),
+        points_stored_after=step * len(KEYS),
+        lost=0,
+    )
+
+
+def test_sqlite_on_a_full_disk_refuses_typed_keeps_reads_and_resumes(small_disk: Path) -> None:
+    url = URL.create("sqlite", database=str(small_disk / "full.sqlite3"))
+    _full_disk(url, small_disk, f"SQLite on a full {DISK_MB} MB tmpfs")
+    with sqlite3.connect(str(url.database)) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def test_postgres_tablespace_on_a_full_disk_refuses_typed_and_resumes(
+    pg_cluster: PgCluster, small_disk: Path
+) -> None:
+    """The database's tablespace (its tables and indexes) on the small tmpfs; WAL stays on
+    the cluster's disk, so the server stays up and only extending a table fails."""
+    if pg_cluster.postmaster_pid() is None:
+        pg_cluster.start()
+    location = small_disk / "tablespace"
+    location.mkdir()
+    if pg_cluster.as_postgres:
+        for path in (small_disk, location):
+            shutil.chown(path, "postgres", "postgres")
+    name = f"full_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_cluster.url(), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE TABLESPACE {name} LOCATION '{location}'"))
+            connection.execute(text(f"CREATE DATABASE {name} TABLESPACE {name}"))
+        try:
+            _full_disk(pg_cluster.url(name), small_disk,
+                       f"PostgreSQL tablespace on a full {DISK_MB} MB tmpfs")  # fmt: skip
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                connection.execute(text(f"DROP TABLESPACE IF EXISTS {name}"))
+    finally:
+        admin.dispose()
