@@ -23,6 +23,10 @@ class InvalidDatabaseURL(ConfigurationError):
 class DatabaseUnavailable(MangoDBError):
     """The database cannot be reached (server down, file not writable, bad credentials)."""
 
+    def with_hint(self, hint: str) -> DatabaseUnavailable:
+        """The same kind of error, its message followed by what to do (e.g. how to resume)."""
+        return type(self)(f"{self}; {hint}")
+
 
 class DatabaseBusy(DatabaseUnavailable):
     """The database stayed locked past the retry budget."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from mangodb.cli.app import app, console
+from mangodb.errors import DatabaseUnavailable
 
 UrlOption = Annotated[
     str | None,
@@ -23,6 +26,19 @@ RunIdOption = Annotated[
         "records this W&B run id, else a new run named by it.",
     ),
 ]
+
+
+@contextmanager
+def _resumable(runs: int) -> Iterator[None]:
+    """An unreachable database says that importing again completes the import (it is
+    idempotent: points already stored are skipped)."""
+    try:
+        yield
+    except DatabaseUnavailable as error:
+        raise error.with_hint(
+            f"run the same command again to finish importing the {runs} W&B run(s) "
+            "(points already stored are skipped)"
+        ) from error
 
 
 @app.command("import-wandb")
@@ -58,7 +74,7 @@ def import_wandb(
     logs = find_run_logs(paths)
     if run_id is not None and len(logs) != 1:
         raise ValidationError(f"--run-id needs exactly one W&B run, found {len(logs)}")
-    with RunRepository.connect(url, source="cli") as repo:
+    with _resumable(len(logs)), RunRepository.connect(url, source="cli") as repo:
         progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),

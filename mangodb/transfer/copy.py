@@ -19,8 +19,19 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, text, update
-from sqlalchemy.engine import URL
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import URL, ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 
 from mangodb.db import schema
@@ -95,6 +106,7 @@ def _engines(source_url: str | URL, target_url: str | URL) -> Iterator[tuple[Eng
         raise DatabaseUnavailable(f"source {mask_url(resolved)}: no such SQLite file")
     source = make_engine(resolved)
     target = make_engine(resolve_url(target_url))
+    event.listen(source, "handle_error", _mark_source_error)
     try:
         yield source, target
     finally:
@@ -103,11 +115,22 @@ def _engines(source_url: str | URL, target_url: str | URL) -> Iterator[tuple[Eng
 
 
 @contextmanager
-def _translated(engine: Engine) -> Iterator[None]:
+def _translated(source: Engine, target: Engine) -> Iterator[None]:
+    """Translate database errors, naming the database they came from."""
     try:
         yield
     except SQLAlchemyError as error:
-        raise translate(error, engine.url) from error
+        failed = source if getattr(error, _FROM_SOURCE, False) else target
+        raise translate(error, failed.url) from error
+
+
+_FROM_SOURCE = "mangodb_from_source"
+
+
+def _mark_source_error(context: ExceptionContext) -> None:
+    """Tag errors raised by the source engine (connecting included) for ``_translated``."""
+    if context.sqlalchemy_exception is not None:
+        setattr(context.sqlalchemy_exception, _FROM_SOURCE, True)
 
 
 def source_identity(engine: Engine) -> str:
@@ -335,7 +358,7 @@ def copy_database(
     """Copy ``source_url`` into ``target_url`` (see the module docstring); verify at the end."""
     if batch_size < 1:
         raise MangoDBError("batch size must be at least 1")
-    with _engines(source_url, target_url) as (source, target), _translated(target):
+    with _engines(source_url, target_url) as (source, target), _resumable(source, target):
         plan, states = plan_copy(source, target, merge=merge)
         if states is None:
             _start(target, plan)
@@ -345,6 +368,19 @@ def copy_database(
         seconds = time.perf_counter() - started
         checks = verify_tables(source, target, plan_offsets(plan)) if verify else []
     return CopyResult(plan=plan, copied_rows=copied, seconds=seconds, checks=tuple(checks))
+
+
+@contextmanager
+def _resumable(source: Engine, target: Engine) -> Iterator[None]:
+    """``_translated``, and an unreachable database says that running the copy again resumes
+    it (what was committed stays; the copy continues after the last copied key)."""
+    try:
+        with _translated(source, target):
+            yield
+    except DatabaseUnavailable as error:
+        raise error.with_hint(
+            "run the same `mangodb db copy` command again to resume where it stopped"
+        ) from error
 
 
 def plan_offsets(plan: CopyPlan) -> dict[str, int]:
@@ -400,6 +436,6 @@ def _copy_all(
 
 def dry_run_plan(source_url: str | URL, target_url: str | URL, *, merge: bool = False) -> CopyPlan:
     """What ``copy_database`` would do, without touching the target."""
-    with _engines(source_url, target_url) as (source, target), _translated(target):
+    with _engines(source_url, target_url) as (source, target), _translated(source, target):
         plan, _ = plan_copy(source, target, merge=merge, dry_run=True)
     return plan

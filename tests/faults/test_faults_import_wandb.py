@@ -90,12 +90,6 @@ def test_import_wandb_across_a_restart(
            first_exit=process.returncode, rerun="complete, nothing twice")  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: `mangodb import-wandb` cut by a server restart exits 3 with the driver's "
-    "message only ('the database system is starting up' / 'server closed the connection'), "
-    "not saying that running it again completes the import (issue 16 §2)",
-)
 def test_import_wandb_cut_by_a_restart_says_how_to_resume(
     pg_cluster: PgCluster, cluster_url: URL, offline_runs: tuple[Path, list[str]]
 ) -> None:

@@ -220,12 +220,6 @@ def test_db_copy_across_a_restart_ends_verified_or_resumes(
     record("db copy across a restart", first_exit=first.returncode, rerun="resumed, verified")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: `mangodb db copy` cut by a server restart exits 3 with the driver's message "
-    "only ('server closed the connection unexpectedly'), not saying that rerunning the same "
-    "command resumes (issue 16 §2: end verified or say how to resume)",
-)
 def test_db_copy_cut_by_a_restart_says_how_to_resume(
     pg_cluster: PgCluster, cluster_url: URL, tmp_path: Path
 ) -> None:

@@ -98,12 +98,6 @@ def test_no_command_shows_the_password(
            command_runs=CHECKED["command runs"], shown=0)  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: `mangodb db copy SOURCE TARGET` whose PostgreSQL source refuses the "
-    "connection says 'cannot use database <TARGET>: ... password authentication failed': "
-    "the error names the SQLite target, not the source that failed",
-)
 def test_db_copy_names_the_source_that_failed(pg_cluster: PgCluster, tmp_path: Path) -> None:
     if pg_cluster.postmaster_pid() is None:
         pg_cluster.start()
