@@ -39,6 +39,7 @@ from mangodb import inputs
 from mangodb.db.models import Run, RunMetric, RunObjective, RunTag
 from mangodb.errors import ValidationError
 from mangodb.numbers import NAN
+from mangodb.status import parse_status
 
 Op = Literal["=", "!=", "<", "<=", ">", ">=", "in", "like", "is null", "is not null"]
 OPS: tuple[str, ...] = (
@@ -224,7 +225,6 @@ class FieldFilter(Filter):
             if beyond is not None:
                 return beyond
         if self.field == "status" and value is not None:
-            from mangodb.status import parse_status
 
             if self.op == "in":
                 value = [parse_status(v).value for v in value]

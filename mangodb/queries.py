@@ -24,14 +24,14 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from mangodb import children
+from mangodb import children, inputs
 from mangodb.db.models import (
     CrashReport,
     Run,
     RunMetric,
 )
 from mangodb.dto import RunCreate, RunRead, as_sequence
-from mangodb.errors import ValidationError
+from mangodb.errors import RunAlreadyExists, ValidationError
 from mangodb.filters import (
     FIELDS,
     ConfigFilter,
@@ -43,6 +43,7 @@ from mangodb.filters import (
     TagFilter,
     split_path,
 )
+from mangodb.query import parse
 from mangodb.readers import final_metrics_rows
 
 MAX_LIMIT = 10_000
@@ -79,6 +80,40 @@ _CRITERIA = frozenset(
         "git_commit",
     }
 )
+
+
+def check_criteria(values: Mapping[str, Any]) -> None:
+    """Check the shape and values of ``query_runs`` criteria before any statement is built
+    (or looked up in the statement cache)."""
+    unknown = sorted(str(name) for name in values if name not in _CRITERIA)
+    if unknown:
+        raise ValidationError(
+            f"unknown query criteria: {', '.join(unknown)}; known: {', '.join(sorted(_CRITERIA))}"
+        )
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name in ("config", "metrics", "objectives"):
+            for key, bound in inputs.bounds(value, name).items():
+                if name == "config" and isinstance(key, tuple):
+                    inputs.texts(key, "config path")
+                else:
+                    inputs.text(key, f"{name} key")
+                inputs.query_bound(bound, f"{name}[{key!r}]")
+        elif name == "where":
+            if not isinstance(value, Filter):
+                inputs.text(value, "where")
+        elif name == "filters":
+            if not isinstance(value, Filter):
+                inputs.instances(value, Filter, "filters")
+        elif name == "offset":
+            inputs.integer(value, "offset", minimum=0)
+        elif name in ("order_by", "name_prefix"):
+            inputs.text(value, name)
+        elif name in inputs.RANGE_CRITERIA:
+            inputs.instance(value, dt.datetime, name)
+        else:  # status, gradient_method, tags, ids, model_name, dataset, batch_size, …
+            inputs.query_values(value, name)
 
 
 @dataclass(frozen=True)
@@ -173,7 +208,6 @@ def build_filters(criteria: Mapping[str, Any]) -> list[Filter]:
             filters.append(ObjectiveFilter(name, op, item))
     where = criteria.get("where")
     if where:
-        from mangodb.query import parse
 
         filters.append(parse(where) if isinstance(where, str) else where)
     extra = criteria.get("filters")
@@ -542,7 +576,6 @@ def bulk_insert_runs(
     session: Session, runs: Sequence[RunCreate], *, source: str | None, host: str | None
 ) -> int:
     """Insert runs with multi-row INSERTs (the bulk path); one event per run."""
-    from mangodb.errors import RunAlreadyExists
 
     if not runs:
         return 0

@@ -11,7 +11,7 @@ import json
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, delete, func, select, update
 from sqlalchemy.engine import URL
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from mangodb import analysis, children, inputs, lifecycle, queries
+from mangodb import analysis, children, frames, inputs, lifecycle, queries
 from mangodb.crash import fingerprint as crash_fingerprint
 from mangodb.db import models
 from mangodb.db.engine import make_engine, single_statement_engine, write_engine
@@ -32,13 +32,16 @@ from mangodb.dto import (
     AttachmentRead,
     CrashReportCreate,
     CrashReportRead,
+    InstanceRunRead,
     MethodComparison,
     ObjectiveCreate,
     ObjectiveRead,
     RunCreate,
+    RunEventRead,
     RunPage,
     RunRead,
     StatusChange,
+    StatusUpdate,
     json_document,
 )
 from mangodb.errors import (
@@ -51,14 +54,23 @@ from mangodb.errors import (
     ValidationError,
 )
 from mangodb.filters import Filter
+from mangodb.history import (
+    AppendResult,
+    HistoryWriter,
+    Series,
+    SeriesSummary,
+    append,
+    append_legacy,
+    read,
+    read_many,
+    summaries,
+    to_columns,
+)
 from mangodb.numbers import encode_float
+from mangodb.query import parse
 from mangodb.readers import final_metrics_rows, new_run_read, to_objective_read
 from mangodb.settings import resolve_url
 from mangodb.status import ACTIVE_STATUSES, RunStatus
-
-if TYPE_CHECKING:
-    from mangodb.dto import InstanceRunRead, RunEventRead, StatusUpdate
-    from mangodb.history import AppendResult, HistoryWriter, Series, SeriesSummary
 
 T = TypeVar("T")
 
@@ -321,7 +333,6 @@ class RunRepository:
             if metrics is not None:
                 queries.replace_final_metrics(session, run, metrics)
             if history:
-                from mangodb.history import append_legacy
 
                 append_legacy(session, run.id, history)
             refused = None
@@ -492,7 +503,7 @@ class RunRepository:
         """One page of ``query_runs``; ``next_cursor`` continues it (stable under inserts)."""
         inputs.optional_integer(limit, "limit", minimum=0)
         inputs.optional_text(cursor, "cursor")
-        inputs.criteria(criteria)
+        queries.check_criteria(criteria)
         # Built on every call, so a relative time ("created > 7d") means 7 days before now;
         # values, cut-offs and cursors are bound parameters, so SQLAlchemy's compiled cache
         # serves every page and every repeat of a question of the same shape.
@@ -507,13 +518,13 @@ class RunRepository:
 
     def count_runs(self, **criteria: Any) -> int:
         """How many runs match (same criteria as ``query_runs``)."""
-        inputs.criteria(criteria)
+        queries.check_criteria(criteria)
         plan = queries.plan(criteria, dialect=self.dialect)
         return self._read(lambda session: queries.count(session, plan), single_statement=True)
 
     def count_by_status(self, **criteria: Any) -> dict[str, int]:
         """Run counts per status for the matching runs."""
-        inputs.criteria(criteria)
+        queries.check_criteria(criteria)
         plan = queries.plan(criteria, dialect=self.dialect)
         return self._read(lambda session: queries.count_by(session, plan, Run.status))
 
@@ -528,7 +539,6 @@ class RunRepository:
 
     def filter(self, where: str) -> Filter:
         """Parse a query-language string into a typed filter."""
-        from mangodb.query import parse
 
         return parse(inputs.text(where, "where"))
 
@@ -617,7 +627,7 @@ class RunRepository:
                 inputs.status(s, "statuses").value
                 for s in inputs.instances(statuses, object, "statuses")
             ]
-        inputs.criteria(criteria)
+        queries.check_criteria(criteria)
         plan = queries.plan(criteria, dialect=self.dialect)
         return self._read(lambda session: analysis.compare_methods(session, plan, objective))
 
@@ -724,7 +734,7 @@ class RunRepository:
     def runs_without_crash_data(self, **criteria: Any) -> list[str]:
         """Run ids (crashed/failed/terminated unless ``status`` is given) with no crash report."""
         criteria.setdefault("status", ["crashed", "failed", "terminated"])
-        inputs.criteria(criteria)
+        queries.check_criteria(criteria)
         plan = queries.plan(criteria, dialect=self.dialect)
         return self._read(lambda session: queries.without_crash_reports(session, plan))
 
@@ -732,7 +742,6 @@ class RunRepository:
     def append_history(self, run_id: str, data: Any) -> AppendResult:
         """Append metric history: columns ``{key: (steps, values)}``, rows
         ``[{"_step": 3, "loss": 0.1}, ...]`` or legacy ``{key: [values...]}``."""
-        from mangodb.history import append, to_columns
 
         run_id = inputs.run_id(run_id)
         columns = to_columns(data)
@@ -753,7 +762,6 @@ class RunRepository:
     ) -> dict[str, Series]:
         """History of one run: key -> ``Series`` (``.steps``, ``.values``), optionally
         restricted to keys and a step range, downsampled to ``max_points`` per key."""
-        from mangodb.history import read
 
         run_id = inputs.run_id(run_id)
         keys = inputs.some_texts(keys, "keys")
@@ -783,7 +791,6 @@ class RunRepository:
         max_points: int | None = None,
     ) -> dict[str, Series]:
         """One key across many runs in one query: run_id -> ``Series``."""
-        from mangodb.history import read_many
 
         run_ids, key = inputs.texts(run_ids, "run_ids"), inputs.text(key, "key")
         min_step = inputs.optional_integer(min_step, "min_step")
@@ -821,7 +828,6 @@ class RunRepository:
         """The stored summary of each logged key of a run, keys sorted: points, first and last
         step, last value, minimum, maximum and NaN count, exact (kept by every append; never
         taken from a downsample). ``RunNotFound`` when the run does not exist."""
-        from mangodb.history import summaries
 
         run_id = inputs.run_id(run_id)
 
@@ -842,7 +848,6 @@ class RunRepository:
         row at once and never raises for a failed flush: the rows stay buffered (at most
         ``max_pending``) and are retried every ``flush_seconds``; ``close()`` raises
         ``HistoryNotStored`` naming the rows it could not write."""
-        from mangodb.history import HistoryWriter
 
         run_id = inputs.run_id(run_id)
         inputs.integer(flush_every, "flush_every", minimum=1)
@@ -881,7 +886,6 @@ class RunRepository:
         Returns one ``StatusChange`` per existing run, ``changed=False`` when refused or
         already there; unknown run ids are skipped. Rows are locked in run-id order, so
         concurrent callers cannot deadlock."""
-        from mangodb.dto import StatusUpdate
 
         inputs.integer(batch_size, "batch_size", minimum=1)
         checked = inputs.instances(updates, StatusUpdate, "updates")
@@ -935,7 +939,6 @@ class RunRepository:
     ) -> RunEventRead:
         """Record an observation (e.g. a spot interruption warning) in the run's event log
         without changing its status: the event goes from the current status to itself."""
-        from mangodb.dto import RunEventRead
 
         run_id, source = inputs.run_id(run_id), inputs.optional_text(source, "source")
         if not inputs.optional_text(reason, "reason") or not reason.strip():
@@ -970,12 +973,11 @@ class RunRepository:
     ) -> Any:
         """A pandas DataFrame, one row per matching run: fields, ``config.*`` (flattened),
         ``metric.*`` and ``objective.*`` columns, or just ``columns``."""
-        from mangodb.frames import runs_frame
 
         where = inputs.optional_text(where, "where")
         columns = None if columns is None else inputs.texts(columns, "columns")
-        inputs.criteria(criteria)
-        return runs_frame(self, where=where, columns=columns, **criteria)
+        queries.check_criteria(criteria)
+        return frames.runs_frame(self, where=where, columns=columns, **criteria)
 
     def history_frame(
         self,
@@ -985,12 +987,11 @@ class RunRepository:
         max_points: int | None = None,
     ) -> Any:
         """Long-format history as a DataFrame: ``run_id, key, step, value``."""
-        from mangodb.frames import history_frame
 
         run_ids = inputs.texts(run_ids, "run_ids")
         keys = inputs.some_texts(keys, "keys")
         max_points = inputs.optional_integer(max_points, "max_points")
-        return history_frame(self, run_ids, keys, max_points=max_points)
+        return frames.history_frame(self, run_ids, keys, max_points=max_points)
 
 
 def _objective_row(run_pk: int, spec: ObjectiveCreate) -> RunObjective:
@@ -1008,7 +1009,6 @@ def _instance_runs(
     session: Session, *, after: int, limit: int
 ) -> list[tuple[int, InstanceRunRead]]:
     """One keyset page of active runs with an instance id: (primary key, DTO)."""
-    from mangodb.dto import InstanceRunRead
 
     rows = session.execute(
         select(
