@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 from mangodb.dto import RunPage, RunRead
 from mangodb.errors import MissingExtra, ValidationError
-from mangodb.filters import FIELDS
 from mangodb.history.series import Series
+from mangodb.runs.filters import FIELDS
 
 
 class RunSource(Protocol):

@@ -15,18 +15,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mangodb import (
-    analysis,
-    crashes,
-    frames,
-    history,
-    inputs,
-    lifecycle,
-    objectives,
-    queries,
-    rows,
-    writes,
-)
+from mangodb import frames, history, inputs
+from mangodb.codecs.floats import encode_float
 from mangodb.db import models
 from mangodb.db.engine import make_engine
 from mangodb.db.models import Run
@@ -56,7 +46,6 @@ from mangodb.errors import (
     RunNotFound,
     ValidationError,
 )
-from mangodb.filters import Filter
 from mangodb.history import (
     AppendResult,
     HistoryWriter,
@@ -64,9 +53,18 @@ from mangodb.history import (
     SeriesSummary,
     to_columns,
 )
-from mangodb.numbers import encode_float
-from mangodb.query import parse
-from mangodb.readers import final_metrics_rows
+from mangodb.language import parse
+from mangodb.runs import (
+    analysis,
+    crash_reports,
+    lifecycle,
+    lookup,
+    objectives,
+    planning,
+    writes,
+)
+from mangodb.runs.assembly import final_metrics_rows
+from mangodb.runs.filters import Filter
 from mangodb.settings import resolve_url
 from mangodb.status import ACTIVE_STATUSES, RunStatus
 
@@ -151,7 +149,7 @@ class RunRepository:
 
         def flush(items: tuple[RunCreate, ...]) -> int:
             return self._write(
-                lambda session: queries.bulk_insert_runs(
+                lambda session: planning.bulk_insert_runs(
                     session, items, source=self.source, host=self.host
                 )
             )
@@ -169,7 +167,7 @@ class RunRepository:
     def get_run(self, run_id: str) -> RunRead:
         """The run with everything attached; ``RunNotFound`` if there is none."""
         run_id = inputs.run_id(run_id)
-        return self._read(lambda session: rows.full_read(session, run_id), single_statement=True)
+        return self._read(lambda session: lookup.full_read(session, run_id), single_statement=True)
 
     def run_exists(self, run_id: str) -> bool:
         run_id = inputs.run_id(run_id)
@@ -354,30 +352,30 @@ class RunRepository:
         """One page of ``query_runs``; ``next_cursor`` continues it (stable under inserts)."""
         inputs.optional_integer(limit, "limit", minimum=0)
         inputs.optional_text(cursor, "cursor")
-        queries.check_criteria(criteria)
+        planning.check_criteria(criteria)
         # Built on every call, so a relative time ("created > 7d") means 7 days before now;
         # values, cut-offs and cursors are bound parameters, so SQLAlchemy's compiled cache
         # serves every page and every repeat of a question of the same shape.
-        plan = queries.plan(criteria, dialect=self.dialect)
-        page = queries.page_statement(plan, limit=limit, cursor=cursor, dialect=self.dialect)
+        plan = planning.plan(criteria, dialect=self.dialect)
+        page = planning.page_statement(plan, limit=limit, cursor=cursor, dialect=self.dialect)
 
         def work(session: Session) -> RunPage:
-            runs, next_cursor = queries.fetch_page(session, page)
+            runs, next_cursor = planning.fetch_page(session, page)
             return RunPage(items=tuple(runs), next_cursor=next_cursor)
 
         return self._read(work, single_statement=True)
 
     def count_runs(self, **criteria: Any) -> int:
         """How many runs match (same criteria as ``query_runs``)."""
-        queries.check_criteria(criteria)
-        plan = queries.plan(criteria, dialect=self.dialect)
-        return self._read(lambda session: queries.count(session, plan), single_statement=True)
+        planning.check_criteria(criteria)
+        plan = planning.plan(criteria, dialect=self.dialect)
+        return self._read(lambda session: planning.count(session, plan), single_statement=True)
 
     def count_by_status(self, **criteria: Any) -> dict[str, int]:
         """Run counts per status for the matching runs."""
-        queries.check_criteria(criteria)
-        plan = queries.plan(criteria, dialect=self.dialect)
-        return self._read(lambda session: queries.count_by(session, plan, Run.status))
+        planning.check_criteria(criteria)
+        plan = planning.plan(criteria, dialect=self.dialect)
+        return self._read(lambda session: planning.count_by(session, plan, Run.status))
 
     def find_runs_by_instance(
         self, instance_id: str, *, active_only: bool = False
@@ -454,8 +452,8 @@ class RunRepository:
                 inputs.status(s, "statuses").value
                 for s in inputs.instances(statuses, object, "statuses")
             ]
-        queries.check_criteria(criteria)
-        plan = queries.plan(criteria, dialect=self.dialect)
+        planning.check_criteria(criteria)
+        plan = planning.plan(criteria, dialect=self.dialect)
         return self._read(lambda session: analysis.compare_methods(session, plan, objective))
 
     # -- crashes and attachments ------------------------------------------------------------
@@ -472,7 +470,7 @@ class RunRepository:
             if report is not None
             else inputs.validate(CrashReportCreate, fields)
         )
-        return self._write(lambda session: crashes.attach_report(session, run_id, spec))
+        return self._write(lambda session: crash_reports.attach_report(session, run_id, spec))
 
     def attach_conversation(
         self,
@@ -498,7 +496,7 @@ class RunRepository:
             raise ValidationError(f"details: {error}") from error
 
         return self._write(
-            lambda session: crashes.attach_link(
+            lambda session: crash_reports.attach_link(
                 session, run_id, kind=kind, uri=target, title=title, details=doc
             )
         )
@@ -506,9 +504,9 @@ class RunRepository:
     def runs_without_crash_data(self, **criteria: Any) -> list[str]:
         """Run ids (crashed/failed/terminated unless ``status`` is given) with no crash report."""
         criteria.setdefault("status", ["crashed", "failed", "terminated"])
-        queries.check_criteria(criteria)
-        plan = queries.plan(criteria, dialect=self.dialect)
-        return self._read(lambda session: queries.without_crash_reports(session, plan))
+        planning.check_criteria(criteria)
+        plan = planning.plan(criteria, dialect=self.dialect)
+        return self._read(lambda session: planning.without_crash_reports(session, plan))
 
     # -- history ----------------------------------------------------------------------------
     def append_history(self, run_id: str, data: Any) -> AppendResult:
@@ -539,7 +537,7 @@ class RunRepository:
 
         steps = {"min_step": min_step, "max_step": max_step, "max_points": max_points}
         return self._read(
-            lambda session: history.read(session, rows.run_pk(session, run_id), keys=keys, **steps)
+            lambda s: history.read(s, lookup.run_pk(s, run_id), keys=keys, **steps)
         )
 
     def get_history_many(
@@ -564,15 +562,14 @@ class RunRepository:
         """The logged keys of a run with their point counts."""
         run_id = inputs.run_id(run_id)
 
-        return self._read(lambda s: history.key_counts(s, rows.run_pk(s, run_id)))
+        return self._read(lambda s: history.key_counts(s, lookup.run_pk(s, run_id)))
 
     def history_summary(self, run_id: str) -> dict[str, SeriesSummary]:
         """The stored summary of each logged key of a run, keys sorted: points, first and last
         step, last value, minimum, maximum and NaN count, exact (kept by every append; never
         taken from a downsample). ``RunNotFound`` when the run does not exist."""
         run_id = inputs.run_id(run_id)
-
-        return self._read(lambda session: history.summaries(session, rows.run_pk(session, run_id)))
+        return self._read(lambda s: history.summaries(s, lookup.run_pk(s, run_id)))
 
     def history_writer(
         self,
@@ -673,7 +670,7 @@ class RunRepository:
         ``metric.*`` and ``objective.*`` columns, or just ``columns``."""
         where = inputs.optional_text(where, "where")
         columns = None if columns is None else inputs.texts(columns, "columns")
-        queries.check_criteria(criteria)
+        planning.check_criteria(criteria)
         return frames.runs_frame(self, where=where, columns=columns, **criteria)
 
     def history_frame(

@@ -18,7 +18,7 @@ from mangodb.cli.show import comparison_table, render_run
 from mangodb.cli.tables import Column, TableSpec
 from mangodb.errors import InvalidTransition, ValidationError
 from mangodb.frames import check_columns, column_value
-from mangodb.query.semantics import STATUSES, suggest
+from mangodb.language.semantics import STATUSES, suggest
 
 runs_app = typer.Typer(help="List, inspect and change runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")

@@ -10,15 +10,15 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Select, Table, and_, func, select
 from sqlalchemy.orm import Session
 
+from mangodb.codecs.floats import decode_float
 from mangodb.db.models import HistorySeries, Run
 from mangodb.errors import ValidationError
-from mangodb.history.codec import unpack
 from mangodb.history.columns import step_value
 from mangodb.history.downsample import check_max_points, downsample
+from mangodb.history.packing import unpack
 from mangodb.history.series import Series, SeriesSummary
 from mangodb.history.sql import batched
 from mangodb.history.store import CHUNKS, SERIES
-from mangodb.numbers import decode_float
 
 RUNS = cast(Table, Run.__table__)
 _CHUNK_COLUMNS = (

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from mangodb import children, inputs
+from mangodb import inputs
 from mangodb.db.models import (
     CrashReport,
     Run,
@@ -32,7 +32,10 @@ from mangodb.db.models import (
 )
 from mangodb.dto import RunCreate, RunRead, as_sequence
 from mangodb.errors import RunAlreadyExists, ValidationError
-from mangodb.filters import (
+from mangodb.language import parse
+from mangodb.runs import loading
+from mangodb.runs.assembly import final_metrics_rows
+from mangodb.runs.filters import (
     FIELDS,
     ConfigFilter,
     FieldFilter,
@@ -43,8 +46,6 @@ from mangodb.filters import (
     TagFilter,
     split_path,
 )
-from mangodb.query import parse
-from mangodb.readers import final_metrics_rows
 
 MAX_LIMIT = 10_000
 # Sort keys with no NULLs: these page by keyset; any other sort pages by offset.
@@ -322,7 +323,7 @@ def page_statement(
     plan: Plan, *, limit: int | None, cursor: str | None, dialect: str
 ) -> PageStatement:
     """The statement of one page of runs: one statement for the page's rows and, on
-    PostgreSQL, their child rows (see :mod:`mangodb.children`)."""
+    PostgreSQL, their child rows (see :mod:`mangodb.runs.loading`)."""
     if limit is not None and (limit < 0 or limit > MAX_LIMIT):
         raise ValidationError(f"limit must be between 0 and {MAX_LIMIT}")
     column = _sort_column(plan.order)
@@ -354,7 +355,7 @@ def page_statement(
     else:
         chosen = table.c.id.in_(page.scalar_subquery())
     statement = (
-        select(*children.run_columns(dialect), *children.page_columns(dialect))
+        select(*loading.run_columns(dialect), *loading.page_columns(dialect))
         .where(chosen)
         .order_by(*_ordering(column, plan.descending, keyset))
     )
@@ -376,7 +377,7 @@ def fetch_page(session: Session, page: PageStatement) -> tuple[list[RunRead], st
             next_cursor = _encode_cursor({"k": key})
         else:
             next_cursor = _encode_cursor({"o": page.offset + limit})
-    return children.load_reads(session, rows), next_cursor
+    return loading.load_reads(session, rows), next_cursor
 
 
 def _ordering(column: Any, descending: bool, keyset: bool) -> tuple[Any, Any]:

@@ -4,7 +4,7 @@ metrics, tags) and the ``RunRead`` built from them.
 PostgreSQL: the page's own statement carries each run's child rows, one JSON array per child
 table (``json_agg`` over an index probe per run), so a page is read in one statement and one
 round trip. Floats travel as their text (``NaN``, ``-0`` and full precision survive), times
-as ISO 8601 with an offset, documents as JSON (decoded by :mod:`mangodb.jsoncodec`).
+as ISO 8601 with an offset, documents as JSON (decoded by :mod:`mangodb.codecs.jsontext`).
 
 SQLite (no round trips to save): the page's statement says, per run, whether it has rows in
 each child table (``EXISTS``); then one query per child table that some run of the page uses.
@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
-from mangodb import jsoncodec
+from mangodb.codecs import jsontext
 from mangodb.db.models import (
     CrashReport,
     Run,
@@ -45,7 +45,7 @@ from mangodb.db.models import (
 )
 from mangodb.db.types import JSONDocument, UTCDateTime
 from mangodb.dto import RunRead
-from mangodb.readers import run_read_from_row
+from mangodb.runs.assembly import run_read_from_row
 
 CHILDREN: tuple[tuple[str, type[Any]], ...] = (
     ("events", RunEvent),
@@ -115,7 +115,7 @@ def _as_time(text: Any) -> dt.datetime | None:
 
 
 def _as_document(value: Any) -> Any:
-    return None if value is None else jsoncodec.decode(value)
+    return None if value is None else jsontext.decode(value)
 
 
 def _json_field(column: ColumnElement[Any]) -> tuple[ColumnElement[Any], _Convert | None]:
@@ -155,7 +155,7 @@ class _Inline:
         if text is None:
             return []
         found: list[dict[str, Any]] = []
-        for values in jsoncodec.parse(text):
+        for values in jsontext.parse(text):
             for index, convert in self.converters:
                 values[index] = convert(values[index])
             found.append(dict(zip(self.keys, values, strict=True)))

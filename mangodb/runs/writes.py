@@ -12,13 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mangodb import lifecycle, queries
 from mangodb.db.models import RunTag
 from mangodb.dto import RunCreate, RunRead
 from mangodb.errors import InvalidTransition, RunAlreadyExists
 from mangodb.history import append_legacy
-from mangodb.readers import new_run_read
-from mangodb.rows import full_read, run_pk, run_row
+from mangodb.runs import lifecycle, planning
+from mangodb.runs.assembly import new_run_read
+from mangodb.runs.lookup import full_read, run_pk, run_row
 from mangodb.status import RunStatus
 
 
@@ -30,9 +30,9 @@ def insert(session: Session, create: RunCreate, actor: lifecycle.Actor) -> RunRe
     """Insert one run in few round trips: one INSERT .. RETURNING, one for the event (and tags
     and objectives when given); the read is built from what was written."""
     now = _utcnow()
-    (row,) = queries.run_rows((create,), now)
+    (row,) = planning.run_rows((create,), now)
     try:
-        (event,) = queries.insert_run_rows(
+        (event,) = planning.insert_run_rows(
             session, (create,), (row,), now=now, source=actor.source, host=actor.host
         )
     except IntegrityError as error:
@@ -67,7 +67,7 @@ def update(
     if config is not None:
         run.config = config
     if metrics is not None:
-        queries.replace_final_metrics(session, run, metrics)
+        planning.replace_final_metrics(session, run, metrics)
     if history:
         append_legacy(session, run.id, history)
     refused = None

@@ -7,10 +7,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mangodb import children
 from mangodb.db.models import Run
 from mangodb.dto import RunRead
 from mangodb.errors import RunNotFound
+from mangodb.runs import loading
 
 
 def run_row(session: Session, run_id: str, *, lock: bool = False) -> Run:
@@ -37,7 +37,7 @@ def run_pk(session: Session, run_id: str, *, lock: bool = False) -> int:
 def full_read(session: Session, run_id: str) -> RunRead:
     """The run with everything attached, as the session sees it (pending changes included)."""
     session.flush()  # pending ORM changes must be visible to the Core reads below
-    read = children.load_read(session, run_id)
+    read = loading.load_read(session, run_id)
     if read is None:
         raise RunNotFound(run_id)
     return read

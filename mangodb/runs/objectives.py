@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from mangodb.db.models import RunObjective
 from mangodb.dto import ObjectiveCreate, ObjectiveRead
 from mangodb.errors import ObjectiveNotFound
-from mangodb.readers import to_objective_read
-from mangodb.rows import run_pk
+from mangodb.runs.assembly import to_objective_read
+from mangodb.runs.lookup import run_pk
 
 
 def upsert(session: Session, run_id: str, spec: ObjectiveCreate) -> ObjectiveRead:

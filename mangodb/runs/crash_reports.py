@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from mangodb.crash import fingerprint as crash_fingerprint
 from mangodb.db.models import CrashReport, RunAttachment
 from mangodb.dto import EXCERPT_LIMIT, AttachmentRead, CrashReportCreate, CrashReportRead
-from mangodb.rows import run_pk, run_row
+from mangodb.runs.lookup import run_pk, run_row
 
 
 def _utcnow() -> dt.datetime:

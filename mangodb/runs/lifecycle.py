@@ -19,7 +19,7 @@ from mangodb import inputs
 from mangodb.db.models import Run, RunEvent
 from mangodb.dto import InstanceRunRead, RunEventRead, StatusChange, StatusUpdate, json_document
 from mangodb.errors import InvalidTransition, RunNotFound
-from mangodb.rows import run_row
+from mangodb.runs.lookup import run_row
 from mangodb.status import ACTIVE_STATUSES, RunStatus, is_allowed
 
 
