@@ -14,8 +14,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from mangodb.dto import RunPage, RunRead
-from mangodb.errors import MissingExtra, ValidationError
-from mangodb.history.series import Series
+from mangodb.errors import ValidationError
+from mangodb.history.series import Series, pandas
 from mangodb.runs.filters import FIELDS
 
 
@@ -62,14 +62,6 @@ SCALAR_FIELDS = (
     "total_training_steps",
     "error_summary",
 )
-
-
-def pandas() -> Any:
-    try:
-        import pandas as pd
-    except ImportError as error:
-        raise MissingExtra("pandas", "pandas") from error
-    return pd
 
 
 def flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -22,6 +22,7 @@ from mangodb.db.engine import make_engine
 from mangodb.db.models import Run
 from mangodb.db.schema import ensure_schema
 from mangodb.db.translate import translate
+from mangodb.db.types import utcnow
 from mangodb.db.units import UnitsOfWork
 from mangodb.dto import (
     MAX_ID,
@@ -63,16 +64,11 @@ from mangodb.runs import (
     planning,
     writes,
 )
-from mangodb.runs.assembly import final_metrics_rows
 from mangodb.runs.filters import Filter
 from mangodb.settings import resolve_url
 from mangodb.status import ACTIVE_STATUSES, RunStatus
 
 T = TypeVar("T")
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 class RunRepository:
@@ -252,7 +248,7 @@ class RunRepository:
     def heartbeat(self, run_id: str, *, at: dt.datetime | None = None) -> None:
         """Record that the run is alive (one UPDATE)."""
         run_id = inputs.run_id(run_id)
-        when = inputs.aware(at, "at") or _utcnow()
+        when = inputs.aware(at, "at") or utcnow()
 
         self._write(lambda session: lifecycle.heartbeat(session, run_id, when))
 
@@ -268,7 +264,7 @@ class RunRepository:
         ``crashed``, with the evidence in the event. Safe to run concurrently."""
         grace = inputs.instance(grace, dt.timedelta, "grace")
         source, dry_run = inputs.text(source, "source"), inputs.flag(dry_run, "dry_run")
-        moment = inputs.aware(now, "now") or _utcnow()
+        moment = inputs.aware(now, "now") or utcnow()
         try:
             cutoff = moment - grace
         except OverflowError:
@@ -420,7 +416,7 @@ class RunRepository:
         value = inputs.number(value, "objective value")
         inputs.optional_integer(step, "step", minimum=0)
         stored, kind = encode_float(value)
-        when = inputs.aware(at, "at") or _utcnow()
+        when = inputs.aware(at, "at") or utcnow()
 
         return self._write(
             lambda session: objectives.set_value(
@@ -648,7 +644,7 @@ class RunRepository:
         if not inputs.optional_text(reason, "reason") or not reason.strip():
             raise ValidationError("record_event needs a reason")
         doc = json_document(details) if details else None
-        now = _utcnow()
+        now = utcnow()
 
         return self._write(
             functools.partial(
@@ -687,4 +683,4 @@ class RunRepository:
         return frames.history_frame(self, run_ids, keys, max_points=max_points)
 
 
-__all__ = ["MangoDBError", "RunRepository", "final_metrics_rows"]
+__all__ = ["MangoDBError", "RunRepository"]

@@ -14,6 +14,11 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from mangodb.codecs import jsontext
 
 
+def utcnow() -> dt.datetime:
+    """Now, in UTC (timestamps are stored aware)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """A timestamp stored in UTC. Naive datetimes are refused: their zone is a guess."""
 

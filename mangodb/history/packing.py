@@ -278,11 +278,6 @@ def _unpack_values(codec: int, payload: bytes) -> list[Any]:
     return floats.tolist()
 
 
-def _text(value: Any) -> str:
-    """Strict JSON text (no NaN tokens: the codec has tagged them)."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
 def _pack_json(values: Sequence[Any]) -> tuple[int, bytes]:
     flags = VALUES_JSON
     values = [_as_json_value(v) for v in values]
@@ -334,7 +329,7 @@ def _json_bytes(document: Any) -> bytes:
     """UTF-8 strict JSON text of an encoded document; ``ValidationError`` when it has none
     (e.g. a lone surrogate in a string)."""
     try:
-        return _text(document).encode("utf-8")
+        return jsontext.to_text(document).encode("utf-8")
     except _REFUSED as error:
         raise ValidationError(f"history value is neither a number nor JSON: {error}") from error
 
@@ -429,7 +424,7 @@ def same_value(old: Any, new: Any) -> bool:
     if is_number(old) or is_number(new):
         return False
     try:
-        return _text(jsontext.encode(old)) == _text(jsontext.encode(new))
+        return jsontext.to_text(jsontext.encode(old)) == jsontext.to_text(jsontext.encode(new))
     except (TypeError, ValueError):
         return False
 

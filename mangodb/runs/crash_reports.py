@@ -3,7 +3,6 @@ attaching the same report (or link) again returns the stored one."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from typing import Any
@@ -13,12 +12,9 @@ from sqlalchemy.orm import Session
 
 from mangodb.crash import fingerprint as crash_fingerprint
 from mangodb.db.models import CrashReport, RunAttachment
+from mangodb.db.types import utcnow
 from mangodb.dto import EXCERPT_LIMIT, AttachmentRead, CrashReportCreate, CrashReportRead
 from mangodb.runs.lookup import run_pk, run_row
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def attach_report(session: Session, run_id: str, spec: CrashReportCreate) -> CrashReportRead:
@@ -50,7 +46,7 @@ def attach_report(session: Session, run_id: str, spec: CrashReportCreate) -> Cra
         row = CrashReport(
             run_pk=run.id,
             dedup_key=dedup,
-            created_at=_utcnow(),
+            created_at=utcnow(),
             **spec.model_dump(exclude={"excerpt", "fingerprint"}),
             excerpt=excerpt,
             fingerprint=fp,
@@ -81,7 +77,7 @@ def attach_link(
     ).one_or_none()
     if row is None:
         row = RunAttachment(
-            run_pk=pk, kind=kind, uri=uri, title=title, created_at=_utcnow(), details=details
+            run_pk=pk, kind=kind, uri=uri, title=title, created_at=utcnow(), details=details
         )
         session.add(row)
         session.flush()

@@ -362,11 +362,6 @@ class ConfigFilter(Filter):
             )
         object.__setattr__(self, "value", _operand(self.op, self.value, _config_value))
 
-    def _element(self, dialect: str) -> Any:
-        if dialect == "postgresql":
-            return pg_lookup(self.path)[0]
-        return Run.config[self.path]
-
     def _typed(self, dialect: str, sample: Any) -> Any:
         """The JSON value as a SQL scalar of ``sample``'s type, NULL where the type differs."""
         if dialect == "postgresql":

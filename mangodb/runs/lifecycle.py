@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from mangodb import inputs
 from mangodb.db.models import Run, RunEvent
+from mangodb.db.types import utcnow
 from mangodb.dto import InstanceRunRead, RunEventRead, StatusChange, StatusUpdate, json_document
 from mangodb.errors import InvalidTransition, RunNotFound
 from mangodb.runs.lookup import run_row
@@ -29,10 +30,6 @@ class Actor:
 
     source: str | None
     host: str
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def add_event(
@@ -53,7 +50,7 @@ def add_event(
     session.add(
         RunEvent(
             run_pk=run.id,
-            at=at or _utcnow(),
+            at=at or utcnow(),
             from_status=from_status,
             to_status=to_status,
             reason=reason,
@@ -105,7 +102,7 @@ def apply_transition(
                 sorted(s.value for s in RunStatus if is_allowed(current, s))
             )
         return refuse({"refused": hint}, current.value, hint)
-    now = _utcnow()
+    now = utcnow()
     values: dict[str, Any] = {"status": target.value, "updated_at": now}
     if target is RunStatus.RUNNING:
         if run.started_at is None and "started_at" not in fields:

@@ -9,12 +9,11 @@ import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Select,
-    Table,
     any_,
     delete,
     func,
@@ -305,10 +304,6 @@ def _deserialise(order: str, value: Any) -> Any:
     return value
 
 
-def filtered(plan: Plan) -> Select[Any]:
-    return select(Run).where(*plan.where)
-
-
 @dataclass(frozen=True)
 class PageStatement:
     """A page's statement and what reading its rows needs."""
@@ -349,7 +344,7 @@ def page_statement(
         page = page.offset(offset)
     if limit is not None:
         page = page.limit(limit + 1)
-    table = _table(Run)
+    table = loading.table_of(Run)
     if dialect == "postgresql":
         chosen = table.c.id == any_(func.array(page.scalar_subquery()))
     else:
@@ -432,10 +427,6 @@ def run_rows(runs: Sequence[RunCreate], now: dt.datetime) -> list[dict[str, Any]
         )
         rows.append(values)
     return rows
-
-
-def _table(model: type[Any]) -> Table:
-    return cast(Table, model.__table__)
 
 
 def insert_run_rows(
@@ -550,7 +541,7 @@ def _driver_insert(
 ) -> tuple[str, list[Any]]:
     """``INSERT INTO table (columns) VALUES (...) x rows RETURNING id, run_id`` in the
     driver's parameter style, and each column's bind processor (None: pass as is)."""
-    model_table = _table(Run).metadata.tables[table]
+    model_table = loading.table_of(Run).metadata.tables[table]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     one = "(" + ", ".join([mark] * len(columns)) + ")"
     sql = (

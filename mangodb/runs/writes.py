@@ -3,7 +3,6 @@ delete it. Arguments arrive checked (the repository validates them at its bounda
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mangodb.db.models import RunTag
+from mangodb.db.types import utcnow
 from mangodb.dto import RunCreate, RunRead
 from mangodb.errors import InvalidTransition, RunAlreadyExists
 from mangodb.history import append_legacy
@@ -22,14 +22,10 @@ from mangodb.runs.lookup import full_read, run_pk, run_row
 from mangodb.status import RunStatus
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 def insert(session: Session, create: RunCreate, actor: lifecycle.Actor) -> RunRead:
     """Insert one run in few round trips: one INSERT .. RETURNING, one for the event (and tags
     and objectives when given); the read is built from what was written."""
-    now = _utcnow()
+    now = utcnow()
     (row,) = planning.run_rows((create,), now)
     try:
         (event,) = planning.insert_run_rows(
@@ -84,7 +80,7 @@ def update(
             details=details,
             fields=fields,
         )
-    run.updated_at = _utcnow()
+    run.updated_at = utcnow()
     session.flush()
     return full_read(session, run_id), refused
 
