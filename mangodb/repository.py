@@ -58,6 +58,7 @@ from mangodb.language import parse
 from mangodb.runs import (
     analysis,
     crash_reports,
+    inserts,
     lifecycle,
     lookup,
     objectives,
@@ -145,7 +146,7 @@ class RunRepository:
 
         def flush(items: tuple[RunCreate, ...]) -> int:
             return self._write(
-                lambda session: planning.bulk_insert_runs(
+                lambda session: inserts.bulk_insert_runs(
                     session, items, source=self.source, host=self.host
                 )
             )

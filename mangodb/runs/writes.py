@@ -11,13 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mangodb.db.models import RunTag
+from mangodb.db.models import Run, RunMetric, RunTag
 from mangodb.db.types import utcnow
 from mangodb.dto import RunCreate, RunRead
 from mangodb.errors import InvalidTransition, RunAlreadyExists
 from mangodb.history import append_legacy
-from mangodb.runs import lifecycle, planning
-from mangodb.runs.assembly import new_run_read
+from mangodb.runs import inserts, lifecycle
+from mangodb.runs.assembly import final_metrics_rows, new_run_read
 from mangodb.runs.lookup import full_read, run_pk, run_row
 from mangodb.status import RunStatus
 
@@ -26,9 +26,9 @@ def insert(session: Session, create: RunCreate, actor: lifecycle.Actor) -> RunRe
     """Insert one run in few round trips: one INSERT .. RETURNING, one for the event (and tags
     and objectives when given); the read is built from what was written."""
     now = utcnow()
-    (row,) = planning.run_rows((create,), now)
+    (row,) = inserts.run_rows((create,), now)
     try:
-        (event,) = planning.insert_run_rows(
+        (event,) = inserts.insert_run_rows(
             session, (create,), (row,), now=now, source=actor.source, host=actor.host
         )
     except IntegrityError as error:
@@ -63,7 +63,7 @@ def update(
     if config is not None:
         run.config = config
     if metrics is not None:
-        planning.replace_final_metrics(session, run, metrics)
+        replace_final_metrics(session, run, metrics)
     if history:
         append_legacy(session, run.id, history)
     refused = None
@@ -99,3 +99,13 @@ def set_tags(session: Session, run_id: str, add: Iterable[str], remove: set[str]
 
 def delete(session: Session, run_id: str) -> None:
     session.delete(run_row(session, run_id))
+
+
+def replace_final_metrics(session: Session, run: Run, summary: Mapping[str, Any]) -> None:
+    """Numeric final metrics become rows (filterable in SQL), the rest stays a document."""
+    rows, document = final_metrics_rows(summary)
+    session.execute(delete_rows(RunMetric).where(RunMetric.run_pk == run.id))
+    for row in rows:
+        row.run_pk = run.id
+    session.add_all(rows)
+    run.final_metrics = document
