@@ -31,9 +31,10 @@ from typing import Any
 from sqlalchemy import create_engine, insert, select, text, update
 from sqlalchemy.engine import URL, make_url
 
-from mangodb import RunCreate, RunRepository, queries
+from mangodb import RunCreate, RunRepository
 from mangodb.db.models import Run, RunMetric, RunObjective
 from mangodb.dto import ObjectiveCreate
+from mangodb.runs import planning
 from mangodb.transfer import copy_database
 
 METHODS = ("mgda", "pcgrad", "cagrad", "nash_mtl", "famo", "linear")
@@ -158,7 +159,7 @@ def median_ms(work: Callable[[], object], repeat: int) -> float:
 
 def page_sql(repo: RunRepository) -> Callable[[], object]:
     """The filtered page's SQL alone (ids of the 51 first matches), without building DTOs."""
-    plan = queries.plan(FILTER, dialect=repo.dialect)
+    plan = planning.plan(FILTER, dialect=repo.dialect)
     statement = (
         select(Run.id).where(*plan.where).order_by(Run.created_at.desc(), Run.id.desc()).limit(51)
     )

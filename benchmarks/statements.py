@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-from mangodb import queries
+from mangodb.runs import planning
 
 CRITERIA: dict[str, Any] = {
     "status": "completed",
@@ -49,11 +49,11 @@ def main() -> None:
     for name, dialect in (("sqlite", sqlite.dialect()), ("postgresql", postgresql.dialect())):
         for label, criteria in (("keywords", CRITERIA), ("where string", WHERE)):
 
-            def plan(criteria: dict[str, Any] = criteria, name: str = name) -> queries.Plan:
-                return queries.plan(criteria, dialect=name)
+            def plan(criteria: dict[str, Any] = criteria, name: str = name) -> planning.Plan:
+                return planning.plan(criteria, dialect=name)
 
-            def build(name: str = name) -> queries.PageStatement:
-                page = queries.page_statement(plan(), limit=50, cursor=None, dialect=name)
+            def build(name: str = name) -> planning.PageStatement:
+                page = planning.page_statement(plan(), limit=50, cursor=None, dialect=name)
                 page.statement._generate_cache_key()  # what SQLAlchemy does per new statement
                 return page
 

@@ -101,7 +101,7 @@ def make_run(root: Path, keys: int, steps: int) -> Path:
     for i in range(steps):
         run.log({k: i * 0.001 + j for j, k in enumerate(names)})
     run.finish()
-    from mangodb.integrations.wandb.reader import read_run_log
+    from mangodb.integrations.wandb.logfile import read_run_log
 
     (path,) = root.glob("wandb/offline-run-*/run-*.wandb")
     deadline = time.monotonic() + 60
@@ -113,7 +113,7 @@ def make_run(root: Path, keys: int, steps: int) -> Path:
 def bench_import(root: Path, keys: int, steps: int, repeat: int) -> None:
     from mangodb import RunRepository
     from mangodb.integrations.wandb import import_run
-    from mangodb.integrations.wandb.reader import read_run_log
+    from mangodb.integrations.wandb.logfile import read_run_log
 
     began = time.perf_counter()
     path = make_run(root / "run", keys, steps)

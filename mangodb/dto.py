@@ -99,7 +99,7 @@ def _finite(value: float | None) -> float | None:
     if value == 0.0:
         # -0.0 becomes 0.0: a SQLite REAL column stores an integral value as an integer, which
         # drops the sign, so the value read back would differ from the one given. (Metric and
-        # objective values keep -0.0: they are stored with their kind, see mangodb.numbers.)
+        # objective values keep -0.0: they are stored with their kind, see mangodb.codecs.floats.)
         return 0.0
     return value
 

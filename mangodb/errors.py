@@ -1,7 +1,8 @@
 """The one exception hierarchy of mangodb.
 
 Every error a caller can see derives from :class:`MangoDBError`. Driver errors are translated
-in one place (:func:`translate_db_error`) with ``raise ... from`` so the cause stays attached.
+in one place (:func:`mangodb.db.translate.translate`) with ``raise ... from`` so the cause stays
+attached.
 Messages never contain passwords: URLs are masked before they reach a message.
 """
 
@@ -93,7 +94,8 @@ class InvalidTransition(MangoDBError):
 
 
 class ConcurrentUpdate(MangoDBError):
-    """Another writer changed the run between our read and our write (compare-and-set lost)."""
+    """Deprecated, never raised: a lost compare-and-set raises ``InvalidTransition``. Kept so
+    ``from mangodb import ConcurrentUpdate`` and ``except ConcurrentUpdate`` keep working."""
 
 
 class QuerySyntaxError(ValidationError):

@@ -11,14 +11,31 @@ without it these raise ``MissingExtra('pandas', 'pandas')``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from mangodb.errors import MissingExtra, ValidationError
-from mangodb.filters import FIELDS
+from mangodb.dto import RunPage, RunRead
+from mangodb.errors import ValidationError
+from mangodb.history.series import Series, pandas
+from mangodb.runs.filters import FIELDS
 
-if TYPE_CHECKING:
-    from mangodb.dto import RunRead
-    from mangodb.repository import RunRepository
+
+class RunSource(Protocol):
+    """What the frames read from: ``RunRepository`` is one (so this module does not import
+    the repository, which offers ``runs_frame`` and ``history_frame`` on top of it)."""
+
+    def query_runs_page(
+        self, *, limit: int | None = ..., cursor: str | None = ..., **criteria: Any
+    ) -> RunPage: ...
+
+    def get_history(
+        self,
+        run_id: str,
+        keys: Sequence[str] | None = ...,
+        *,
+        min_step: int | None = ...,
+        max_step: int | None = ...,
+        max_points: int | None = ...,
+    ) -> dict[str, Series]: ...
 
 PAGE = 1000
 SCALAR_FIELDS = (
@@ -45,14 +62,6 @@ SCALAR_FIELDS = (
     "total_training_steps",
     "error_summary",
 )
-
-
-def pandas() -> Any:
-    try:
-        import pandas as pd
-    except ImportError as error:
-        raise MissingExtra("pandas", "pandas") from error
-    return pd
 
 
 def flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -125,7 +134,7 @@ def select_row(run: RunRead, columns: Sequence[str] | None) -> dict[str, Any]:
     return run_row(run) if not columns else {c: column_value(run, c) for c in columns}
 
 
-def iter_runs(repo: RunRepository, **criteria: Any) -> Iterator[RunRead]:
+def iter_runs(repo: RunSource, **criteria: Any) -> Iterator[RunRead]:
     """Every matching run, page by page (cursor paging, stable under inserts)."""
     cursor = None
     while True:
@@ -137,7 +146,7 @@ def iter_runs(repo: RunRepository, **criteria: Any) -> Iterator[RunRead]:
 
 
 def runs_frame(
-    repo: RunRepository,
+    repo: RunSource,
     where: str | None = None,
     columns: Sequence[str] | None = None,
     **criteria: Any,
@@ -154,7 +163,7 @@ def runs_frame(
 
 
 def history_frame(
-    repo: RunRepository,
+    repo: RunSource,
     run_ids: Sequence[str],
     keys: Sequence[str] | None = None,
     *,

@@ -15,6 +15,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
+from pydantic import ValidationError as PydanticError
+
 from mangodb.dto import (
     CrashReportCreate,
     ObjectiveCreate,
@@ -76,7 +78,6 @@ M = TypeVar("M", RunCreate, ObjectiveCreate, CrashReportCreate)
 
 
 def validate(model: type[M], fields: Mapping[str, Any]) -> M:
-    from pydantic import ValidationError as PydanticError
 
     try:
         return model.model_validate(dict(fields))
@@ -240,7 +241,7 @@ def validate_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # -- query criteria (``query_runs`` and friends) ----------------------------------------------
-_RANGE_CRITERIA = ("created_after", "created_before", "ended_after", "ended_before")
+RANGE_CRITERIA = ("created_after", "created_before", "ended_after", "ended_before")
 
 
 def _query_value(value: Any, name: str) -> None:
@@ -251,59 +252,22 @@ def _query_value(value: Any, name: str) -> None:
         raise ValidationError(f"{name}: cannot compare with a {type(value).__name__}")
 
 
-def _query_values(value: Any, name: str) -> None:
+def query_values(value: Any, name: str) -> None:
     for item in value if isinstance(value, (list, tuple)) else (value,):
         _query_value(item, name)
 
 
-def _query_bound(value: Any, name: str) -> None:
+def query_bound(value: Any, name: str) -> None:
     """``96``, ``[1, 2]``, ``("<", 0.5)`` or ``{"min": 0, "max": 1}``."""
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
         text(value[0], f"{name} operator")
-        _query_values(value[1], name)
+        query_values(value[1], name)
     elif isinstance(value, Mapping):
         for bound, item in value.items():
             text(bound, f"{name} bound")
-            _query_values(item, name)
+            query_values(item, name)
     else:
-        _query_values(value, name)
-
-
-def criteria(values: Mapping[str, Any]) -> None:
-    """Check the shape and values of ``query_runs`` criteria before any statement is built
-    (or looked up in the statement cache)."""
-    from mangodb.filters import Filter
-    from mangodb.queries import _CRITERIA
-
-    unknown = sorted(str(name) for name in values if name not in _CRITERIA)
-    if unknown:
-        raise ValidationError(
-            f"unknown query criteria: {', '.join(unknown)}; known: {', '.join(sorted(_CRITERIA))}"
-        )
-    for name, value in values.items():
-        if value is None:
-            continue
-        if name in ("config", "metrics", "objectives"):
-            for key, bound in bounds(value, name).items():
-                if name == "config" and isinstance(key, tuple):
-                    texts(key, "config path")
-                else:
-                    text(key, f"{name} key")
-                _query_bound(bound, f"{name}[{key!r}]")
-        elif name == "where":
-            if not isinstance(value, Filter):
-                text(value, "where")
-        elif name == "filters":
-            if not isinstance(value, Filter):
-                instances(value, Filter, "filters")
-        elif name == "offset":
-            integer(value, "offset", minimum=0)
-        elif name in ("order_by", "name_prefix"):
-            text(value, name)
-        elif name in _RANGE_CRITERIA:
-            instance(value, dt.datetime, name)
-        else:  # status, gradient_method, tags, ids, model_name, dataset, batch_size, …
-            _query_values(value, name)
+        query_values(value, name)
 
 
 def bounds(value: Any, name: str) -> dict[str, Any]:

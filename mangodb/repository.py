@@ -6,65 +6,70 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
-import json
 import socket
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, Engine, delete, func, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from mangodb import analysis, children, inputs, lifecycle, queries
-from mangodb.crash import fingerprint as crash_fingerprint
+from mangodb import frames, history, inputs
+from mangodb.codecs.floats import encode_float
 from mangodb.db import models
-from mangodb.db.engine import make_engine, single_statement_engine, write_engine
-from mangodb.db.models import CrashReport, Run, RunAttachment, RunEvent, RunObjective, RunTag
+from mangodb.db.engine import make_engine
+from mangodb.db.models import Run
 from mangodb.db.schema import ensure_schema
 from mangodb.db.translate import translate
+from mangodb.db.types import utcnow
+from mangodb.db.units import UnitsOfWork
 from mangodb.dto import (
-    EXCERPT_LIMIT,
     MAX_ID,
     AttachmentRead,
     CrashReportCreate,
     CrashReportRead,
+    InstanceRunRead,
     MethodComparison,
     ObjectiveCreate,
     ObjectiveRead,
     RunCreate,
+    RunEventRead,
     RunPage,
     RunRead,
     StatusChange,
+    StatusUpdate,
     json_document,
 )
 from mangodb.errors import (
-    DatabaseBusy,
     InvalidTransition,
     MangoDBError,
-    ObjectiveNotFound,
-    RunAlreadyExists,
     RunNotFound,
     ValidationError,
 )
-from mangodb.filters import Filter
-from mangodb.numbers import encode_float
-from mangodb.readers import final_metrics_rows, new_run_read, to_objective_read
+from mangodb.history import (
+    AppendResult,
+    HistoryWriter,
+    Series,
+    SeriesSummary,
+    to_columns,
+)
+from mangodb.language import parse
+from mangodb.runs import (
+    analysis,
+    crash_reports,
+    inserts,
+    lifecycle,
+    lookup,
+    objectives,
+    planning,
+    writes,
+)
+from mangodb.runs.filters import Filter
 from mangodb.settings import resolve_url
 from mangodb.status import ACTIVE_STATUSES, RunStatus
 
-if TYPE_CHECKING:
-    from mangodb.dto import InstanceRunRead, RunEventRead, StatusUpdate
-    from mangodb.history import AppendResult, HistoryWriter, Series, SeriesSummary
-
 T = TypeVar("T")
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 class RunRepository:
@@ -76,8 +81,8 @@ class RunRepository:
 
     def __init__(self, engine: Engine, *, source: str | None = None) -> None:
         self.engine = engine
-        self._write_engine = write_engine(engine)
-        self._single_statement_engine = single_statement_engine(engine)
+        units = UnitsOfWork(engine)
+        self._read, self._write = units.read, units.write
         self.source = source
         self.host = socket.gethostname()
 
@@ -124,104 +129,13 @@ class RunRepository:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- units of work ----------------------------------------------------------------------
-    @contextmanager
-    def _session(self, *, write: bool, single_statement: bool = False) -> Iterator[Session]:
-        if write:
-            bind = self._write_engine
-        else:
-            bind = self._single_statement_engine if single_statement else self.engine
-        session = Session(
-            bind=bind,
-            expire_on_commit=False,
-            autoflush=write,
-        )
-        try:
-            yield session
-            if write:
-                session.commit()
-        except SQLAlchemyError as error:
-            session.rollback()
-            raise translate(error, self.engine.url) from error
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-
-    def _read(self, work: Callable[[Session], T], *, single_statement: bool = False) -> T:
-        """Run ``work`` in a read-only unit of work; ``single_statement``: ``work`` executes
-        one statement (on PostgreSQL it then needs no transaction of its own)."""
-        with self._session(write=False, single_statement=single_statement) as session:
-            return work(session)
-
-    def _write(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in one write transaction, retried (bounded) while the database is busy."""
-        try:  # the common case, without building a retry controller for every write
-            with self._session(write=True) as session:
-                return work(session)
-        except DatabaseBusy:
-            pass
-        for attempt in Retrying(
-            retry=retry_if_exception_type(DatabaseBusy),
-            stop=stop_after_attempt(4),  # after the first attempt above
-            wait=wait_random_exponential(multiplier=0.05, max=2.0),
-            reraise=True,
-        ):
-            with attempt, self._session(write=True) as session:
-                return work(session)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    @staticmethod
-    def _run_row(session: Session, run_id: str, *, lock: bool = False) -> Run:
-        statement = select(Run).where(Run.run_id == run_id)
-        if lock and session.get_bind().dialect.name == "postgresql":
-            statement = statement.with_for_update()
-        run = session.scalars(statement).one_or_none()
-        if run is None:
-            raise RunNotFound(run_id)
-        return run
-
-    @staticmethod
-    def _run_pk(session: Session, run_id: str, *, lock: bool = False) -> int:
-        statement = select(Run.id).where(Run.run_id == run_id)
-        if lock and session.get_bind().dialect.name == "postgresql":
-            # Serialises get-or-create on the run's children (SQLite's BEGIN IMMEDIATE does).
-            statement = statement.with_for_update()
-        pk = session.scalar(statement)
-        if pk is None:
-            raise RunNotFound(run_id)
-        return pk
-
-    def _full(self, session: Session, run_id: str) -> RunRead:
-        session.flush()  # pending ORM changes must be visible to the Core reads below
-        read = children.load_read(session, run_id)
-        if read is None:
-            raise RunNotFound(run_id)
-        return read
-
     # -- runs -----------------------------------------------------------------------------
     def insert_run(self, run: RunCreate | None = None, /, **fields: Any) -> RunRead:
         """Record a new run (status ``launched`` unless given). ``RunAlreadyExists`` if the
         run id is taken. Accepts a ``RunCreate`` or its fields as keywords."""
         create = inputs.as_run_create(run, fields)
 
-        def work(session: Session) -> RunRead:
-            # Few round trips: one INSERT .. RETURNING, one for the event (and tags and
-            # objectives when given); the read is built from what was written.
-            now = _utcnow()
-            (row,) = queries.run_rows((create,), now)
-            try:
-                (event,) = queries.insert_run_rows(
-                    session, (create,), (row,), now=now, source=self.source, host=self.host
-                )
-            except IntegrityError as error:
-                # ``run_id`` is the only unique column of ``runs``; objective names are unique
-                # per run by validation.
-                raise RunAlreadyExists(create.run_id) from error
-            return new_run_read(create, row, event)
-
-        return self._write(work)
+        return self._write(lambda session: writes.insert(session, create, self._actor))
 
     def insert_runs(self, runs: Iterable[RunCreate], *, batch_size: int = 1000) -> int:
         """Insert many runs in few transactions (the bulk path). Returns how many were
@@ -232,7 +146,7 @@ class RunRepository:
 
         def flush(items: tuple[RunCreate, ...]) -> int:
             return self._write(
-                lambda session: queries.bulk_insert_runs(
+                lambda session: inserts.bulk_insert_runs(
                     session, items, source=self.source, host=self.host
                 )
             )
@@ -250,7 +164,7 @@ class RunRepository:
     def get_run(self, run_id: str) -> RunRead:
         """The run with everything attached; ``RunNotFound`` if there is none."""
         run_id = inputs.run_id(run_id)
-        return self._read(lambda session: self._full(session, run_id), single_statement=True)
+        return self._read(lambda session: lookup.full_read(session, run_id), single_statement=True)
 
     def run_exists(self, run_id: str) -> bool:
         run_id = inputs.run_id(run_id)
@@ -305,43 +219,28 @@ class RunRepository:
                 )
         if details is not None:
             details = json_document(details)
-        history = inputs.load_json_arg(history_json, "history_json")
+        legacy_history = inputs.load_json_arg(history_json, "history_json")
         new_config = json_document(config) if config is not None else None
         expected = inputs.expected(expected_status)
         if expected is not None and target is None:
             raise ValidationError("expected_status needs a status to move to")
         validated = inputs.validate_fields(fields)
 
-        def work(session: Session) -> tuple[RunRead, InvalidTransition | None]:
-            run = self._run_row(session, run_id, lock=True)
-            for name, value in validated.items():
-                setattr(run, name, value)
-            if new_config is not None:
-                run.config = new_config
-            if metrics is not None:
-                queries.replace_final_metrics(session, run, metrics)
-            if history:
-                from mangodb.history import append_legacy
-
-                append_legacy(session, run.id, history)
-            refused = None
-            if target is not None:
-                refused = lifecycle.apply_transition(
-                    session,
-                    self._actor,
-                    run,
-                    target,
-                    reason=reason,
-                    source=source,
-                    force=force,
-                    expected=expected,
-                    details=details,
-                    fields=validated,
-                )
-            run.updated_at = _utcnow()
-            session.flush()
-            return self._full(session, run_id), refused
-
+        work = functools.partial(
+            writes.update,
+            actor=self._actor,
+            run_id=run_id,
+            fields=validated,
+            config=new_config,
+            metrics=metrics,
+            history=legacy_history,
+            target=target,
+            reason=reason,
+            source=source,
+            force=force,
+            expected=expected,
+            details=details,
+        )
         result, refused = self._write(work)
         if refused is not None:
             raise refused
@@ -350,17 +249,9 @@ class RunRepository:
     def heartbeat(self, run_id: str, *, at: dt.datetime | None = None) -> None:
         """Record that the run is alive (one UPDATE)."""
         run_id = inputs.run_id(run_id)
-        when = inputs.aware(at, "at") or _utcnow()
+        when = inputs.aware(at, "at") or utcnow()
 
-        def work(session: Session) -> None:
-            result = cast(
-                CursorResult[Any],
-                session.execute(update(Run).where(Run.run_id == run_id).values(heartbeat_at=when)),
-            )
-            if result.rowcount == 0:
-                raise RunNotFound(run_id)
-
-        self._write(work)
+        self._write(lambda session: lifecycle.heartbeat(session, run_id, when))
 
     def reap_stale_runs(
         self,
@@ -374,21 +265,12 @@ class RunRepository:
         ``crashed``, with the evidence in the event. Safe to run concurrently."""
         grace = inputs.instance(grace, dt.timedelta, "grace")
         source, dry_run = inputs.text(source, "source"), inputs.flag(dry_run, "dry_run")
-        moment = inputs.aware(now, "now") or _utcnow()
+        moment = inputs.aware(now, "now") or utcnow()
         try:
             cutoff = moment - grace
         except OverflowError:
             raise ValidationError(f"grace {grace} reaches before year 1") from None
-        last_sign = func.coalesce(Run.heartbeat_at, Run.started_at, Run.created_at)
-        stale = self._read(
-            lambda s: list(
-                s.execute(
-                    select(Run.run_id, Run.heartbeat_at, Run.started_at).where(
-                        Run.status == RunStatus.RUNNING.value, last_sign < cutoff
-                    )
-                )
-            )
-        )
+        stale = self._read(lambda session: lifecycle.stale_runs(session, cutoff))
         changes: list[StatusChange] = []
         for run_id, heartbeat_at, started_at in stale:
             last = heartbeat_at or started_at
@@ -417,27 +299,16 @@ class RunRepository:
         self, run_id: str, cutoff: dt.datetime, *, source: str, details: Mapping[str, Any]
     ) -> bool:
         """Crash one stale run, re-checking its heartbeat under the write lock."""
-
-        def work(session: Session) -> tuple[bool, InvalidTransition | None]:
-            run = self._run_row(session, run_id, lock=True)
-            last = run.heartbeat_at or run.started_at or run.created_at
-            if run.status == RunStatus.RUNNING.value and last >= cutoff:
-                return False, None
-            refused = lifecycle.apply_transition(
-                session,
-                self._actor,
-                run,
-                RunStatus.CRASHED,
-                reason="heartbeat lost",
+        reaped, refused = self._write(
+            functools.partial(
+                lifecycle.reap,
+                actor=self._actor,
+                run_id=run_id,
+                cutoff=cutoff,
                 source=source,
-                force=False,
-                expected=frozenset({RunStatus.RUNNING.value}),
                 details=details,
-                fields={},
             )
-            return refused is None, refused
-
-        reaped, refused = self._write(work)
+        )
         if refused is not None:
             raise refused
         return reaped
@@ -446,10 +317,7 @@ class RunRepository:
         """Delete a run and everything attached to it."""
         run_id = inputs.run_id(run_id)
 
-        def work(session: Session) -> None:
-            session.delete(self._run_row(session, run_id))
-
-        self._write(work)
+        self._write(lambda session: writes.delete(session, run_id))
 
     def set_tags(self, run_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> RunRead:
         """Add and remove tags of a run; returns the run."""
@@ -457,18 +325,7 @@ class RunRepository:
         add_list = [inputs.checked_text(t, "tag", MAX_ID) for t in inputs.texts(add, "add")]
         remove_set = set(inputs.texts(remove, "remove"))
 
-        def work(session: Session) -> RunRead:
-            pk = self._run_pk(session, run_id)
-            existing = set(session.scalars(select(RunTag.tag).where(RunTag.run_pk == pk)))
-            for tag in dict.fromkeys(add_list):
-                if tag not in existing:
-                    session.add(RunTag(run_pk=pk, tag=tag))
-            for tag in remove_set & existing:
-                session.execute(delete(RunTag).where(RunTag.run_pk == pk, RunTag.tag == tag))
-            session.flush()
-            return self._full(session, run_id)
-
-        return self._write(work)
+        return self._write(lambda session: writes.set_tags(session, run_id, add_list, remove_set))
 
     def set_final_metrics(self, run_id: str, summary: Mapping[str, Any]) -> RunRead:
         """Replace the run's final metrics (numeric values filterable in SQL, rest a document)."""
@@ -492,30 +349,30 @@ class RunRepository:
         """One page of ``query_runs``; ``next_cursor`` continues it (stable under inserts)."""
         inputs.optional_integer(limit, "limit", minimum=0)
         inputs.optional_text(cursor, "cursor")
-        inputs.criteria(criteria)
+        planning.check_criteria(criteria)
         # Built on every call, so a relative time ("created > 7d") means 7 days before now;
         # values, cut-offs and cursors are bound parameters, so SQLAlchemy's compiled cache
         # serves every page and every repeat of a question of the same shape.
-        plan = queries.plan(criteria, dialect=self.dialect)
-        page = queries.page_statement(plan, limit=limit, cursor=cursor, dialect=self.dialect)
+        plan = planning.plan(criteria, dialect=self.dialect)
+        page = planning.page_statement(plan, limit=limit, cursor=cursor, dialect=self.dialect)
 
         def work(session: Session) -> RunPage:
-            runs, next_cursor = queries.fetch_page(session, page)
+            runs, next_cursor = planning.fetch_page(session, page)
             return RunPage(items=tuple(runs), next_cursor=next_cursor)
 
         return self._read(work, single_statement=True)
 
     def count_runs(self, **criteria: Any) -> int:
         """How many runs match (same criteria as ``query_runs``)."""
-        inputs.criteria(criteria)
-        plan = queries.plan(criteria, dialect=self.dialect)
-        return self._read(lambda session: queries.count(session, plan), single_statement=True)
+        planning.check_criteria(criteria)
+        plan = planning.plan(criteria, dialect=self.dialect)
+        return self._read(lambda session: planning.count(session, plan), single_statement=True)
 
     def count_by_status(self, **criteria: Any) -> dict[str, int]:
         """Run counts per status for the matching runs."""
-        inputs.criteria(criteria)
-        plan = queries.plan(criteria, dialect=self.dialect)
-        return self._read(lambda session: queries.count_by(session, plan, Run.status))
+        planning.check_criteria(criteria)
+        plan = planning.plan(criteria, dialect=self.dialect)
+        return self._read(lambda session: planning.count_by(session, plan, Run.status))
 
     def find_runs_by_instance(
         self, instance_id: str, *, active_only: bool = False
@@ -528,8 +385,6 @@ class RunRepository:
 
     def filter(self, where: str) -> Filter:
         """Parse a query-language string into a typed filter."""
-        from mangodb.query import parse
-
         return parse(inputs.text(where, "where"))
 
     # -- objectives -------------------------------------------------------------------------
@@ -546,23 +401,7 @@ class RunRepository:
             else inputs.validate(ObjectiveCreate, fields)
         )
 
-        def work(session: Session) -> ObjectiveRead:
-            pk = self._run_pk(session, run_id, lock=True)
-            row = session.scalars(
-                select(RunObjective).where(
-                    RunObjective.run_pk == pk, RunObjective.name == spec.name
-                )
-            ).one_or_none()
-            if row is None:
-                row = _objective_row(pk, spec)
-                session.add(row)
-            else:
-                row.metric, row.direction = spec.metric, spec.direction
-                row.weight, row.target = spec.weight, spec.target
-            session.flush()
-            return to_objective_read(row)
-
-        return self._write(work)
+        return self._write(lambda session: objectives.upsert(session, run_id, spec))
 
     def update_objective_metric(
         self,
@@ -578,20 +417,13 @@ class RunRepository:
         value = inputs.number(value, "objective value")
         inputs.optional_integer(step, "step", minimum=0)
         stored, kind = encode_float(value)
-        when = inputs.aware(at, "at") or _utcnow()
+        when = inputs.aware(at, "at") or utcnow()
 
-        def work(session: Session) -> ObjectiveRead:
-            pk = self._run_pk(session, run_id)
-            row = session.scalars(
-                select(RunObjective).where(RunObjective.run_pk == pk, RunObjective.name == name)
-            ).one_or_none()
-            if row is None:
-                raise ObjectiveNotFound(run_id, name)
-            row.value, row.value_kind, row.step, row.updated_at = stored, kind, step, when
-            session.flush()
-            return to_objective_read(row)
-
-        return self._write(work)
+        return self._write(
+            lambda session: objectives.set_value(
+                session, run_id, name, stored, kind, step=step, at=when
+            )
+        )
 
     def query_runs_by_objectives(
         self, bounds: Mapping[str, Any] | None = None, /, **criteria: Any
@@ -617,8 +449,8 @@ class RunRepository:
                 inputs.status(s, "statuses").value
                 for s in inputs.instances(statuses, object, "statuses")
             ]
-        inputs.criteria(criteria)
-        plan = queries.plan(criteria, dialect=self.dialect)
+        planning.check_criteria(criteria)
+        plan = planning.plan(criteria, dialect=self.dialect)
         return self._read(lambda session: analysis.compare_methods(session, plan, objective))
 
     # -- crashes and attachments ------------------------------------------------------------
@@ -635,49 +467,7 @@ class RunRepository:
             if report is not None
             else inputs.validate(CrashReportCreate, fields)
         )
-        excerpt = spec.excerpt[-EXCERPT_LIMIT:] if spec.excerpt else spec.excerpt
-        fp = spec.fingerprint or (
-            crash_fingerprint(spec.error_type, spec.message or excerpt)
-            if (spec.error_type or spec.message or excerpt)
-            else None
-        )
-        dedup = hashlib.sha256(
-            json.dumps(
-                [
-                    spec.error_log_s3_key,
-                    spec.crash_report_s3_key,
-                    spec.analysis_s3_key,
-                    spec.error_type,
-                    fp,
-                    spec.message,
-                ],
-            ).encode()
-        ).hexdigest()[:32]
-
-        def work(session: Session) -> CrashReportRead:
-            run = self._run_row(session, run_id, lock=True)
-            row = session.scalars(
-                select(CrashReport).where(
-                    CrashReport.run_pk == run.id, CrashReport.dedup_key == dedup
-                )
-            ).one_or_none()
-            if row is None:
-                row = CrashReport(
-                    run_pk=run.id,
-                    dedup_key=dedup,
-                    created_at=_utcnow(),
-                    **spec.model_dump(exclude={"excerpt", "fingerprint"}),
-                    excerpt=excerpt,
-                    fingerprint=fp,
-                )
-                session.add(row)
-                if run.error_summary is None and (spec.error_type or spec.message):
-                    summary = ": ".join(p for p in (spec.error_type, spec.message) if p)
-                    run.error_summary = summary[:2000]
-                session.flush()
-            return CrashReportRead.model_validate(row, from_attributes=True)
-
-        return self._write(work)
+        return self._write(lambda session: crash_reports.attach_report(session, run_id, spec))
 
     def attach_conversation(
         self,
@@ -702,45 +492,28 @@ class RunRepository:
         except ValueError as error:
             raise ValidationError(f"details: {error}") from error
 
-        def work(session: Session) -> AttachmentRead:
-            pk = self._run_pk(session, run_id, lock=True)
-            row = session.scalars(
-                select(RunAttachment).where(
-                    RunAttachment.run_pk == pk,
-                    RunAttachment.kind == kind,
-                    RunAttachment.uri == target,
-                )
-            ).one_or_none()
-            if row is None:
-                row = RunAttachment(
-                    run_pk=pk, kind=kind, uri=target, title=title, created_at=_utcnow(), details=doc
-                )
-                session.add(row)
-                session.flush()
-            return AttachmentRead.model_validate(row, from_attributes=True)
-
-        return self._write(work)
+        return self._write(
+            lambda session: crash_reports.attach_link(
+                session, run_id, kind=kind, uri=target, title=title, details=doc
+            )
+        )
 
     def runs_without_crash_data(self, **criteria: Any) -> list[str]:
         """Run ids (crashed/failed/terminated unless ``status`` is given) with no crash report."""
         criteria.setdefault("status", ["crashed", "failed", "terminated"])
-        inputs.criteria(criteria)
-        plan = queries.plan(criteria, dialect=self.dialect)
-        return self._read(lambda session: queries.without_crash_reports(session, plan))
+        planning.check_criteria(criteria)
+        plan = planning.plan(criteria, dialect=self.dialect)
+        return self._read(lambda session: planning.without_crash_reports(session, plan))
 
     # -- history ----------------------------------------------------------------------------
     def append_history(self, run_id: str, data: Any) -> AppendResult:
         """Append metric history: columns ``{key: (steps, values)}``, rows
         ``[{"_step": 3, "loss": 0.1}, ...]`` or legacy ``{key: [values...]}``."""
-        from mangodb.history import append, to_columns
-
         run_id = inputs.run_id(run_id)
         columns = to_columns(data)
 
-        def work(session: Session) -> AppendResult:
-            return append(session, run_id, columns)  # finds the run in its first statement
-
-        return self._write(work)
+        # ``append`` finds the run in its first statement.
+        return self._write(lambda session: history.append(session, run_id, columns))
 
     def get_history(
         self,
@@ -753,25 +526,16 @@ class RunRepository:
     ) -> dict[str, Series]:
         """History of one run: key -> ``Series`` (``.steps``, ``.values``), optionally
         restricted to keys and a step range, downsampled to ``max_points`` per key."""
-        from mangodb.history import read
-
         run_id = inputs.run_id(run_id)
         keys = inputs.some_texts(keys, "keys")
         min_step = inputs.optional_integer(min_step, "min_step")
         max_step = inputs.optional_integer(max_step, "max_step")
         max_points = inputs.optional_integer(max_points, "max_points")
 
-        def work(session: Session) -> dict[str, Series]:
-            return read(
-                session,
-                self._run_pk(session, run_id),
-                keys=keys,
-                min_step=min_step,
-                max_step=max_step,
-                max_points=max_points,
-            )
-
-        return self._read(work)
+        steps = {"min_step": min_step, "max_step": max_step, "max_points": max_points}
+        return self._read(
+            lambda s: history.read(s, lookup.run_pk(s, run_id), keys=keys, **steps)
+        )
 
     def get_history_many(
         self,
@@ -783,52 +547,26 @@ class RunRepository:
         max_points: int | None = None,
     ) -> dict[str, Series]:
         """One key across many runs in one query: run_id -> ``Series``."""
-        from mangodb.history import read_many
-
         run_ids, key = inputs.texts(run_ids, "run_ids"), inputs.text(key, "key")
         min_step = inputs.optional_integer(min_step, "min_step")
         max_step = inputs.optional_integer(max_step, "max_step")
         max_points = inputs.optional_integer(max_points, "max_points")
 
-        def work(session: Session) -> dict[str, Series]:
-            return read_many(
-                session,
-                list(run_ids),
-                key,
-                min_step=min_step,
-                max_step=max_step,
-                max_points=max_points,
-            )
-
-        return self._read(work)
+        steps = {"min_step": min_step, "max_step": max_step, "max_points": max_points}
+        return self._read(lambda session: history.read_many(session, list(run_ids), key, **steps))
 
     def history_keys(self, run_id: str) -> dict[str, int]:
         """The logged keys of a run with their point counts."""
         run_id = inputs.run_id(run_id)
 
-        def work(session: Session) -> dict[str, int]:
-            pk = self._run_pk(session, run_id)
-            rows = session.execute(
-                select(models.HistorySeries.key, models.HistorySeries.point_count)
-                .where(models.HistorySeries.run_pk == pk)
-                .order_by(models.HistorySeries.key)
-            )
-            return {key: count for key, count in rows}
-
-        return self._read(work)
+        return self._read(lambda s: history.key_counts(s, lookup.run_pk(s, run_id)))
 
     def history_summary(self, run_id: str) -> dict[str, SeriesSummary]:
         """The stored summary of each logged key of a run, keys sorted: points, first and last
         step, last value, minimum, maximum and NaN count, exact (kept by every append; never
         taken from a downsample). ``RunNotFound`` when the run does not exist."""
-        from mangodb.history import summaries
-
         run_id = inputs.run_id(run_id)
-
-        def work(session: Session) -> dict[str, SeriesSummary]:
-            return summaries(session, self._run_pk(session, run_id))
-
-        return self._read(work)
+        return self._read(lambda s: history.summaries(s, lookup.run_pk(s, run_id)))
 
     def history_writer(
         self,
@@ -842,8 +580,6 @@ class RunRepository:
         row at once and never raises for a failed flush: the rows stay buffered (at most
         ``max_pending``) and are retried every ``flush_seconds``; ``close()`` raises
         ``HistoryNotStored`` naming the rows it could not write."""
-        from mangodb.history import HistoryWriter
-
         run_id = inputs.run_id(run_id)
         inputs.integer(flush_every, "flush_every", minimum=1)
         inputs.number(flush_seconds, "flush_seconds")
@@ -865,7 +601,8 @@ class RunRepository:
         inputs.integer(batch_size, "batch_size", minimum=1)
         after = 0
         while True:
-            batch = self._read(functools.partial(_instance_runs, after=after, limit=batch_size))
+            page = functools.partial(lifecycle.instance_runs, after=after, limit=batch_size)
+            batch = self._read(page)
             if not batch:
                 return
             after = batch[-1][0]
@@ -881,49 +618,18 @@ class RunRepository:
         Returns one ``StatusChange`` per existing run, ``changed=False`` when refused or
         already there; unknown run ids are skipped. Rows are locked in run-id order, so
         concurrent callers cannot deadlock."""
-        from mangodb.dto import StatusUpdate
-
         inputs.integer(batch_size, "batch_size", minimum=1)
         checked = inputs.instances(updates, StatusUpdate, "updates")
         ordered = sorted(checked, key=lambda u: u.run_id)
         results: list[StatusChange] = []
         for start in range(0, len(ordered), batch_size):
             chunk = ordered[start : start + batch_size]
-            results.extend(self._write(functools.partial(self._transition_many, chunk)))
-        return results
-
-    def _transition_many(
-        self, chunk: Sequence[StatusUpdate], session: Session
-    ) -> list[StatusChange]:
-        changes: list[StatusChange] = []
-        for update_ in chunk:
-            try:
-                run = self._run_row(session, update_.run_id, lock=True)
-            except RunNotFound:
-                continue
-            before = RunStatus(run.status)
-            refused = lifecycle.apply_transition(
-                session,
-                self._actor,
-                run,
-                update_.status,
-                reason=update_.reason,
-                source=update_.source,
-                force=False,
-                expected=inputs.expected(update_.expected_status),
-                details=update_.details,
-                fields={},
-            )
-            changes.append(
-                StatusChange(
-                    run_id=update_.run_id,
-                    from_status=before,
-                    to_status=update_.status,
-                    changed=refused is None and before is not update_.status,
+            results.extend(
+                self._write(
+                    functools.partial(lifecycle.transition_many, actor=self._actor, chunk=chunk)
                 )
             )
-        session.flush()
-        return changes
+        return results
 
     def record_event(
         self,
@@ -935,34 +641,23 @@ class RunRepository:
     ) -> RunEventRead:
         """Record an observation (e.g. a spot interruption warning) in the run's event log
         without changing its status: the event goes from the current status to itself."""
-        from mangodb.dto import RunEventRead
-
         run_id, source = inputs.run_id(run_id), inputs.optional_text(source, "source")
         if not inputs.optional_text(reason, "reason") or not reason.strip():
             raise ValidationError("record_event needs a reason")
         doc = json_document(details) if details else None
-        now = _utcnow()
+        now = utcnow()
 
-        def work(session: Session) -> RunEventRead:
-            run = self._run_row(session, run_id)
-            lifecycle.add_event(
-                session,
-                self._actor,
-                run,
-                run.status,
-                run.status,
+        return self._write(
+            functools.partial(
+                lifecycle.record_event,
+                actor=self._actor,
+                run_id=run_id,
                 reason=reason,
                 source=source,
                 details=doc,
                 at=now,
             )
-            session.flush()
-            event = session.scalars(
-                select(RunEvent).where(RunEvent.run_pk == run.id).order_by(RunEvent.id.desc())
-            ).first()
-            return RunEventRead.model_validate(event, from_attributes=True)
-
-        return self._write(work)
+        )
 
     # -- DataFrames (pandas extra; see mangodb/frames.py) -----------------------------------
     def runs_frame(
@@ -970,12 +665,10 @@ class RunRepository:
     ) -> Any:
         """A pandas DataFrame, one row per matching run: fields, ``config.*`` (flattened),
         ``metric.*`` and ``objective.*`` columns, or just ``columns``."""
-        from mangodb.frames import runs_frame
-
         where = inputs.optional_text(where, "where")
         columns = None if columns is None else inputs.texts(columns, "columns")
-        inputs.criteria(criteria)
-        return runs_frame(self, where=where, columns=columns, **criteria)
+        planning.check_criteria(criteria)
+        return frames.runs_frame(self, where=where, columns=columns, **criteria)
 
     def history_frame(
         self,
@@ -985,65 +678,10 @@ class RunRepository:
         max_points: int | None = None,
     ) -> Any:
         """Long-format history as a DataFrame: ``run_id, key, step, value``."""
-        from mangodb.frames import history_frame
-
         run_ids = inputs.texts(run_ids, "run_ids")
         keys = inputs.some_texts(keys, "keys")
         max_points = inputs.optional_integer(max_points, "max_points")
-        return history_frame(self, run_ids, keys, max_points=max_points)
+        return frames.history_frame(self, run_ids, keys, max_points=max_points)
 
 
-def _objective_row(run_pk: int, spec: ObjectiveCreate) -> RunObjective:
-    return RunObjective(
-        run_pk=run_pk,
-        name=spec.name,
-        metric=spec.metric,
-        direction=spec.direction,
-        weight=spec.weight,
-        target=spec.target,
-    )
-
-
-def _instance_runs(
-    session: Session, *, after: int, limit: int
-) -> list[tuple[int, InstanceRunRead]]:
-    """One keyset page of active runs with an instance id: (primary key, DTO)."""
-    from mangodb.dto import InstanceRunRead
-
-    rows = session.execute(
-        select(
-            Run.id,
-            Run.run_id,
-            Run.status,
-            Run.instance_id,
-            Run.region,
-            Run.created_at,
-            Run.started_at,
-            Run.heartbeat_at,
-        )
-        .where(
-            Run.id > after,
-            Run.status.in_([s.value for s in ACTIVE_STATUSES]),
-            Run.instance_id.is_not(None),
-        )
-        .order_by(Run.id)
-        .limit(limit)
-    )
-    return [
-        (
-            row.id,
-            InstanceRunRead(
-                run_id=row.run_id,
-                status=RunStatus(row.status),
-                instance_id=row.instance_id,
-                region=row.region,
-                created_at=row.created_at,
-                started_at=row.started_at,
-                heartbeat_at=row.heartbeat_at,
-            ),
-        )
-        for row in rows
-    ]
-
-
-__all__ = ["MangoDBError", "RunRepository", "final_metrics_rows"]
+__all__ = ["MangoDBError", "RunRepository"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from mangodb.errors import ValidationError
+
 
 class RunStatus(str, enum.Enum):
     """Where a run is in its life. ``completed``, ``failed``, ``crashed`` and ``terminated``
@@ -43,7 +45,6 @@ ALLOWED_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 
 def parse_status(value: str | RunStatus) -> RunStatus:
     """Return the status named by ``value``; raise ``ValidationError`` naming the choices."""
-    from mangodb.errors import ValidationError
 
     if isinstance(value, RunStatus):
         return value

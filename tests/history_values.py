@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from mangodb.codecs.jsontext import encode
 from mangodb.db.types import dumps
-from mangodb.jsoncodec import encode
 
 
 def fingerprint(value: Any) -> Any:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from mangodb import RunCreate, RunRepository
 from mangodb.db.models import Run
-from mangodb.filters import ConfigFilter
+from mangodb.runs.filters import ConfigFilter
 
 CONFIGS: list[dict[str, Any]] = [
     {"data": {"batch_size": 96}},

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mangodb import ObjectiveCreate, RunCreate, RunRepository, RunStatus, ValidationError
-from mangodb.filters import ConfigFilter, FieldFilter, MetricFilter, TagFilter
+from mangodb.runs.filters import ConfigFilter, FieldFilter, MetricFilter, TagFilter
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 1, tzinfo=UTC)

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mangodb import RunRepository, ValidationError
+from mangodb.codecs.floats import is_number
 from mangodb.history.downsample import MIN_POINTS, check_max_points, downsample
-from mangodb.numbers import is_number
 
 SPECIAL = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1.0, 1.0, -1.0]
 floats = st.one_of(st.floats(), st.sampled_from(SPECIAL))

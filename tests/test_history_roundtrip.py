@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from mangodb import RunRepository
+from mangodb.codecs.floats import decode_float
+from mangodb.codecs.jsontext import encode
 from mangodb.db.models import HistoryChunk, HistorySeries, Run
 from mangodb.db.types import dumps
 from mangodb.history import store
-from mangodb.jsoncodec import encode
-from mangodb.numbers import decode_float
 
 NAN_PAYLOAD = struct.unpack("<d", b"\x01\x00\x00\x00\x00\x00\xf8\x7f")[0]
 NEG_NAN = struct.unpack("<d", b"\x00\x00\x00\x00\x00\x00\xf8\xff")[0]

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mangodb.history import codec
+from mangodb.history import packing
 
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -22,10 +22,10 @@ def _same(a: float | None, b: float | None) -> bool:
 
 @given(st.lists(numbers, min_size=1, max_size=300))
 def test_packed_stats_match_the_builtins(values: list[Any]) -> None:
-    raw = codec.float_bytes(values)
+    raw = packing.float_bytes(values)
     assert raw is not None
-    fast = codec._packed_stats(raw, values)
-    slow = codec._numeric_stats(values)
+    fast = packing._packed_stats(raw, values)
+    slow = packing._numeric_stats(values)
     floats = [float(v) for v in values]
     kept = [f for f in floats if not math.isnan(f)]
     assert fast[0] == slow[0] == len(floats) - len(kept)
@@ -36,9 +36,9 @@ def test_packed_stats_match_the_builtins(values: list[Any]) -> None:
 
 def test_packed_stats_of_all_nan_and_mixed_infinities() -> None:
     values = [math.nan] * 100
-    assert codec._packed_stats(codec.float_bytes(values) or b"", values) == (100, None, None)
+    assert packing._packed_stats(packing.float_bytes(values) or b"", values) == (100, None, None)
     values = [math.inf, -math.inf] * 50 + [math.nan]
-    assert codec._packed_stats(codec.float_bytes(values) or b"", values) == (
+    assert packing._packed_stats(packing.float_bytes(values) or b"", values) == (
         1,
         -math.inf,
         math.inf,
@@ -55,9 +55,9 @@ chunk_values = st.one_of(
 @given(st.lists(chunk_values, min_size=1, max_size=6))
 def test_packing_many_chunks_at_once_equals_packing_each(chunks: list[list[Any]]) -> None:
     parts = [(list(range(len(values))), values, True) for values in chunks]
-    many = codec.pack_many(parts)
+    many = packing.pack_many(parts)
     for (steps, values, _), packed in zip(parts, many, strict=True):
-        one = codec.pack(steps, values, arithmetic=True)
+        one = packing.pack(steps, values, arithmetic=True)
         assert packed.row(1)[:6] == one.row(1)[:6]  # codec, steps, count, NaN count
         assert packed.min_value == one.min_value  # (0.0 == -0.0: a summary, not a point)
         assert packed.max_value == one.max_value

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mangodb import RunRepository, ValidationError
-from mangodb.history.codec import pack, stored_form, unpack
 from mangodb.history.columns import check_key
+from mangodb.history.packing import pack, stored_form, unpack
 
 
 def accepted(value: Any) -> bool:

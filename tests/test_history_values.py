@@ -11,10 +11,10 @@ import sys
 import pytest
 
 from mangodb import RunRepository, ValidationError
+from mangodb.codecs.jsontext import encode
 from mangodb.db.types import dumps
 from mangodb.errors import MissingExtra
 from mangodb.history import Series, to_columns, to_dataframe
-from mangodb.jsoncodec import encode
 
 
 def same(a: object, b: object) -> bool:

@@ -13,7 +13,7 @@ from equality import same
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mangodb.jsoncodec import (
+from mangodb.codecs.jsontext import (
     ESCAPE_TAG,
     FLOAT_TAG,
     decode,

@@ -39,10 +39,10 @@ from mangodb import (
 )
 from mangodb.cli import app
 from mangodb.dto import StatusUpdate
-from mangodb.filters import FieldFilter
 from mangodb.history import HistoryWriter
 from mangodb.inputs import UPDATABLE
-from mangodb.queries import _CRITERIA
+from mangodb.runs.filters import FieldFilter
+from mangodb.runs.planning import _CRITERIA
 
 __all__ = ["demo_url"]  # the module-scoped campaign fixture
 

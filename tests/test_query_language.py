@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mangodb.errors import QuerySyntaxError
-from mangodb.filters import (
+from mangodb.language import parse, to_text
+from mangodb.language.semantics import BOOL_FIELDS, FLOAT_FIELDS, INT_FIELDS, TIME_FIELDS
+from mangodb.runs.filters import (
     And,
     ConfigFilter,
     FieldFilter,
@@ -21,8 +23,6 @@ from mangodb.filters import (
     Or,
     TagFilter,
 )
-from mangodb.query import parse, to_text
-from mangodb.query.semantics import BOOL_FIELDS, FLOAT_FIELDS, INT_FIELDS, TIME_FIELDS
 
 NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.timezone.utc)
 UTC = dt.timezone.utc
@@ -130,7 +130,7 @@ def test_values_are_plain_python_types() -> None:
 
 
 def test_fields_are_all_typed_by_name() -> None:
-    from mangodb.filters import FIELDS
+    from mangodb.runs.filters import FIELDS
 
     typed = TIME_FIELDS | INT_FIELDS | FLOAT_FIELDS | BOOL_FIELDS
     assert typed <= set(FIELDS)

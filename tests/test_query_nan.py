@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from mangodb import ObjectiveCreate, RunCreate, RunRepository
 from mangodb.errors import QuerySyntaxError
-from mangodb.query import parse
-from mangodb.query.printer import to_text
+from mangodb.language import parse
+from mangodb.language.printer import to_text
 
 # What a run holds for metric "val/loss" and objective "hop": NaN, a number, or nothing (for an
 # objective: no objective at all, or an objective whose value was never set).

@@ -9,7 +9,7 @@ import pytest
 
 from mangodb import ObjectiveCreate, RunCreate, RunRepository
 from mangodb.errors import QuerySyntaxError
-from mangodb.query.printer import quote
+from mangodb.language.printer import quote
 
 INJECTIONS = [
     "'; DROP TABLE runs; --",

@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 
-from mangodb import RunCreate, RunRepository, RunStatus, queries
+from mangodb import RunCreate, RunRepository, RunStatus
+from mangodb.runs import planning
 
 
 def test_relative_times_are_evaluated_when_the_query_runs(repo: RunRepository) -> None:
@@ -36,8 +37,8 @@ def _now() -> dt.datetime:
 
 
 def _sql(criteria: dict[str, Any], cursor: str | None, dialect: str) -> tuple[str, list[Any]]:
-    plan = queries.plan(criteria, dialect=dialect)
-    page = queries.page_statement(plan, limit=5, cursor=cursor, dialect=dialect)
+    plan = planning.plan(criteria, dialect=dialect)
+    page = planning.page_statement(plan, limit=5, cursor=cursor, dialect=dialect)
     compiled = page.statement.compile(
         dialect=postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
     )
@@ -48,7 +49,7 @@ def test_cut_offs_and_cursors_are_bound_parameters() -> None:
     """Two cursors, two moments of a relative time: the same SQL text, other parameters."""
     at = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
     keys = [[(at + dt.timedelta(days=i)).isoformat(), i] for i in (1, 2)]
-    cursors = [queries._encode_cursor({"k": key}) for key in keys]
+    cursors = [planning._encode_cursor({"k": key}) for key in keys]
     for dialect in ("sqlite", "postgresql"):
         for criteria in ({"where": "created > 7d and status = completed"}, {"where": "seed = 3"}):
             first_sql, first_params = _sql(criteria, cursors[0], dialect)
@@ -88,5 +89,5 @@ def test_paging_reuses_one_compiled_statement_and_keeps_nothing(repo: RunReposit
     assert len(compiled_cache) == compiled  # the 100 pages added no compiled statement
     assert repo.query_runs(config={"seed": 1}, limit=500) == other
     gc.collect()
-    kept = [o for o in gc.get_objects() if isinstance(o, queries.PageStatement)]
+    kept = [o for o in gc.get_objects() if isinstance(o, planning.PageStatement)]
     assert kept == []  # no statement is kept per question or per page

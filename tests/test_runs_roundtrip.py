@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mangodb import RunCreate, RunRepository
-from mangodb.jsoncodec import ESCAPE_TAG, FLOAT_TAG
+from mangodb.codecs.jsontext import ESCAPE_TAG, FLOAT_TAG
 
 SPECIAL_FLOATS = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1e300, -1e300, 5e-324, 1e20, 1.5]
 

@@ -28,7 +28,7 @@ from mangodb import RunRepository
 from mangodb.integrations.wandb import import_run, track
 from mangodb.integrations.wandb import mirror as hook
 from mangodb.integrations.wandb.corerules import as_written
-from mangodb.integrations.wandb.reader import RunLog
+from mangodb.integrations.wandb.logfile import RunLog
 
 wandb = pytest.importorskip("wandb")
 
@@ -78,7 +78,7 @@ def leet_flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def leet_same(ours: Any, theirs: Any) -> bool:
     """Our value equals leet's: leet writes NaN/±Inf as strings and big numbers as integers.
-    mangodb's history stores a logged bool as the number 1.0/0.0 (``mangodb.history.codec``)."""
+    mangodb's history stores a logged bool as the number 1.0/0.0 (``mangodb.history.packing``)."""
     if isinstance(theirs, bool) and type(ours) is float:
         return ours == float(theirs)
     if isinstance(ours, float) and not math.isfinite(ours):

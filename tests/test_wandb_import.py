@@ -16,7 +16,7 @@ from waiting import wait_for
 from mangodb import RunRepository
 from mangodb.errors import ValidationError
 from mangodb.integrations.wandb import find_run_logs, import_run
-from mangodb.integrations.wandb.reader import read_run_log
+from mangodb.integrations.wandb.logfile import read_run_log
 from mangodb.status import RunStatus
 
 wandb = pytest.importorskip("wandb")

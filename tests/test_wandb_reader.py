@@ -27,7 +27,7 @@ from mangodb.errors import ValidationError
 from mangodb.integrations.wandb import mirror as hook
 from mangodb.integrations.wandb import snapshot
 from mangodb.integrations.wandb.keys import SYSTEM_KEYS, flatten
-from mangodb.integrations.wandb.reader import (
+from mangodb.integrations.wandb.logfile import (
     BLOCK,
     CHUNK_HEADER,
     FIRST,

@@ -24,7 +24,7 @@ from mangodb import RunRepository
 from mangodb.integrations.wandb import import_run, track
 from mangodb.integrations.wandb import mirror as hook
 from mangodb.integrations.wandb.keys import SYSTEM_KEYS
-from mangodb.integrations.wandb.reader import RunLog, read_run_log
+from mangodb.integrations.wandb.logfile import RunLog, read_run_log
 from mangodb.status import RunStatus
 
 wandb = pytest.importorskip("wandb")

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
+from importlib.metadata import version
 from typing import Any
 
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from mangodb.errors import MangoDBError
+from mangodb.errors import DatabaseUnavailable, MangoDBError, SchemaError
 
 
 class _App(typer.Typer):
@@ -39,7 +39,6 @@ class _Group(TyperGroup):
 
 def _print_version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
 
         typer.echo(f"mangodb {version('mangodb')}")
         raise typer.Exit()
@@ -71,29 +70,8 @@ EXIT_USAGE = 2  # bad command-line usage (Typer/Click's own code)
 EXIT_UNAVAILABLE = 3  # the database cannot be reached or its schema is wrong
 EXIT_VERIFY_FAILED = 4  # a verification found differences (db copy)
 
-# Command modules register themselves on ``app`` when imported. A module that is not there
-# yet is skipped so the rest of the CLI keeps working.
-_COMMAND_MODULES = (
-    "mangodb.cli.db",
-    "mangodb.cli.runs",
-    "mangodb.cli.demo",
-    "mangodb.cli.history",
-    "mangodb.cli.wandb",
-    "mangodb.cli.aws",
-)
-
-
-def _load_commands() -> None:
-    for name in _COMMAND_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name != name:
-                raise
-
 
 def exit_code_for(error: MangoDBError) -> int:
-    from mangodb.errors import DatabaseUnavailable, SchemaError
 
     if isinstance(error, (DatabaseUnavailable, SchemaError)):
         return EXIT_UNAVAILABLE
@@ -104,5 +82,3 @@ def main() -> None:
     """Console-script entry point."""
     app()
 
-
-_load_commands()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,19 +15,12 @@ from rich.table import Table
 from mangodb.cli.app import app, console, err_console
 from mangodb.cli.db import UrlOption
 from mangodb.cli.render import open_repo, print_json
+from mangodb.cli.runs import runs_app
 from mangodb.errors import CloudError, ValidationError
-
-if TYPE_CHECKING:
-    from mangodb.integrations.aws.backfill import BackfillSummary
-    from mangodb.integrations.aws.reconcile import ReapReport
-
-try:  # the ``runs`` group belongs to mangodb.cli.runs; keep this module importable without it
-    from mangodb.cli.runs import runs_app
-except ModuleNotFoundError as missing:  # pragma: no cover - only while runs.py is absent
-    if missing.name != "mangodb.cli.runs":
-        raise
-    runs_app = typer.Typer(help="List, inspect and change runs.", no_args_is_help=True)
-    app.add_typer(runs_app, name="runs")
+from mangodb.integrations.aws.backfill import BackfillSummary, backfill_crash_data
+from mangodb.integrations.aws.clients import s3_client
+from mangodb.integrations.aws.reconcile import ReapReport, reconcile
+from mangodb.integrations.aws.termination import terminate_instance_runs, terminate_run
 
 crash_app = typer.Typer(help="Crash data: attach artefacts from S3.", no_args_is_help=True)
 app.add_typer(crash_app, name="crash")
@@ -101,7 +94,6 @@ def reap(
 
     A stopped, terminated or vanished instance ends its runs as terminated; a live instance
     whose run stopped sending heartbeats ends it as crashed."""
-    from mangodb.integrations.aws.reconcile import reconcile
 
     grace_delta, heartbeat_delta = parse_duration(grace), parse_duration(heartbeat_grace)
     done, failed = 0, False
@@ -207,8 +199,6 @@ def backfill(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Attach S3 crash artefacts to every crashed/failed/terminated run lacking crash data."""
-    from mangodb.integrations.aws.backfill import backfill_crash_data
-    from mangodb.integrations.aws.clients import s3_client
 
     after = parse_since(since)
     s3 = s3_client(endpoint_url=endpoint_url)
@@ -293,7 +283,6 @@ def mark_terminated(
     """Mark a run, or every active run of an instance, terminated (the shutdown hook).
 
     Runs that already ended are left alone; that is not an error."""
-    from mangodb.integrations.aws.termination import terminate_instance_runs, terminate_run
 
     if (run_id is None) == (instance_id is None):
         raise ValidationError("give either a RUN_ID or --instance-id, not both")

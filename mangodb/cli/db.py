@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from mangodb.cli.app import app, console
+from mangodb.cli.app import EXIT_VERIFY_FAILED, app, console, err_console
+from mangodb.cli.render import existing_url
+from mangodb.db import schema
+from mangodb.db.engine import make_engine
+from mangodb.db.translate import translated
+from mangodb.settings import mask_url, resolve_url
+from mangodb.transfer import copy_database, database_status, dry_run_plan
+from mangodb.transfer.report import print_checks, print_plan, print_status
 
 db_app = typer.Typer(help="Database schema and maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -22,10 +29,6 @@ UrlOption = Annotated[
 @db_app.command("upgrade")
 def upgrade(url: UrlOption = None, revision: str = "head") -> None:
     """Migrate the database schema to REVISION (default: head)."""
-    from mangodb.db import schema
-    from mangodb.db.engine import make_engine
-    from mangodb.db.translate import translated
-    from mangodb.settings import mask_url, resolve_url
 
     resolved = resolve_url(url)
     engine = make_engine(resolved)
@@ -42,10 +45,6 @@ def upgrade(url: UrlOption = None, revision: str = "head") -> None:
 @db_app.command("current")
 def current(url: UrlOption = None) -> None:
     """Print the schema revision of the database and of this package."""
-    from mangodb.cli.render import existing_url
-    from mangodb.db import schema
-    from mangodb.db.engine import make_engine
-    from mangodb.db.translate import translated
 
     resolved = existing_url(url)
     engine = make_engine(resolved)
@@ -77,9 +76,6 @@ def copy(
 
     Resumable: if killed, run the same command again. Exit code 4 if verification finds a
     difference."""
-    from mangodb.cli.app import EXIT_VERIFY_FAILED, err_console
-    from mangodb.transfer import copy_database, dry_run_plan
-    from mangodb.transfer.report import print_checks, print_plan
 
     if dry_run:
         print_plan(console, dry_run_plan(source_url, target_url, merge=merge))
@@ -98,9 +94,6 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Schema revision, rows per table, size, writing hosts, and whether to move to PostgreSQL."""
-    from mangodb.cli.render import existing_url
-    from mangodb.transfer import database_status
-    from mangodb.transfer.report import print_status
 
     report = database_status(existing_url(url))
     if as_json:

@@ -9,6 +9,10 @@ import typer
 
 from mangodb.cli.app import app, console
 from mangodb.cli.render import out
+from mangodb.cli.show import comparison_table
+from mangodb.demo import OBJECTIVES, run_demo
+from mangodb.repository import RunRepository
+from mangodb.settings import mask_url
 
 DEMO_FILE = "mangodb-demo.sqlite3"
 
@@ -31,10 +35,6 @@ def demo(
 
     4 gradient methods, 3 objectives, failures, a crash report and a stale run that the
     reaper marks crashed. Running it again on the same file skips the runs already there."""
-    from mangodb.cli.show import comparison_table
-    from mangodb.demo import OBJECTIVES, run_demo
-    from mangodb.repository import RunRepository
-    from mangodb.settings import mask_url
 
     with RunRepository.connect(url, source="demo") as repo:
         result = run_demo(repo, runs=runs, seed=seed)

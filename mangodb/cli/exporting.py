@@ -14,7 +14,8 @@ from rich.progress import Progress
 from mangodb.cli.app import err_console
 from mangodb.cli.render import cell, jsonable
 from mangodb.errors import MissingExtra, ValidationError
-from mangodb.frames import check_columns, iter_runs, pandas, select_row
+from mangodb.frames import check_columns, iter_runs, select_row
+from mangodb.history.series import pandas
 
 FORMATS = ("csv", "jsonl", "parquet")
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}

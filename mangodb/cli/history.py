@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +13,8 @@ from mangodb.cli.app import app
 from mangodb.cli.db import UrlOption
 from mangodb.cli.render import open_repo, out, print_json, sparkline, text
 from mangodb.cli.tables import Column, TableSpec
+from mangodb.errors import ValidationError
+from mangodb.history import SeriesSummary
 from mangodb.history.downsample import MIN_POINTS
 
 # In a narrow terminal the curve goes first, then min and max, then the step range.
@@ -25,9 +27,6 @@ _SUMMARY_COLUMNS = (
     Column("max", justify="right", drop=3),
     Column("curve", drop=4),
 )
-
-if TYPE_CHECKING:
-    from mangodb.history import SeriesSummary
 
 
 def history_summary(
@@ -101,7 +100,6 @@ def history(
     if keys:
         missing = [k for k in keys if k not in series]
         if missing:
-            from mangodb.errors import ValidationError
 
             raise ValidationError(f"run {run_id!r} has no history key(s): {', '.join(missing)}")
         series = {key: series[key] for key in keys}  # in the order asked for

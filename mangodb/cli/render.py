@@ -16,6 +16,9 @@ from sqlalchemy.engine import URL
 
 from mangodb.cli.app import console
 from mangodb.cli.tables import TableSpec, print_table
+from mangodb.errors import DatabaseUnavailable
+from mangodb.repository import RunRepository
+from mangodb.settings import resolve_url
 
 STATUS_STYLES = {
     "launched": "cyan",
@@ -32,15 +35,12 @@ def open_repo(url: str | None, *, must_exist: bool = False) -> Any:
     """The repository at ``url``. A command that only reads (or changes existing runs) passes
     ``must_exist``: given a SQLite path where there is no file, it fails (exit 3) instead of
     creating an empty database and reporting 0 runs. Only commands that write create one."""
-    from mangodb.repository import RunRepository
 
     return RunRepository.connect(existing_url(url) if must_exist else url, source="cli")
 
 
 def existing_url(url: str | None) -> URL:
     """The resolved URL; a SQLite file that does not exist is a ``DatabaseUnavailable``."""
-    from mangodb.errors import DatabaseUnavailable
-    from mangodb.settings import resolve_url
 
     resolved = resolve_url(url)
     database = resolved.database or ""

@@ -11,8 +11,14 @@ import typer
 
 from mangodb.cli.app import app, console
 from mangodb.cli.db import UrlOption
+from mangodb.cli.exporting import check_destination, export_format, export_runs
+from mangodb.cli.history import history_summary
 from mangodb.cli.render import open_repo, out, print_json, split_columns, status_cell, text
+from mangodb.cli.show import comparison_table, render_run
 from mangodb.cli.tables import Column, TableSpec
+from mangodb.errors import InvalidTransition, ValidationError
+from mangodb.frames import check_columns, column_value
+from mangodb.language.semantics import STATUSES, suggest
 
 runs_app = typer.Typer(help="List, inspect and change runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -52,7 +58,6 @@ def list_runs(
     url: UrlOption = None,
 ) -> None:
     """List runs matching WHERE, newest first."""
-    from mangodb.frames import check_columns, column_value
 
     chosen = split_columns(columns) or list(DEFAULT_COLUMNS)
     check_columns(chosen)
@@ -86,7 +91,6 @@ def show_run(run_id: str, json_output: JsonOption = False, url: UrlOption = None
 
     Fields, config, final metrics, objectives, status events, crash reports, attachments and
     the history keys with a sparkline each."""
-    from mangodb.cli.history import history_summary
 
     with open_repo(url, must_exist=True) as repo:
         run = repo.get_run(run_id)
@@ -97,7 +101,6 @@ def show_run(run_id: str, json_output: JsonOption = False, url: UrlOption = None
         data["history_keys"] = {k: s.points for k, s in summaries.items()}
         print_json(data)
         return
-    from mangodb.cli.show import render_run
 
     render_run(run)
     if summaries:
@@ -119,7 +122,6 @@ def set_status(
 ) -> None:
     """Move a run to STATUS (recorded as an event with source 'cli')."""
     fields: dict[str, Any] = {"wandb_run_id": wandb_run_id} if wandb_run_id else {}
-    from mangodb.errors import InvalidTransition
 
     with open_repo(url, must_exist=True) as repo:
         before = repo.get_run(run_id).status.value
@@ -168,7 +170,6 @@ def compare(
     url: UrlOption = None,
 ) -> None:
     """Compare gradient methods on objectives: n, mean, std, median, min, max, best run."""
-    from mangodb.cli.show import comparison_table
 
     statuses = status or ["completed"]
     with open_repo(url, must_exist=True) as repo:
@@ -191,8 +192,6 @@ def compare(
 
 def _check_objective(repo: Any, name: str) -> None:
     """An objective no run has is a typo, not an empty comparison."""
-    from mangodb.errors import ValidationError
-    from mangodb.query.semantics import STATUSES, suggest
 
     present = _objective_names(repo, None, list(STATUSES))
     if name not in present:
@@ -225,7 +224,6 @@ def export(
     url: UrlOption = None,
 ) -> None:
     """Export matching runs, one row per run (config flattened to config.* columns)."""
-    from mangodb.cli.exporting import check_destination, export_format, export_runs
 
     fmt = export_format(output, output_format)
     check_destination(output)

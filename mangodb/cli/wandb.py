@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mangodb.cli.app import app, console
-from mangodb.errors import DatabaseUnavailable
+from mangodb.errors import DatabaseUnavailable, ValidationError
+from mangodb.integrations.wandb import backfill, find_run_logs, import_run
+from mangodb.repository import RunRepository
 
 UrlOption = Annotated[
     str | None,
@@ -65,11 +68,6 @@ def import_wandb(
 
     Idempotent: only points mangodb does not hold yet are added, so importing twice, or after
     live tracking, duplicates nothing. Torn tails of killed processes are ignored."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from mangodb.errors import ValidationError
-    from mangodb.integrations.wandb import find_run_logs, import_run
-    from mangodb.repository import RunRepository
 
     logs = find_run_logs(paths)
     if run_id is not None and len(logs) != 1:
@@ -126,8 +124,6 @@ def backfill_wandb(
     Full history through scan_history (never the sampled history()); W&B states map to
     mangodb statuses (finished->completed, failed->failed, crashed->crashed,
     killed/preempted->terminated, running->running). Idempotent."""
-    from mangodb.integrations.wandb import backfill
-    from mangodb.repository import RunRepository
 
     with (
         RunRepository.connect(url, source="cli") as repo,

@@ -144,6 +144,3 @@ def single_statement_engine(engine: Engine) -> Engine:
         return engine
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
-
-def describe(engine: Engine) -> str:
-    return mask_url(engine.url)

@@ -26,18 +26,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mangodb.db.base import Base
+from mangodb.db.types import utcnow
 
 RUN_ID_LENGTH = 255
 KEY_LENGTH = 512
 STATUS_VALUES = ("launched", "running", "completed", "failed", "crashed", "terminated")
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _run_fk() -> Mapped[int]:
-    return mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), nullable=False)
 
 
 class Run(Base):
@@ -74,8 +67,8 @@ class Run(Base):
     run_id: Mapped[str] = mapped_column(String(RUN_ID_LENGTH), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="launched")
 
-    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow, index=True)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[dt.datetime | None]
     ended_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     heartbeat_at: Mapped[dt.datetime | None]
@@ -134,7 +127,7 @@ class RunEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     run_pk: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
@@ -221,7 +214,7 @@ class CrashReport(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     run_pk: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     dedup_key: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     occurred_at: Mapped[dt.datetime | None]
     error_log_s3_key: Mapped[str | None] = mapped_column(String(1024))
     crash_report_s3_key: Mapped[str | None] = mapped_column(String(1024))
@@ -247,7 +240,7 @@ class RunAttachment(Base):
     kind: Mapped[str] = mapped_column(String(64))
     uri: Mapped[str] = mapped_column(String(2048))
     title: Mapped[str | None] = mapped_column(String(512))
-    created_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     details: Mapped[dict[str, Any] | None]
 
     run: Mapped[Run] = relationship(back_populates="attachments", lazy="raise")
@@ -276,7 +269,7 @@ class HistorySeries(Base):
     max_value: Mapped[float | None]
     last_value: Mapped[float | None]
     last_value_kind: Mapped[int] = mapped_column(SmallInteger, default=0)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class HistoryChunk(Base):
@@ -314,5 +307,5 @@ class CopyState(Base):
     last_key: Mapped[str | None] = mapped_column(Text)  # JSON list of the primary key values
     rows_copied: Mapped[int] = mapped_column(default=0)
     done: Mapped[bool] = mapped_column(Boolean, default=False)
-    started_at: Mapped[dt.datetime] = mapped_column(default=_utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -11,7 +11,12 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.type_api import _ResultProcessorType
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from mangodb import jsoncodec
+from mangodb.codecs import jsontext
+
+
+def utcnow() -> dt.datetime:
+    """Now, in UTC (timestamps are stored aware)."""
+    return dt.datetime.now(dt.timezone.utc)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -55,7 +60,7 @@ def dumps(value: Any) -> str:
     """Strict JSON text (no NaN tokens); the codec has already tagged special floats."""
     if type(value) is SerializedJSON:
         return value.text
-    return jsoncodec.to_text(value)
+    return jsontext.to_text(value)
 
 
 class JSONDocument(TypeDecorator[Any]):
@@ -72,13 +77,13 @@ class JSONDocument(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        text = jsoncodec.plain_text(value)
+        text = jsontext.plain_text(value)
         if text is None:
-            return jsoncodec.encode(value)
+            return jsontext.encode(value)
         return SerializedJSON(value, text) if isinstance(value, dict) else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        return None if value is None else jsoncodec.decode(value)
+        return None if value is None else jsontext.decode(value)
 
     def column_expression(self, colexpr: ColumnElement[Any]) -> ColumnElement[Any] | None:
         # Read the document as text (jsonb::text on PostgreSQL): the result processor below
@@ -92,8 +97,8 @@ class JSONDocument(TypeDecorator[Any]):
             if isinstance(value, bytes):
                 value = value.decode("utf-8")
             if isinstance(value, str):
-                parsed = jsoncodec.parse(value)
-                return jsoncodec.decode(parsed) if jsoncodec.TAG_PREFIX in value else parsed
-            return jsoncodec.decode(value)  # a driver that parsed it already
+                parsed = jsontext.parse(value)
+                return jsontext.decode(parsed) if jsontext.TAG_PREFIX in value else parsed
+            return jsontext.decode(value)  # a driver that parsed it already
 
         return process

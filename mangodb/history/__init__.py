@@ -10,7 +10,7 @@ loop's rows.
 from __future__ import annotations
 
 from mangodb.history.columns import to_columns
-from mangodb.history.reads import read, read_many, summaries
+from mangodb.history.reads import key_counts, read, read_many, summaries
 from mangodb.history.series import AppendResult, Series, SeriesSummary, to_dataframe
 from mangodb.history.store import append, append_legacy
 from mangodb.history.writer import HistoryWriter
@@ -22,6 +22,7 @@ __all__ = [
     "SeriesSummary",
     "append",
     "append_legacy",
+    "key_counts",
     "read",
     "read_many",
     "summaries",

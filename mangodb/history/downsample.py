@@ -13,8 +13,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any
 
+from mangodb.codecs.floats import is_number
 from mangodb.errors import ValidationError
-from mangodb.numbers import is_number
 
 # One bucket needs room for its first, last, minimum and maximum points and a NaN.
 MIN_POINTS = 5

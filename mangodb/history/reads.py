@@ -1,5 +1,5 @@
-"""Reading history: one query for the chunks of a run (or of one key across runs), or for the
-stored summaries of a run's series."""
+"""Reading history: one query for the chunks of a run (or of one key across runs), for the
+stored summaries of a run's series, or for its keys and their point counts."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Select, Table, and_, func, select
 from sqlalchemy.orm import Session
 
-from mangodb.db.models import Run
+from mangodb.codecs.floats import decode_float
+from mangodb.db.models import HistorySeries, Run
 from mangodb.errors import ValidationError
-from mangodb.history.codec import unpack
 from mangodb.history.columns import step_value
 from mangodb.history.downsample import check_max_points, downsample
+from mangodb.history.packing import unpack
 from mangodb.history.series import Series, SeriesSummary
 from mangodb.history.sql import batched
 from mangodb.history.store import CHUNKS, SERIES
-from mangodb.numbers import decode_float
 
 RUNS = cast(Table, Run.__table__)
 _CHUNK_COLUMNS = (
@@ -175,3 +175,13 @@ def _collect(
             steps, values = downsample(steps, values, max_points, numeric=kind == "numeric")
         result[name] = Series.build(key or name, steps, values, kind)
     return result
+
+
+def key_counts(session: Session, run_pk: int) -> dict[str, int]:
+    """The logged keys of a run with their point counts, keys sorted."""
+    rows = session.execute(
+        select(HistorySeries.key, HistorySeries.point_count)
+        .where(HistorySeries.run_pk == run_pk)
+        .order_by(HistorySeries.key)
+    )
+    return {key: count for key, count in rows}

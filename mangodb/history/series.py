@@ -80,21 +80,22 @@ class Series(BaseModel):
 
     def to_pandas(self) -> Any:
         """A ``pandas.Series`` of the values indexed by step, named after the key."""
-        pd = _pandas()
+        pd = pandas()
         steps, values = self.to_numpy()
         return pd.Series(values, index=pd.Index(steps, name="step"), name=self.key)
 
 
 def to_dataframe(series: Mapping[str, Series]) -> Any:
     """One ``pandas.DataFrame`` of several series (outer join on step; missing points NaN)."""
-    pd = _pandas()
+    pd = pandas()
     frames = [s.to_pandas() for s in series.values()]
     if not frames:
         return pd.DataFrame(index=pd.Index([], name="step"))
     return pd.concat(frames, axis=1, sort=True)
 
 
-def _pandas() -> Any:
+def pandas() -> Any:
+    """The pandas module, or ``MissingExtra`` naming the extra that brings it."""
     try:
         import pandas as pd
     except ImportError as error:

@@ -26,9 +26,11 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, delete, func, select
 from sqlalchemy.orm import Session
 
+from mangodb.codecs.floats import FINITE, encode_float
 from mangodb.db.models import HistoryChunk, HistorySeries, Run
 from mangodb.errors import RunNotFound
-from mangodb.history.codec import (
+from mangodb.history.columns import Column, column, to_columns
+from mangodb.history.packing import (
     ROW_COLUMNS,
     PackedChunk,
     as_float,
@@ -36,10 +38,8 @@ from mangodb.history.codec import (
     same_value,
     unpack,
 )
-from mangodb.history.columns import Column, column, to_columns
 from mangodb.history.series import AppendResult
 from mangodb.history.sql import Driver, SeriesState, batched
-from mangodb.numbers import FINITE, encode_float
 
 MAX_CHUNK_POINTS = 4096
 SMALL_APPEND = 512

@@ -10,7 +10,7 @@ the rows of the completed flushes.
 The contract (a database outage must not kill training, and nothing is stored twice):
 
 * ``log()`` checks the row at once with the rules of ``append_history`` (keys, step, and each
-  value through :func:`mangodb.history.codec.stored_form`). A row it refuses raises
+  value through :func:`mangodb.history.packing.stored_form`). A row it refuses raises
   ``ValidationError`` and is not kept; every row it accepts can be stored, whatever else is
   buffered with it.
 * A ``log()`` that raised kept nothing: not the row, not its step (an implicit step is given
@@ -33,17 +33,21 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from mangodb.errors import HistoryBufferFull, HistoryNotStored, MangoDBError, ValidationError
-from mangodb.history.codec import stored_form
 from mangodb.history.columns import STEP_KEY, check_key, rows_to_columns, step_value
+from mangodb.history.packing import stored_form
 from mangodb.history.series import AppendResult
 
-if TYPE_CHECKING:
-    from mangodb.repository import RunRepository
-
 log = logging.getLogger(__name__)
+
+
+class HistorySink(Protocol):
+    """Where a writer's flushes go: ``RunRepository`` is one (the writer needs nothing else
+    of it, so the history package does not import the repository)."""
+
+    def append_history(self, run_id: str, data: Any) -> AppendResult: ...
 
 MAX_PENDING = 100_000  # rows kept through an outage: ~50 MB of typical metric rows
 
@@ -51,7 +55,7 @@ MAX_PENDING = 100_000  # rows kept through an outage: ~50 MB of typical metric r
 class _Buffer:
     """The rows not yet written and how to write them; knows nothing of the writer."""
 
-    def __init__(self, repo: RunRepository, run_id: str) -> None:
+    def __init__(self, repo: HistorySink, run_id: str) -> None:
         self.repo = repo
         self.run_id = run_id
         self.rows: list[tuple[int, dict[str, Any]]] = []
@@ -131,7 +135,7 @@ class HistoryWriter:
 
     def __init__(
         self,
-        repo: RunRepository,
+        repo: HistorySink,
         run_id: str,
         *,
         flush_every: int = 1000,

@@ -14,15 +14,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mangodb.errors import MangoDBError
 from mangodb.integrations.aws.instances import GONE_STATES, LIVE_STATES
 from mangodb.integrations.aws.termination import PREEMPTED, terminate_run
+from mangodb.repository import RunRepository
 from mangodb.settings import ENV_URL
-
-if TYPE_CHECKING:
-    from mangodb.repository import RunRepository
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,6 @@ def repository() -> RunRepository:
         raise _Refused("error", f"{ENV_URL} is not set")
     if _repository is not None and _repository[0] == url:
         return _repository[1]
-    from mangodb.repository import RunRepository
 
     if _repository is not None:
         _repository[1].close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mangodb.integrations.wandb.backfill import backfill, write_payload
 from mangodb.integrations.wandb.importer import ImportResult, find_run_logs, import_run
-from mangodb.integrations.wandb.reader import RunLog, read_run_log
+from mangodb.integrations.wandb.logfile import RunLog, read_run_log
 from mangodb.integrations.wandb.states import status_for_exit, status_for_state
 from mangodb.integrations.wandb.track import Tracker, track
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mangodb.errors import ValidationError
-from mangodb.integrations.wandb.reader import RunLog, read_run_log
+from mangodb.integrations.wandb.logfile import RunLog, read_run_log
 from mangodb.integrations.wandb.sink import RunData, WriteResult, write_run
 from mangodb.integrations.wandb.states import status_for_exit
 from mangodb.repository import RunRepository

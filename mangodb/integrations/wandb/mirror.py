@@ -43,7 +43,7 @@ from mangodb.integrations.wandb.corerules import (
     set_json,
 )
 from mangodb.integrations.wandb.keys import flatten
-from mangodb.integrations.wandb.reader import item_value
+from mangodb.integrations.wandb.logfile import item_value
 
 log = logging.getLogger(__name__)
 

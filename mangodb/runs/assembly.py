@@ -6,6 +6,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mangodb.codecs.floats import decode_float, encode_float, is_number
 from mangodb.db.models import Run, RunMetric, RunObjective
 from mangodb.dto import (
     ObjectiveRead,
@@ -13,7 +14,6 @@ from mangodb.dto import (
     RunEventRead,
     RunRead,
 )
-from mangodb.numbers import decode_float, encode_float, is_number
 
 _FLOAT_INT_MAX = int(sys.float_info.max)
 _RUN_COLUMNS = tuple(c.key for c in Run.__table__.columns if c.key not in ("id", "final_metrics"))

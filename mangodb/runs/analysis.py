@@ -18,8 +18,8 @@ from sqlalchemy.sql.visitors import replacement_traverse
 
 from mangodb.db.models import Run, RunObjective
 from mangodb.dto import MethodComparison
-from mangodb.filters import FieldFilter
-from mangodb.queries import Plan
+from mangodb.runs.filters import FieldFilter
+from mangodb.runs.planning import Plan
 
 
 def _direction(max_count: int, min_count: int) -> str:

@@ -5,34 +5,21 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    Table,
-    any_,
-    delete,
-    func,
-    select,
-)
-from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import ColumnElement, Select, any_, func, select
 from sqlalchemy.orm import Session
 
-from mangodb import children
-from mangodb.db.models import (
-    CrashReport,
-    Run,
-    RunMetric,
-)
-from mangodb.dto import RunCreate, RunRead, as_sequence
+from mangodb import inputs
+from mangodb.db.models import CrashReport, Run, RunMetric
+from mangodb.dto import RunRead, as_sequence
 from mangodb.errors import ValidationError
-from mangodb.filters import (
+from mangodb.language import parse
+from mangodb.runs import loading
+from mangodb.runs.filters import (
     FIELDS,
     ConfigFilter,
     FieldFilter,
@@ -43,7 +30,6 @@ from mangodb.filters import (
     TagFilter,
     split_path,
 )
-from mangodb.readers import final_metrics_rows
 
 MAX_LIMIT = 10_000
 # Sort keys with no NULLs: these page by keyset; any other sort pages by offset.
@@ -79,6 +65,40 @@ _CRITERIA = frozenset(
         "git_commit",
     }
 )
+
+
+def check_criteria(values: Mapping[str, Any]) -> None:
+    """Check the shape and values of ``query_runs`` criteria before any statement is built
+    (or looked up in the statement cache)."""
+    unknown = sorted(str(name) for name in values if name not in _CRITERIA)
+    if unknown:
+        raise ValidationError(
+            f"unknown query criteria: {', '.join(unknown)}; known: {', '.join(sorted(_CRITERIA))}"
+        )
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name in ("config", "metrics", "objectives"):
+            for key, bound in inputs.bounds(value, name).items():
+                if name == "config" and isinstance(key, tuple):
+                    inputs.texts(key, "config path")
+                else:
+                    inputs.text(key, f"{name} key")
+                inputs.query_bound(bound, f"{name}[{key!r}]")
+        elif name == "where":
+            if not isinstance(value, Filter):
+                inputs.text(value, "where")
+        elif name == "filters":
+            if not isinstance(value, Filter):
+                inputs.instances(value, Filter, "filters")
+        elif name == "offset":
+            inputs.integer(value, "offset", minimum=0)
+        elif name in ("order_by", "name_prefix"):
+            inputs.text(value, name)
+        elif name in inputs.RANGE_CRITERIA:
+            inputs.instance(value, dt.datetime, name)
+        else:  # status, gradient_method, tags, ids, model_name, dataset, batch_size, …
+            inputs.query_values(value, name)
 
 
 @dataclass(frozen=True)
@@ -173,7 +193,6 @@ def build_filters(criteria: Mapping[str, Any]) -> list[Filter]:
             filters.append(ObjectiveFilter(name, op, item))
     where = criteria.get("where")
     if where:
-        from mangodb.query import parse
 
         filters.append(parse(where) if isinstance(where, str) else where)
     extra = criteria.get("filters")
@@ -270,10 +289,6 @@ def _deserialise(order: str, value: Any) -> Any:
     return value
 
 
-def filtered(plan: Plan) -> Select[Any]:
-    return select(Run).where(*plan.where)
-
-
 @dataclass(frozen=True)
 class PageStatement:
     """A page's statement and what reading its rows needs."""
@@ -288,7 +303,7 @@ def page_statement(
     plan: Plan, *, limit: int | None, cursor: str | None, dialect: str
 ) -> PageStatement:
     """The statement of one page of runs: one statement for the page's rows and, on
-    PostgreSQL, their child rows (see :mod:`mangodb.children`)."""
+    PostgreSQL, their child rows (see :mod:`mangodb.runs.loading`)."""
     if limit is not None and (limit < 0 or limit > MAX_LIMIT):
         raise ValidationError(f"limit must be between 0 and {MAX_LIMIT}")
     column = _sort_column(plan.order)
@@ -314,13 +329,13 @@ def page_statement(
         page = page.offset(offset)
     if limit is not None:
         page = page.limit(limit + 1)
-    table = _table(Run)
+    table = loading.table_of(Run)
     if dialect == "postgresql":
         chosen = table.c.id == any_(func.array(page.scalar_subquery()))
     else:
         chosen = table.c.id.in_(page.scalar_subquery())
     statement = (
-        select(*children.run_columns(dialect), *children.page_columns(dialect))
+        select(*loading.run_columns(dialect), *loading.page_columns(dialect))
         .where(chosen)
         .order_by(*_ordering(column, plan.descending, keyset))
     )
@@ -342,7 +357,7 @@ def fetch_page(session: Session, page: PageStatement) -> tuple[list[RunRead], st
             next_cursor = _encode_cursor({"k": key})
         else:
             next_cursor = _encode_cursor({"o": page.offset + limit})
-    return children.load_reads(session, rows), next_cursor
+    return loading.load_reads(session, rows), next_cursor
 
 
 def _ordering(column: Any, descending: bool, keyset: bool) -> tuple[Any, Any]:
@@ -367,195 +382,3 @@ def without_crash_reports(session: Session, plan: Plan) -> list[str]:
     has_report = select(CrashReport.id).where(CrashReport.run_pk == Run.id).exists()
     statement = select(Run.run_id).where(*plan.where, ~has_report).order_by(Run.id)
     return list(session.scalars(statement))
-
-
-def replace_final_metrics(session: Session, run: Run, summary: Mapping[str, Any]) -> None:
-    rows, document = final_metrics_rows(summary)
-    session.execute(delete(RunMetric).where(RunMetric.run_pk == run.id))
-    for row in rows:
-        row.run_pk = run.id
-    session.add_all(rows)
-    run.final_metrics = document
-
-
-_NOT_RUN_COLUMNS: set[str] = {"objectives", "tags", "status", "created_at", "config"}
-
-
-def run_rows(runs: Sequence[RunCreate], now: dt.datetime) -> list[dict[str, Any]]:
-    """The ``runs`` table values of new runs (timestamps in UTC)."""
-    rows = []
-    for create in runs:
-        # The config is already a validated document of its own: dumping would copy it.
-        values = create.model_dump(exclude=_NOT_RUN_COLUMNS)
-        values["config"] = create.config
-        created = (create.created_at or now).astimezone(dt.timezone.utc)
-        values.update(
-            status=create.status.value,
-            created_at=created,
-            updated_at=now,
-            started_at=created if create.status.value == "running" else None,
-        )
-        rows.append(values)
-    return rows
-
-
-def _table(model: type[Any]) -> Table:
-    return cast(Table, model.__table__)
-
-
-def insert_run_rows(
-    session: Session,
-    runs: Sequence[RunCreate],
-    rows: Sequence[dict[str, Any]],
-    *,
-    now: dt.datetime,
-    source: str | None,
-    host: str | None,
-) -> list[dict[str, Any]]:
-    """INSERT the runs (multi-row), their first events, tags and objectives; return the
-    event values, one per run. A taken run id raises ``IntegrityError``."""
-    # Driver-level statements on the session's connection (its transaction): SQLAlchemy's
-    # per-statement and per-row processing costs more than these INSERTs themselves.
-    connection = session.connection()
-    columns = tuple(rows[0])
-    pk_of: dict[str, int] = {}
-    step = _ROWS_PER_INSERT[connection.dialect.name == "postgresql"]
-    for start in range(0, len(rows), step):
-        part = rows[start : start + step]
-        sql, processors = _driver_insert(connection.dialect, "runs", columns, len(part))
-        params = tuple(
-            p(row[c]) if p else row[c]
-            for row in part
-            for c, p in zip(columns, processors, strict=True)
-        )
-        pk_of.update((run_id, pk) for pk, run_id in _driver_execute(connection, sql, params))
-    pks = [pk_of[create.run_id] for create in runs]
-    events: list[dict[str, Any]] = []
-    tags: list[dict[str, Any]] = []
-    objectives: list[dict[str, Any]] = []
-    for pk, create in zip(pks, runs, strict=True):
-        events.append(
-            {
-                "run_pk": pk,
-                "at": now,
-                "from_status": None,
-                "to_status": create.status.value,
-                "reason": "inserted",
-                "source": source,
-                "host": host,
-                "forced": False,
-                "applied": True,
-            }
-        )
-        tags.extend({"run_pk": pk, "tag": tag} for tag in dict.fromkeys(create.tags))
-        objectives.extend(
-            {
-                "run_pk": pk,
-                "name": o.name,
-                "metric": o.metric,
-                "direction": o.direction,
-                "weight": o.weight,
-                "target": o.target,
-                "value_kind": 0,
-            }
-            for o in create.objectives
-        )
-    for table, items in (
-        ("run_events", events),
-        ("run_tags", tags),
-        ("run_objectives", objectives),
-    ):
-        if items:
-            columns = tuple(items[0])
-            sql, processors = _driver_insert(connection.dialect, table, columns, 1)
-            _driver_execute(
-                connection,
-                sql.removesuffix(_RETURNING),
-                [
-                    tuple(p(i[c]) if p else i[c] for c, p in zip(columns, processors, strict=True))
-                    for i in items
-                ],
-            )
-    return events
-
-
-def _driver_execute(connection: Connection, sql: str, params: Any) -> Sequence[Any]:
-    """Execute ``sql`` in the transaction of ``connection``: one set of ``params`` (a tuple;
-    its rows are returned) or many (a list). On SQLite, straight on the driver's cursor, whose
-    errors are raised as SQLAlchemy's like any other (``exec_driver_sql`` costs more than an
-    INSERT of a run there); elsewhere through ``exec_driver_sql`` (whose error handling also
-    notices a connection the server dropped)."""
-    if connection.dialect.name != "sqlite":
-        result = connection.exec_driver_sql(sql, params)
-        return [] if isinstance(params, list) else result.all()
-    driver = connection.dialect.loaded_dbapi
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        if isinstance(params, list):
-            cursor.executemany(sql, params)
-            return []
-        return cursor.execute(sql, params).fetchall()  # type: ignore[no-any-return]
-    except driver.Error as error:
-        raise DBAPIError.instance(
-            sql, params, error, driver.Error, dialect=connection.dialect
-        ) from error
-    finally:
-        cursor.close()
-
-
-# Rows of one multi-row INSERT (SQLite, PostgreSQL): x ~25 columns, far below the bind limits;
-# on PostgreSQL few enough that psycopg caches the parsed statement (it re-parses long ones).
-_ROWS_PER_INSERT = (500, 32)
-_RETURNING = " RETURNING id, run_id"
-
-
-@functools.lru_cache(maxsize=64)
-def _driver_insert(
-    dialect: Dialect, table: str, columns: tuple[str, ...], rows: int
-) -> tuple[str, list[Any]]:
-    """``INSERT INTO table (columns) VALUES (...) x rows RETURNING id, run_id`` in the
-    driver's parameter style, and each column's bind processor (None: pass as is)."""
-    model_table = _table(Run).metadata.tables[table]
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    one = "(" + ", ".join([mark] * len(columns)) + ")"
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([one] * rows) + _RETURNING
-    )
-    processors = [
-        model_table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
-    ]
-    return sql, processors
-
-
-def existing_run_id(session: Session, run_ids: Sequence[str]) -> str | None:
-    """One of ``run_ids`` that is already stored, if any (IN lists kept under SQLite's limit)."""
-    for start in range(0, len(run_ids), 900):
-        found = session.scalars(
-            select(Run.run_id).where(Run.run_id.in_(run_ids[start : start + 900])).limit(1)
-        ).first()
-        if found is not None:
-            return found
-    return None
-
-
-def bulk_insert_runs(
-    session: Session, runs: Sequence[RunCreate], *, source: str | None, host: str | None
-) -> int:
-    """Insert runs with multi-row INSERTs (the bulk path); one event per run."""
-    from mangodb.errors import RunAlreadyExists
-
-    if not runs:
-        return 0
-    ids = [r.run_id for r in runs]
-    if len(set(ids)) != len(ids):
-        seen: set[str] = set()
-        for run_id in ids:
-            if run_id in seen:
-                raise RunAlreadyExists(run_id)
-            seen.add(run_id)
-    existing = existing_run_id(session, ids)
-    if existing is not None:
-        raise RunAlreadyExists(existing)
-    now = dt.datetime.now(dt.timezone.utc)
-    insert_run_rows(session, runs, run_rows(runs, now), now=now, source=source, host=host)
-    return len(runs)

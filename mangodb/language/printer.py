@@ -8,7 +8,8 @@ import math
 import re
 from typing import Any
 
-from mangodb.filters import (
+from mangodb.language.lexer import SEGMENT
+from mangodb.runs.filters import (
     And,
     ConfigFilter,
     FieldFilter,
@@ -19,7 +20,6 @@ from mangodb.filters import (
     Or,
     TagFilter,
 )
-from mangodb.query.lexer import SEGMENT
 
 _DOTTED_KEY = re.compile(r"[A-Za-z0-9_/\-]+(?:\.[A-Za-z0-9_/\-]+)*")
 

@@ -8,7 +8,7 @@
 * payload: little-endian float64 values, bit-exact (NaN payloads, ±Inf, -0.0), optionally
   byte-shuffled and zlib-compressed (``VALUES_SHUFFLED | VALUES_ZLIB``); or, for chunks that
   hold a non-numeric value (``VALUES_JSON``), a UTF-8 JSON list encoded by
-  :mod:`mangodb.jsoncodec` (zlib-compressed when that is smaller). JSON has one NaN, so a
+  :mod:`mangodb.codecs.jsontext` (zlib-compressed when that is smaller). JSON has one NaN, so a
   number in such a chunk that is a NaN with other bits (sign, payload) is kept beside the
   list: ``{"values": [...], "nan_bits": [[index, "<16 hex digits, little-endian>"], ...]}``
   (``JSON_NAN_BITS``). A number of another type (numpy's, ``Decimal``) is written there as
@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from itertools import accumulate, islice
 from typing import Any, cast
 
-from mangodb import jsoncodec
+from mangodb.codecs import jsontext
+from mangodb.codecs.floats import FINITE, encode_float, is_number
 from mangodb.dto import check_nesting
 from mangodb.errors import ValidationError
-from mangodb.numbers import FINITE, encode_float, is_number
 
 VALUES_JSON = 1
 VALUES_ZLIB = 2
@@ -278,11 +278,6 @@ def _unpack_values(codec: int, payload: bytes) -> list[Any]:
     return floats.tolist()
 
 
-def _text(value: Any) -> str:
-    """Strict JSON text (no NaN tokens: the codec has tagged them)."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
 def _pack_json(values: Sequence[Any]) -> tuple[int, bytes]:
     flags = VALUES_JSON
     values = [_as_json_value(v) for v in values]
@@ -322,10 +317,10 @@ _REFUSED = (TypeError, ValueError, RecursionError)  # RecursionError: deep or ci
 
 
 def _encoded(values: list[Any]) -> Any:
-    """``jsoncodec.encode(values)``; ``ValidationError`` when one of them cannot be."""
+    """``jsontext.encode(values)``; ``ValidationError`` when one of them cannot be."""
     check_nesting(values, "a history value")
     try:
-        return jsoncodec.encode(values)
+        return jsontext.encode(values)
     except _REFUSED as error:
         raise ValidationError(f"history value is neither a number nor JSON: {error}") from error
 
@@ -334,7 +329,7 @@ def _json_bytes(document: Any) -> bytes:
     """UTF-8 strict JSON text of an encoded document; ``ValidationError`` when it has none
     (e.g. a lone surrogate in a string)."""
     try:
-        return _text(document).encode("utf-8")
+        return jsontext.to_text(document).encode("utf-8")
     except _REFUSED as error:
         raise ValidationError(f"history value is neither a number nor JSON: {error}") from error
 
@@ -357,15 +352,15 @@ def stored_form(value: Any) -> Any:
     text = _json_bytes(_encoded([value]))
     if type(value) in (str, int):
         return value  # immutable: checked is enough
-    return jsoncodec.decode(jsoncodec.parse(text.decode("utf-8")))[0]
+    return jsontext.decode(jsontext.parse(text.decode("utf-8")))[0]
 
 
 def _unpack_json(codec: int, raw: bytes) -> list[Any]:
     document = json.loads(raw)
     if not codec & JSON_NAN_BITS:
-        decoded: list[Any] = jsoncodec.decode(document)
+        decoded: list[Any] = jsontext.decode(document)
         return decoded
-    values: list[Any] = jsoncodec.decode(document["values"])
+    values: list[Any] = jsontext.decode(document["values"])
     for index, bits in document["nan_bits"]:
         values[index] = struct.unpack("<d", bytes.fromhex(bits))[0]
     return values
@@ -429,7 +424,7 @@ def same_value(old: Any, new: Any) -> bool:
     if is_number(old) or is_number(new):
         return False
     try:
-        return _text(jsoncodec.encode(old)) == _text(jsoncodec.encode(new))
+        return jsontext.to_text(jsontext.encode(old)) == jsontext.to_text(jsontext.encode(new))
     except (TypeError, ValueError):
         return False
 

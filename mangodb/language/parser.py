@@ -1,4 +1,4 @@
-"""Recursive-descent parser: query text -> the typed filters of :mod:`mangodb.filters`.
+"""Recursive-descent parser: query text -> the typed filters of :mod:`mangodb.runs.filters`.
 
 Grammar (keywords are case-insensitive)::
 
@@ -19,8 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mangodb.errors import QuerySyntaxError
-from mangodb.filters import FIELDS, And, Filter, Not, Or
-from mangodb.query.lexer import (
+from mangodb.language.lexer import (
     COMMA,
     DATETIME,
     DOT,
@@ -35,7 +34,8 @@ from mangodb.query.lexer import (
     Token,
     tokenize,
 )
-from mangodb.query.semantics import PREFIXES, TAG_FIELDS, Bare, Comparisons, suggest
+from mangodb.language.semantics import PREFIXES, TAG_FIELDS, Bare, Comparisons, suggest
+from mangodb.runs.filters import FIELDS, And, Filter, Not, Or
 
 MAX_DEPTH = 100
 KEYWORDS = frozenset({"and", "or", "not", "in", "like", "is", "null", "true", "false"})

@@ -1,7 +1,7 @@
 """Typed run filters that compile to SQL expressions on SQLite and PostgreSQL.
 
 Values are always bound parameters and JSON paths are passed as data, never spliced into SQL
-text. The query language (``mangodb.query``) parses into these same objects.
+text. The query language (``mangodb.language``) parses into these same objects.
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from mangodb import inputs
+from mangodb.codecs.floats import NAN
 from mangodb.db.models import Run, RunMetric, RunObjective, RunTag
 from mangodb.errors import ValidationError
-from mangodb.numbers import NAN
+from mangodb.status import parse_status
 
 Op = Literal["=", "!=", "<", "<=", ">", ">=", "in", "like", "is null", "is not null"]
 OPS: tuple[str, ...] = (
@@ -178,7 +179,7 @@ def _nan_test(
     match: Select[Any], value: Any, kind: Any, op: str, operand: Any
 ) -> ColumnElement[bool] | None:
     """NaN tests of a metric or objective, or None for other comparisons. NaN is stored as a
-    NULL value with kind NAN (mangodb.numbers), so it is told apart from a value never set."""
+    NULL value with kind NAN (mangodb.codecs.floats), so it is told apart from a value never set."""
     is_nan_value = isinstance(operand, float) and math.isnan(operand)
     if op == "is nan" or (op == "=" and is_nan_value):
         return exists(match.where(kind == NAN))
@@ -224,7 +225,6 @@ class FieldFilter(Filter):
             if beyond is not None:
                 return beyond
         if self.field == "status" and value is not None:
-            from mangodb.status import parse_status
 
             if self.op == "in":
                 value = [parse_status(v).value for v in value]
@@ -361,11 +361,6 @@ class ConfigFilter(Filter):
                 f"config.{'.'.join(self.path)}: true and false compare only with = or !="
             )
         object.__setattr__(self, "value", _operand(self.op, self.value, _config_value))
-
-    def _element(self, dialect: str) -> Any:
-        if dialect == "postgresql":
-            return pg_lookup(self.path)[0]
-        return Run.config[self.path]
 
     def _typed(self, dialect: str, sample: Any) -> Any:
         """The JSON value as a SQL scalar of ``sample``'s type, NULL where the type differs."""

@@ -41,8 +41,9 @@ def to_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-# orjson parses about 4x faster than json, with the same results for strict JSON text, but it
-# reads an integer beyond 64 bits as a float (silently inexact) and refuses lone surrogates.
+# orjson parses faster than json (docs/postgres.md has the figure), with the same results for
+# strict JSON text, but it reads an integer beyond 64 bits as a float (silently inexact) and
+# refuses lone surrogates.
 # Text that may hold such an integer (a run of 19+ digits that does not follow a decimal
 # point or an exponent mark) goes to json instead, as does any text orjson refuses. The check
 # runs at C speed: bytes.translate maps digits to "0", ".eE" to themselves and every other

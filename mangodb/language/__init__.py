@@ -7,7 +7,7 @@ and created > 7d and metric.val/loss < 0.5`` compiles to the same typed filters 
 
 from __future__ import annotations
 
-from mangodb.query.parser import parse
-from mangodb.query.printer import to_text
+from mangodb.language.parser import parse
+from mangodb.language.printer import to_text
 
 __all__ = ["parse", "to_text"]

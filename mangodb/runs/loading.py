@@ -4,7 +4,7 @@ metrics, tags) and the ``RunRead`` built from them.
 PostgreSQL: the page's own statement carries each run's child rows, one JSON array per child
 table (``json_agg`` over an index probe per run), so a page is read in one statement and one
 round trip. Floats travel as their text (``NaN``, ``-0`` and full precision survive), times
-as ISO 8601 with an offset, documents as JSON (decoded by :mod:`mangodb.jsoncodec`).
+as ISO 8601 with an offset, documents as JSON (decoded by :mod:`mangodb.codecs.jsontext`).
 
 SQLite (no round trips to save): the page's statement says, per run, whether it has rows in
 each child table (``EXISTS``); then one query per child table that some run of the page uses.
@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
-from mangodb import jsoncodec
+from mangodb.codecs import jsontext
 from mangodb.db.models import (
     CrashReport,
     Run,
@@ -45,7 +45,7 @@ from mangodb.db.models import (
 )
 from mangodb.db.types import JSONDocument, UTCDateTime
 from mangodb.dto import RunRead
-from mangodb.readers import run_read_from_row
+from mangodb.runs.assembly import run_read_from_row
 
 CHILDREN: tuple[tuple[str, type[Any]], ...] = (
     ("events", RunEvent),
@@ -58,7 +58,8 @@ CHILDREN: tuple[tuple[str, type[Any]], ...] = (
 _IN_CHUNK = 500  # ids per IN list, well under SQLite's variable limit
 
 
-def _table(model: type[Any]) -> Table:
+def table_of(model: type[Any]) -> Table:
+    """The Core table of an ORM model."""
     return cast(Table, model.__table__)
 
 
@@ -66,7 +67,7 @@ def run_columns(dialect: str) -> tuple[ColumnElement[Any], ...]:
     """The columns of ``runs`` to read a run: on PostgreSQL the config comes from its stored
     text (``config_text``, migration 0005), which spares the server a jsonb-to-text
     conversion per row."""
-    return _POSTGRES_RUN_COLUMNS if dialect == "postgresql" else tuple(_table(Run).c)
+    return _POSTGRES_RUN_COLUMNS if dialect == "postgresql" else tuple(table_of(Run).c)
 
 
 def page_columns(dialect: str) -> tuple[Label[Any], ...]:
@@ -99,8 +100,8 @@ def load_read(session: Session, run_id: str) -> RunRead | None:
 
 # -- PostgreSQL: the config as stored text, child rows inline as JSON --------------------------
 _POSTGRES_RUN_COLUMNS: tuple[ColumnElement[Any], ...] = (
-    *(c for c in _table(Run).c if c.key != "config"),
-    literal_column(f"{_table(Run).name}.config_text", type_=JSONDocument()).label("config"),
+    *(c for c in table_of(Run).c if c.key != "config"),
+    literal_column(f"{table_of(Run).name}.config_text", type_=JSONDocument()).label("config"),
 )
 
 _Convert = Callable[[Any], Any]
@@ -115,7 +116,7 @@ def _as_time(text: Any) -> dt.datetime | None:
 
 
 def _as_document(value: Any) -> Any:
-    return None if value is None else jsoncodec.decode(value)
+    return None if value is None else jsontext.decode(value)
 
 
 def _json_field(column: ColumnElement[Any]) -> tuple[ColumnElement[Any], _Convert | None]:
@@ -134,7 +135,7 @@ class _Inline:
     """One child table's rows of a run as a JSON array of arrays, and its reader."""
 
     def __init__(self, name: str, model: type[Any]) -> None:
-        table = _table(model)
+        table = table_of(model)
         columns = [c for c in table.c if c.key != "run_pk"]
         fields = [_json_field(c) for c in columns]
         self.keys = tuple(c.key for c in columns)
@@ -155,7 +156,7 @@ class _Inline:
         if text is None:
             return []
         found: list[dict[str, Any]] = []
-        for values in jsoncodec.parse(text):
+        for values in jsontext.parse(text):
             for index, convert in self.converters:
                 values[index] = convert(values[index])
             found.append(dict(zip(self.keys, values, strict=True)))
@@ -194,7 +195,7 @@ def _queried(session: Session, rows: Sequence[RowMapping]) -> dict[str, list[lis
     for name, model in CHILDREN:
         by_run: dict[int, list[dict[str, Any]]] = defaultdict(list)
         if any(row[f"has_{name}"] for row in rows):  # else known empty: not queried
-            for statement in _of_runs(_table(model), pks):
+            for statement in _of_runs(table_of(model), pks):
                 result = session.execute(statement)
                 keys = tuple(result.keys())  # plain dicts: a RowMapping rebuilds its keys
                 for values in result:

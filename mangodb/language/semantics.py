@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mangodb.errors import QuerySyntaxError
-from mangodb.filters import (
+from mangodb.language.lexer import DATETIME, NUMBER, Token
+from mangodb.runs.filters import (
     And,
     ConfigFilter,
     FieldFilter,
@@ -22,7 +23,6 @@ from mangodb.filters import (
     Or,
     TagFilter,
 )
-from mangodb.query.lexer import DATETIME, NUMBER, Token
 from mangodb.status import RunStatus
 
 PREFIXES = ("config", "metric", "objective")
