@@ -29,6 +29,7 @@ from mangodb.errors import (
     ValidationError,
 )
 from mangodb.repository import RunRepository
+from mangodb.runs.criteria import RunQuery
 from mangodb.status import RunStatus
 
 __version__ = "0.1.0"
@@ -51,6 +52,7 @@ __all__ = [
     "RunEventRead",
     "RunNotFound",
     "RunPage",
+    "RunQuery",
     "RunRead",
     "RunRepository",
     "RunStatus",

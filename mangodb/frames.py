@@ -13,9 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from typing_extensions import Unpack
+
 from mangodb.dto import RunPage, RunRead
 from mangodb.errors import ValidationError
 from mangodb.history.series import Series, pandas
+from mangodb.runs.criteria import RunQuery
 from mangodb.runs.filters import FIELDS
 
 
@@ -24,7 +27,7 @@ class RunSource(Protocol):
     the repository, which offers ``runs_frame`` and ``history_frame`` on top of it)."""
 
     def query_runs_page(
-        self, *, limit: int | None = ..., cursor: str | None = ..., **criteria: Any
+        self, *, limit: int | None = ..., cursor: str | None = ..., **criteria: Unpack[RunQuery]
     ) -> RunPage: ...
 
     def get_history(
@@ -134,7 +137,7 @@ def select_row(run: RunRead, columns: Sequence[str] | None) -> dict[str, Any]:
     return run_row(run) if not columns else {c: column_value(run, c) for c in columns}
 
 
-def iter_runs(repo: RunSource, **criteria: Any) -> Iterator[RunRead]:
+def iter_runs(repo: RunSource, **criteria: Unpack[RunQuery]) -> Iterator[RunRead]:
     """Every matching run, page by page (cursor paging, stable under inserts)."""
     cursor = None
     while True:
@@ -146,15 +149,12 @@ def iter_runs(repo: RunSource, **criteria: Any) -> Iterator[RunRead]:
 
 
 def runs_frame(
-    repo: RunSource,
-    where: str | None = None,
-    columns: Sequence[str] | None = None,
-    **criteria: Any,
+    repo: RunSource, columns: Sequence[str] | None = None, **criteria: Unpack[RunQuery]
 ) -> Any:
     """A DataFrame with one row per matching run (all columns, or ``columns``)."""
     pd = pandas()
     check_columns(columns)
-    rows = [select_row(run, columns) for run in iter_runs(repo, where=where, **criteria)]
+    rows = [select_row(run, columns) for run in iter_runs(repo, **criteria)]
     frame = pd.DataFrame.from_records(rows, columns=list(columns) if columns else None)
     if "run_id" in frame.columns:
         frame = frame.set_index("run_id", drop=False)

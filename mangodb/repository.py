@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from typing_extensions import Unpack
 
 from mangodb import frames, history, inputs
 from mangodb.codecs.floats import encode_float
@@ -65,6 +66,7 @@ from mangodb.runs import (
     planning,
     writes,
 )
+from mangodb.runs.criteria import RunQuery
 from mangodb.runs.filters import Filter
 from mangodb.settings import resolve_url
 from mangodb.status import ACTIVE_STATUSES, RunStatus
@@ -332,7 +334,9 @@ class RunRepository:
         return self.update_run_status(run_id, final_metrics=summary)
 
     # -- queries ----------------------------------------------------------------------------
-    def query_runs(self, *, limit: int | None = None, **criteria: Any) -> list[RunRead]:
+    def query_runs(
+        self, *, limit: int | None = None, **criteria: Unpack[RunQuery]
+    ) -> list[RunRead]:
         """Runs matching every criterion, newest first by default.
 
         Criteria: ``status`` (one or many), ``gradient_method`` (one or many), ``name_prefix``,
@@ -344,7 +348,7 @@ class RunRepository:
         return list(self.query_runs_page(limit=limit, **criteria).items)
 
     def query_runs_page(
-        self, *, limit: int | None = 50, cursor: str | None = None, **criteria: Any
+        self, *, limit: int | None = 50, cursor: str | None = None, **criteria: Unpack[RunQuery]
     ) -> RunPage:
         """One page of ``query_runs``; ``next_cursor`` continues it (stable under inserts)."""
         inputs.optional_integer(limit, "limit", minimum=0)
@@ -362,13 +366,13 @@ class RunRepository:
 
         return self._read(work, single_statement=True)
 
-    def count_runs(self, **criteria: Any) -> int:
+    def count_runs(self, **criteria: Unpack[RunQuery]) -> int:
         """How many runs match (same criteria as ``query_runs``)."""
         planning.check_criteria(criteria)
         plan = planning.plan(criteria, dialect=self.dialect)
         return self._read(lambda session: planning.count(session, plan), single_statement=True)
 
-    def count_by_status(self, **criteria: Any) -> dict[str, int]:
+    def count_by_status(self, **criteria: Unpack[RunQuery]) -> dict[str, int]:
         """Run counts per status for the matching runs."""
         planning.check_criteria(criteria)
         plan = planning.plan(criteria, dialect=self.dialect)
@@ -426,20 +430,21 @@ class RunRepository:
         )
 
     def query_runs_by_objectives(
-        self, bounds: Mapping[str, Any] | None = None, /, **criteria: Any
+        self, bounds: Mapping[str, Any] | None = None, /, **criteria: Unpack[RunQuery]
     ) -> list[RunRead]:
         """Runs whose objective values satisfy every bound, e.g.
         ``{"hop": ("<", 0.5), "seg": (">", 0.7)}`` or ``{"hop": {"max": 0.5}}``."""
         merged = inputs.bounds(criteria.pop("objectives", None), "objectives")
         merged.update(inputs.bounds(bounds, "bounds"))
-        return self.query_runs(objectives=merged, **criteria)
+        criteria["objectives"] = merged
+        return self.query_runs(**criteria)
 
     def compare_gradient_methods(
         self,
         objective: str,
         *,
         statuses: Sequence[str | RunStatus] | None = (RunStatus.COMPLETED,),
-        **criteria: Any,
+        **criteria: Unpack[RunQuery],
     ) -> list[MethodComparison]:
         """Per gradient method: n, mean, std, min, max, median and the best run on
         ``objective`` (over completed runs unless ``statuses`` says otherwise)."""
@@ -498,7 +503,7 @@ class RunRepository:
             )
         )
 
-    def runs_without_crash_data(self, **criteria: Any) -> list[str]:
+    def runs_without_crash_data(self, **criteria: Unpack[RunQuery]) -> list[str]:
         """Run ids (crashed/failed/terminated unless ``status`` is given) with no crash report."""
         criteria.setdefault("status", ["crashed", "failed", "terminated"])
         planning.check_criteria(criteria)
@@ -661,14 +666,20 @@ class RunRepository:
 
     # -- DataFrames (pandas extra; see mangodb/frames.py) -----------------------------------
     def runs_frame(
-        self, where: str | None = None, columns: Sequence[str] | None = None, **criteria: Any
+        self,
+        where: str | None = None,
+        /,
+        columns: Sequence[str] | None = None,
+        **criteria: Unpack[RunQuery],
     ) -> Any:
         """A pandas DataFrame, one row per matching run: fields, ``config.*`` (flattened),
-        ``metric.*`` and ``objective.*`` columns, or just ``columns``."""
-        where = inputs.optional_text(where, "where")
+        ``metric.*`` and ``objective.*`` columns, or just ``columns``. ``where`` may also be
+        given by keyword, like every criterion."""
+        if where is not None:
+            criteria["where"] = inputs.text(where, "where")
         columns = None if columns is None else inputs.texts(columns, "columns")
         planning.check_criteria(criteria)
-        return frames.runs_frame(self, where=where, columns=columns, **criteria)
+        return frames.runs_frame(self, columns, **criteria)
 
     def history_frame(
         self,

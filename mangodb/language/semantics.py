@@ -22,6 +22,7 @@ from mangodb.runs.filters import (
     ObjectiveFilter,
     Or,
     TagFilter,
+    check_op,
 )
 from mangodb.status import RunStatus
 
@@ -163,7 +164,8 @@ def is_typed(name: str) -> bool:
     return name in TIME_FIELDS | INT_FIELDS | FLOAT_FIELDS | BOOL_FIELDS
 
 
-def make(kind: str, name: Any, op: str, value: Any) -> Filter:
+def make(kind: str, name: Any, text_op: str, value: Any) -> Filter:
+    op = check_op(text_op)
     if kind == "config":
         return ConfigFilter(name, op, value)
     if kind == "metric":

@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     ColumnElement,
@@ -41,11 +41,11 @@ from mangodb.db.models import Run, RunMetric, RunObjective, RunTag
 from mangodb.errors import ValidationError
 from mangodb.status import parse_status
 
-Op = Literal["=", "!=", "<", "<=", ">", ">=", "in", "like", "is null", "is not null"]
-OPS: tuple[str, ...] = (
-    *("=", "!=", "<", "<=", ">", ">=", "in", "like", "is null", "is not null"),
-    *("is nan", "is not nan"),  # metrics and objectives only
-)
+Op = Literal[
+    "=", "!=", "<", "<=", ">", ">=", "in", "like", "is null", "is not null",
+    "is nan", "is not nan",  # metrics and objectives only
+]  # fmt: skip
+OPS: tuple[Op, ...] = get_args(Op)
 NAN_OPS = ("is nan", "is not nan")
 
 # Run columns a filter may name, by their public name.
@@ -105,10 +105,12 @@ class Filter:
         return Not(self)
 
 
-def _check_op(op: str) -> str:
-    if op not in OPS:
-        raise ValidationError(f"unknown operator {op!r}; expected one of {', '.join(OPS)}")
-    return op
+def check_op(op: str) -> Op:
+    """``op`` as an ``Op``; a ``ValidationError`` naming the operators when it is none."""
+    for known in OPS:
+        if op == known:
+            return known
+    raise ValidationError(f"unknown operator {op!r}; expected one of {', '.join(OPS)}")
 
 
 _ORDERING = ("<", "<=", ">", ">=")
@@ -201,7 +203,7 @@ class FieldFilter(Filter):
     """A comparison on a promoted run column, e.g. ``FieldFilter("status", "in", [...])``."""
 
     field: str
-    op: str
+    op: Op
     value: Any = None
 
     def __post_init__(self) -> None:
@@ -209,7 +211,7 @@ class FieldFilter(Filter):
             raise ValidationError(
                 f"unknown field {self.field!r}; known fields: {', '.join(sorted(FIELDS))}"
             )
-        _check_op(self.op)
+        check_op(self.op)
         kind = _field_kind(self.field)
         if kind is bool and self.op in _ORDERING:
             raise ValidationError(f"{self.field} is true or false: compare it with = or !=")
@@ -345,7 +347,7 @@ class ConfigFilter(Filter):
     another JSON type (or is missing) does not match. ``is null`` matches missing or null."""
 
     path: tuple[str, ...]
-    op: str
+    op: Op
     value: Any = None
     # False: on PostgreSQL, equality is still a containment test but on an expression the
     # GIN index on config cannot answer (see ``queries.plan``: when an ordered B-tree index
@@ -355,7 +357,7 @@ class ConfigFilter(Filter):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", _validate_path(self.path))
-        _check_op(self.op)
+        check_op(self.op)
         if self.op in _ORDERING and isinstance(self.value, bool):
             raise ValidationError(
                 f"config.{'.'.join(self.path)}: true and false compare only with = or !="
@@ -466,12 +468,12 @@ class MetricFilter(Filter):
     ``!= nan`` those with a value that is not NaN (missing values excluded)."""
 
     key: str
-    op: str
+    op: Op
     value: Any = None
 
     def __post_init__(self) -> None:
         inputs.text(self.key, "a metric key")
-        _check_op(self.op)
+        check_op(self.op)
         _numeric_operand(self, f"metric.{self.key}")
 
     def compile(self, dialect: str) -> ColumnElement[bool]:
@@ -502,12 +504,12 @@ class ObjectiveFilter(Filter):
     :class:`MetricFilter`."""
 
     name: str
-    op: str
+    op: Op
     value: Any = None
 
     def __post_init__(self) -> None:
         inputs.text(self.name, "an objective name")
-        _check_op(self.op)
+        check_op(self.op)
         _numeric_operand(self, f"objective.{self.name}")
 
     def compile(self, dialect: str) -> ColumnElement[bool]:

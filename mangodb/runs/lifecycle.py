@@ -156,7 +156,7 @@ def stale_runs(
     statement = select(Run.run_id, Run.heartbeat_at, Run.started_at).where(
         Run.status == RunStatus.RUNNING.value, last_sign < cutoff
     )
-    return list(session.execute(statement).tuples())
+    return [(run_id, beat, started) for run_id, beat, started in session.execute(statement)]
 
 
 def reap(

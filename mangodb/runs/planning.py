@@ -19,6 +19,7 @@ from mangodb.dto import RunRead, as_sequence
 from mangodb.errors import ValidationError
 from mangodb.language import parse
 from mangodb.runs import loading
+from mangodb.runs.criteria import CRITERIA
 from mangodb.runs.filters import (
     FIELDS,
     ConfigFilter,
@@ -26,8 +27,10 @@ from mangodb.runs.filters import (
     Filter,
     MetricFilter,
     ObjectiveFilter,
+    Op,
     PrefixFilter,
     TagFilter,
+    check_op,
     split_path,
 )
 
@@ -39,32 +42,7 @@ _KEYSET_SORTS = {
     "updated_at": Run.updated_at,
     "run_id": Run.run_id,
 }
-_CRITERIA = frozenset(
-    {
-        "status",
-        "gradient_method",
-        "name_prefix",
-        "tags",
-        "created_after",
-        "created_before",
-        "ended_after",
-        "ended_before",
-        "instance_id",
-        "wandb_run_id",
-        "config",
-        "metrics",
-        "objectives",
-        "where",
-        "filters",
-        "order_by",
-        "offset",
-        "model_name",
-        "dataset",
-        "batch_size",
-        "region",
-        "git_commit",
-    }
-)
+_CRITERIA = CRITERIA
 
 
 def check_criteria(values: Mapping[str, Any]) -> None:
@@ -111,13 +89,13 @@ class Plan:
     filters: tuple[Filter, ...] = ()
 
 
-def _bound(value: Any) -> list[tuple[str, Any]]:
+def _bound(value: Any) -> list[tuple[Op, Any]]:
     """``96`` -> [("=", 96)]; ``("<", 1)`` -> [("<", 1)]; ``{"min": 0, "max": 1}`` -> [(">=", 0),
     ("<=", 1)]; ``{"lt": 1}`` etc."""
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
-        return [(value[0], value[1])]
+        return [(check_op(value[0]), value[1])]
     if isinstance(value, Mapping):
-        names = {
+        names: dict[str, Op] = {
             "min": ">=",
             "max": "<=",
             "gt": ">",
@@ -173,12 +151,13 @@ def build_filters(criteria: Mapping[str, Any]) -> list[Filter]:
         filters.append(PrefixFilter(str(criteria["name_prefix"])))
     for tag in as_sequence(criteria.get("tags")):
         filters.append(TagFilter(tag))
-    for name, field, op in (
+    ranges: tuple[tuple[str, str, Op], ...] = (
         ("created_after", "created_at", ">="),
         ("created_before", "created_at", "<"),
         ("ended_after", "ended_at", ">="),
         ("ended_before", "ended_at", "<"),
-    ):
+    )
+    for name, field, op in ranges:
         if criteria.get(name) is not None:
             filters.append(FieldFilter(field, op, _aware(criteria[name], name)))
     for path, value in (criteria.get("config") or {}).items():

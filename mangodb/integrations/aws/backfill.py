@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from mangodb.repository import RunRepository
+    from mangodb.runs.criteria import RunQuery
 
 
 @dataclass
@@ -56,7 +57,7 @@ def backfill_crash_data(
     unless ``statuses`` says otherwise; created at or after ``since`` if given). A failure of
     one run becomes its outcome and the sweep goes on; a missing bucket is reported once per
     run without asking S3 again. Running it twice attaches nothing new the second time."""
-    criteria: dict[str, object] = {}
+    criteria: RunQuery = {}
     if since is not None:
         criteria["created_after"] = since
     if statuses is not None:
