@@ -213,7 +213,12 @@ def test_db_copy_across_a_restart_ends_verified_or_resumes(
         assert "verified" in first.stdout
     else:
         assert first.returncode == 3, first.stderr  # unavailable, not a crash
-        assert "error: cannot use database" in first.stderr
+        # One line: the database that went away ("cannot use database …" when a connection
+        # is refused, "lost the connection to …" when the server closed it), then the remedy.
+        errors = [line for line in first.stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1, first.stderr
+        assert "cannot use database" in errors[0] or "lost the connection to" in errors[0]
+        assert "run the same `mangodb db copy` command again to resume" in errors[0]
     rerun = mangodb_cli("db", "copy", source.render_as_string(), target, "--batch-size", "500")
     assert rerun.returncode == 0, rerun.stderr
     assert "(resume)" in rerun.stdout and "verified" in rerun.stdout
