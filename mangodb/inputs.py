@@ -85,12 +85,14 @@ def validate(model: type[M], fields: Mapping[str, Any]) -> M:
         raise validation_error(model.__name__, error) from error
 
 
-def as_run_create(run: RunCreate | None, fields: Mapping[str, Any]) -> RunCreate:
-    if run is not None:
-        if fields:
-            raise ValidationError("pass a RunCreate or keywords, not both")
-        return instance(run, RunCreate, "run")
-    return validate(RunCreate, fields)
+def dto_or_fields(value: Any, fields: Mapping[str, Any], model: type[M], name: str) -> M:
+    """The ``model`` passed as ``value``, or built from the keywords ``fields``; not both."""
+    if value is None:
+        return validate(model, fields)
+    if fields:
+        article = "an" if model.__name__[0] in "AEIOU" else "a"
+        raise ValidationError(f"pass {article} {model.__name__} or keywords, not both")
+    return instance(value, model, name)
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

@@ -135,7 +135,7 @@ class RunRepository:
     def insert_run(self, run: RunCreate | None = None, /, **fields: Any) -> RunRead:
         """Record a new run (status ``launched`` unless given). ``RunAlreadyExists`` if the
         run id is taken. Accepts a ``RunCreate`` or its fields as keywords."""
-        create = inputs.as_run_create(run, fields)
+        create = inputs.dto_or_fields(run, fields, RunCreate, "run")
 
         return self._write(lambda session: writes.insert(session, create, self._actor))
 
@@ -397,13 +397,7 @@ class RunRepository:
     ) -> ObjectiveRead:
         """Add an objective to a run, or update its definition if the name exists."""
         run_id = inputs.run_id(run_id)
-        if objective is not None and fields:
-            raise ValidationError("pass an ObjectiveCreate or keywords, not both")
-        spec = (
-            inputs.instance(objective, ObjectiveCreate, "objective")
-            if objective is not None
-            else inputs.validate(ObjectiveCreate, fields)
-        )
+        spec = inputs.dto_or_fields(objective, fields, ObjectiveCreate, "objective")
 
         return self._write(lambda session: objectives.upsert(session, run_id, spec))
 
@@ -465,13 +459,7 @@ class RunRepository:
         """Attach a crash report (S3 keys, error type, bounded excerpt, fingerprint).
         Attaching the same report again returns the stored one."""
         run_id = inputs.run_id(run_id)
-        if report is not None and fields:
-            raise ValidationError("pass a CrashReportCreate or keywords, not both")
-        spec = (
-            inputs.instance(report, CrashReportCreate, "report")
-            if report is not None
-            else inputs.validate(CrashReportCreate, fields)
-        )
+        spec = inputs.dto_or_fields(report, fields, CrashReportCreate, "report")
         return self._write(lambda session: crash_reports.attach_report(session, run_id, spec))
 
     def attach_conversation(
