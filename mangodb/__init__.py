@@ -26,6 +26,7 @@ from mangodb.errors import (
     SchemaOutOfDate,
     SchemaTooNew,
     StorageFull,
+    TooManyConnections,
     ValidationError,
 )
 from mangodb.repository import RunRepository
@@ -59,6 +60,7 @@ __all__ = [
     "SchemaOutOfDate",
     "SchemaTooNew",
     "StorageFull",
+    "TooManyConnections",
     "ValidationError",
     "__version__",
 ]

@@ -39,6 +39,13 @@ class StorageFull(DatabaseUnavailable):
     refused unit of work was kept; free space, then retry."""
 
 
+class TooManyConnections(DatabaseUnavailable):
+    """The server refused a new connection: PostgreSQL's ``max_connections`` is used up
+    (SQLSTATE 53300) or PgBouncer's ``max_client_conn`` is. The message names the remedy:
+    PgBouncer in transaction mode in front of PostgreSQL (docs/postgres.md), or smaller
+    per-process pools."""
+
+
 class SchemaError(MangoDBError):
     """The database schema does not match this version of mangodb."""
 

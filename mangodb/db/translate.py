@@ -16,6 +16,7 @@ from mangodb.errors import (
     RunAlreadyExists,
     SchemaOutOfDate,
     StorageFull,
+    TooManyConnections,
     ValidationError,
 )
 from mangodb.settings import mask_url
@@ -40,6 +41,21 @@ _MISSING_SCHEMA = ("no such table", "no such column", "undefinedtable", "undefin
 _SQLITE_FULL = 13  # SQLITE_FULL: the disk, or the database's max_page_count, is full
 _PG_DISK_FULL = "53100"  # SQLSTATE disk_full
 _PG_UNIQUE_VIOLATION = "23505"
+_PG_TOO_MANY_CONNECTIONS = "53300"
+# PostgreSQL's words for 53300 (psycopg reports a refused connection without its SQLSTATE),
+# and PgBouncer's when its own client limit is reached.
+_TOO_MANY = (
+    "too many clients already",
+    "remaining connection slots are reserved",
+    "too many connections for role",
+    "too many connections for database",
+    "no more connections allowed",
+)
+TOO_MANY_HINT = (
+    "the server has no connection left for this process: put PgBouncer in transaction mode in "
+    "front of PostgreSQL and set MANGODB_PGBOUNCER=1, or lower MANGODB_POOL_SIZE and "
+    "MANGODB_MAX_OVERFLOW (docs/postgres.md, 'Many writers')"
+)
 # PostgreSQL's detail of a unique violation on runs.run_id: Key (run_id)=(the id) already exists.
 _TAKEN_RUN_ID = re.compile(r"Key \(run_id\)=\((?P<run_id>.*)\) already exists\.", re.DOTALL)
 
@@ -79,6 +95,10 @@ def translate(error: sa_exc.SQLAlchemyError, url: URL) -> MangoDBError:
     where = mask_url(url)
     if _is_full(orig, lowered):
         return StorageFull(f"database {where} is full: {message}")
+    if getattr(orig, "sqlstate", None) == _PG_TOO_MANY_CONNECTIONS or any(
+        marker in lowered for marker in _TOO_MANY
+    ):
+        return TooManyConnections(f"cannot use database {where}: {message}; {TOO_MANY_HINT}")
     if isinstance(error, sa_exc.IntegrityError):
         taken = _taken_run_id(orig)
         if taken is not None:
