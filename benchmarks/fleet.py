@@ -1,0 +1,243 @@
+"""A fleet of training hosts writing to one PostgreSQL at once, direct and through PgBouncer.
+
+Each simulated host does what ``track()`` does over a run's life, with its own
+``RunRepository`` (its own connection pool, as a separate machine would have): insert at
+launch, ``running``, a history append every second holding 10 steps of 50 keys (10 steps/s),
+a heartbeat and an objective update every 5 seconds, and an end status. Hosts are threads
+spread over a few processes, to fit a 2-core machine.
+
+Printed per (hosts, mode): sustained points/s, append and heartbeat latency p50/p99, errors
+(by type), points acknowledged vs stored (checked after, directly on PostgreSQL), and the most
+server connections the database had at once. PgBouncer (Debian's package) is started on a free
+port by tests/pgbouncer_support.py, in transaction mode with ``--pool`` server connections.
+
+    python benchmarks/fleet.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test \\
+        --hosts 50,200,500 --seconds 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import datetime as dt
+import math
+import multiprocessing
+import os
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from pgbouncer_support import running_pgbouncer
+
+from mangodb import RunRepository
+
+KEYS = 50
+STEPS_PER_SECOND = 10
+
+
+def _host(url: str, run_id: str, seconds: float, start_at: float, out: dict[str, Any]) -> None:
+    appends: list[float] = out["append"]
+    beats: list[float] = out["heartbeat"]
+    errors: collections.Counter[str] = out["errors"]
+    acked = 0
+    time.sleep(max(0.0, start_at - time.time()))
+    try:
+        repo = RunRepository.connect(url)
+    except Exception as error:  # the failure a user meets at launch: counted, reported
+        errors[f"{type(error).__name__}: {str(error)[:160]}"] += 1
+        return
+    try:
+        repo.insert_run(run_id=run_id, gradient_method="pcgrad", instance_id=f"i-{run_id}")
+        repo.insert_objective(run_id, name="loss", direction="min")
+        repo.update_run_status(run_id, "running")
+        step = 0
+        began = time.monotonic()
+        next_flush = began + 1.0
+        next_beat = began + 5.0
+        while time.monotonic() - began < seconds:
+            now = time.monotonic()
+            if now < next_flush:
+                time.sleep(min(next_flush, next_beat) - now)
+                continue
+            steps = list(range(step, step + STEPS_PER_SECOND))
+            columns: dict[str, list[Any]] = {"_step": steps}
+            for k in range(KEYS):
+                columns[f"m/{k:02d}"] = [math.sin(s / 50 + k) for s in steps]
+            t0 = time.perf_counter()
+            try:
+                repo.append_history(run_id, columns)
+                acked += len(steps) * KEYS
+                step += STEPS_PER_SECOND
+            except Exception as error:
+                errors[f"{type(error).__name__}: {str(error)[:160]}"] += 1
+            appends.append(time.perf_counter() - t0)
+            next_flush += 1.0
+            if time.monotonic() >= next_beat:
+                t0 = time.perf_counter()
+                try:
+                    repo.heartbeat(run_id)
+                    repo.update_objective_metric(run_id, "loss", 1.0 / (step + 1), step=step)
+                except Exception as error:
+                    errors[f"{type(error).__name__}: {str(error)[:160]}"] += 1
+                beats.append(time.perf_counter() - t0)
+                next_beat += 5.0
+        repo.update_run_status(run_id, "completed")
+    except Exception as error:
+        errors[f"{type(error).__name__}: {str(error)[:160]}"] += 1
+    finally:
+        out["acked"][run_id] = acked
+        repo.close()
+
+
+def _process(url: str, run_ids: list[str], seconds: float, start_at: float, queue: Any) -> None:
+    out: dict[str, Any] = {
+        "append": [], "heartbeat": [], "errors": collections.Counter(), "acked": {},
+    }  # fmt: skip
+    threads = [
+        threading.Thread(target=_host, args=(url, r, seconds, start_at, out)) for r in run_ids
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    queue.put(out)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _connections(admin: URL, database: str) -> int:
+    engine = create_engine(admin)
+    try:
+        with engine.connect() as connection:
+            query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d")
+            return int(connection.scalar(query, {"d": database}) or 0)
+    finally:
+        engine.dispose()
+
+
+def measure(
+    admin: URL, hosts: int, mode: str, seconds: float, processes: int, pool: int
+) -> dict[str, Any]:
+    database = f"fleet_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{database}"'))
+    direct = admin.set(database=database)
+    RunRepository.connect(direct).close()  # migrate once, as a deploy job would
+    stack = contextlib.ExitStack()
+    try:
+        if mode == "pgbouncer":
+            assert admin.host and admin.port
+            bouncer = stack.enter_context(
+                running_pgbouncer(server_host=admin.host, server_port=admin.port, pool_size=pool)
+            )
+            url = bouncer.url(database)
+            os.environ["MANGODB_PGBOUNCER"] = "1"
+        else:
+            url = direct.render_as_string(hide_password=False)
+            os.environ.pop("MANGODB_PGBOUNCER", None)
+        run_ids = [f"host-{n:04d}" for n in range(hosts)]
+        queue: Any = multiprocessing.get_context("fork").Queue()
+        start_at = time.time() + 2.0
+        workers = [
+            multiprocessing.get_context("fork").Process(
+                target=_process, args=(url, run_ids[p::processes], seconds, start_at, queue)
+            )
+            for p in range(processes)
+        ]
+        for worker in workers:
+            worker.start()
+        peak = 0
+        admin_postgres = admin.set(database="postgres")
+        began = time.monotonic()
+        results = []
+        while len(results) < processes:
+            peak = max(peak, _connections(admin_postgres, database))
+            with contextlib.suppress(Exception):
+                results.append(queue.get(timeout=0.5))
+        wall = time.monotonic() - began - 2.0
+        for worker in workers:
+            worker.join()
+        appends = [v for r in results for v in r["append"]]
+        beats = [v for r in results for v in r["heartbeat"]]
+        errors: collections.Counter[str] = collections.Counter()
+        acked: dict[str, int] = {}
+        for r in results:
+            errors.update(r["errors"])
+            acked.update(r["acked"])
+        with RunRepository.connect(direct) as repo:
+            stored = {
+                run_id: sum(s.points for s in repo.history_summary(run_id).values())
+                for run_id in acked
+                if repo.run_exists(run_id)
+            }
+        lost = sum(max(0, acked[r] - stored.get(r, 0)) for r in acked)
+        extra = sum(max(0, stored.get(r, 0) - acked[r]) for r in acked)
+        return {
+            "hosts": hosts, "mode": mode, "points_per_s": sum(acked.values()) / max(wall, 1e-9),
+            "append_p50": _percentile(appends, 0.5) * 1000,
+            "append_p99": _percentile(appends, 0.99) * 1000,
+            "beat_p50": _percentile(beats, 0.5) * 1000, "beat_p99": _percentile(beats, 0.99) * 1000,
+            "appends": len(appends), "errors": errors, "acked": sum(acked.values()), "lost": lost,
+            "extra": extra, "peak_connections": peak, "hosts_started": len(stored),
+        }  # fmt: skip
+    finally:
+        stack.close()
+        os.environ.pop("MANGODB_PGBOUNCER", None)
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--hosts", default="50,200,500", help="comma-separated fleet sizes")
+    parser.add_argument("--modes", default="pgbouncer,direct")
+    parser.add_argument("--seconds", type=float, default=30.0, help="training time per host")
+    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--pool", type=int, default=20, help="PgBouncer server connections")
+    args = parser.parse_args()
+    admin = make_url(args.pg_url)
+    with create_engine(admin).connect() as connection:
+        max_connections = connection.scalar(text("SHOW max_connections"))
+    print(f"# fleet on PostgreSQL {admin.host}:{admin.port} (max_connections = {max_connections}),"
+          f" {os.cpu_count()} cores, {args.seconds:g} s per host, {KEYS} keys x "
+          f"{STEPS_PER_SECOND} steps/s, one append per second, PgBouncer pool {args.pool}; "
+          f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")  # fmt: skip
+    print("| hosts | mode | points/s | append p50 / p99 ms | heartbeat p50 / p99 ms | errors |"
+          " acked | lost | server conns |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    failures = []
+    for hosts in (int(h) for h in args.hosts.split(",")):
+        for mode in args.modes.split(","):
+            r = measure(admin, hosts, mode, args.seconds, args.processes, args.pool)
+            errors = sum(r["errors"].values())
+            print(f"| {r['hosts']} | {r['mode']} | {r['points_per_s']:,.0f} | "
+                  f"{r['append_p50']:.0f} / {r['append_p99']:.0f} | "
+                  f"{r['beat_p50']:.0f} / {r['beat_p99']:.0f} | {errors} | "
+                  f"{r['acked']:,} | {r['lost']} | {r['peak_connections']} |",
+                  flush=True)  # fmt: skip
+            for message, count in r["errors"].most_common(3):
+                failures.append(f"{hosts} {mode}: {count} x {message}")
+    if failures:
+        print("\nerrors met (most common first):")
+        for line in failures:
+            print(f"- {line}")
+
+
+if __name__ == "__main__":
+    main()
