@@ -20,7 +20,10 @@
 # Settings (environment; launch_ec2.py writes `export` lines right below the shebang):
 #   MANGODB_RUN_ID          the run this instance trains (required)
 #   MANGODB_VERSION         mangodb version to install (pinned by the launcher)
-#   MANGODB_URL             database URL; if unset, read from SSM parameter
+#   MANGODB_URL             database URL; if unset, read from SSM parameter. With RDS IAM
+#                           authentication no secret is needed at all: set it directly, e.g.
+#                           postgresql://trainer@mydb.xxxx.us-east-1.rds.amazonaws.com:5432/runs?iam=true&sslrootcert=/etc/ssl/rds-global-bundle.pem
+#                           (docs/postgres.md, "IAM authentication"; the CA bundle is fetched below)
 #   MANGODB_URL_PARAMETER   SSM parameter holding the URL (SecureString), default /mangodb/url
 #   TRAIN_COMMAND           the training command, run with bash -c
 #   MANGODB_SKIP_INSTALL=1  mangodb is already installed (custom AMI, tests)
@@ -61,6 +64,13 @@ PY
 )" || { log "cannot read $MANGODB_URL_PARAMETER from SSM"; exit 1; }
 fi
 export MANGODB_URL
+
+# IAM authentication verifies the server against the RDS CA bundle (sslmode=verify-full).
+if [[ "$MANGODB_URL" == *"iam=true"* && ! -f /etc/ssl/rds-global-bundle.pem ]]; then
+    curl -sf --max-time 20 -o /etc/ssl/rds-global-bundle.pem \
+        https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
+        || log "cannot fetch the RDS CA bundle"
+fi
 
 INSTANCE_ID="$(imds instance-id)" || { log "no instance id from IMDS"; INSTANCE_ID=""; }
 log "run $MANGODB_RUN_ID on instance ${INSTANCE_ID:-unknown}"

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 
+from mangodb.db.iam import iam_auth
 from mangodb.db.types import dumps
 from mangodb.errors import DatabaseUnavailable, MissingExtra
 from mangodb.settings import mask_url
@@ -90,11 +91,14 @@ def _postgres_engine(url: URL, **overrides: Any) -> Engine:
       (``prepare_threshold=None``), and the statement timeout is set per transaction
       (``SET LOCAL``) since PgBouncer refuses the ``options`` startup parameter.
     - ``MANGODB_CONNECT_TIMEOUT`` (10 s).
+    - ``?iam=true`` in the URL: each new connection signs a fresh RDS auth token as its
+      password, over TLS (mangodb/db/iam.py).
     """
     connect_args: dict[str, Any] = {
         "connect_timeout": _env_int("MANGODB_CONNECT_TIMEOUT", 10),
         "application_name": "mangodb",
     }
+    url, iam = iam_auth(url)
     pgbouncer = _pgbouncer_mode()
     statement_timeout = _env_int("MANGODB_STATEMENT_TIMEOUT_MS", 0)
     if statement_timeout and not pgbouncer:
@@ -118,6 +122,15 @@ def _postgres_engine(url: URL, **overrides: Any) -> Engine:
         if (error.name or "").partition(".")[0] != "psycopg":
             raise
         raise MissingExtra("psycopg (PostgreSQL driver)", "postgres") from error
+    if iam is not None:
+
+        @event.listens_for(engine, "do_connect")
+        def _sign_token(
+            _dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]
+        ) -> None:
+            # Every new connection signs a fresh token; none is kept or logged.
+            cparams["password"] = iam.token()
+
     if statement_timeout and pgbouncer:
 
         @event.listens_for(engine, "begin")
