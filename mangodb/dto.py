@@ -325,6 +325,18 @@ class StatusChange(_Read):
     changed: bool
 
 
+class PurgeReport(_Read):
+    """What ``purge_runs`` deleted (or, with ``dry_run``, would delete): the runs, the rows of
+    every table that belonged to them, and the S3 keys of their crash artefacts (which the
+    database does not delete; ``mangodb runs purge --with-artifacts`` does)."""
+
+    dry_run: bool
+    run_ids: tuple[str, ...]
+    rows: dict[str, int]
+    artifacts: tuple[str, ...]
+    batches: int
+
+
 def as_sequence(value: Any) -> Sequence[Any]:
     if value is None:
         return ()

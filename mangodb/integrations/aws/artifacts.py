@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from mangodb.integrations.aws.clients import (
     ACCESS_DENIED_CODES,
     THROTTLING_CODES,
     botocore_errors,
+    cloud_error,
     error_code,
     s3_client,
 )
@@ -325,3 +326,26 @@ def _analysis_summary(text: str | None) -> str | None:
 
 def _last_lines(text: str, count: int = 5) -> str:
     return "\n".join(text.strip().splitlines()[-count:])
+
+
+DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys per request
+
+
+def delete_keys(s3: S3Client, bucket: str, keys: Sequence[str]) -> tuple[int, list[str]]:
+    """Delete ``keys`` from ``bucket`` with batched ``DeleteObjects`` (1,000 per request).
+    Returns how many were deleted (a key already gone counts: S3 reports it deleted) and one
+    line per key that S3 refused."""
+    deleted, refused = 0, []
+    for start in range(0, len(keys), DELETE_BATCH):
+        batch = list(keys[start : start + DELETE_BATCH])
+        try:
+            answer = s3.delete_objects(
+                Bucket=bucket,
+                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+            )
+        except botocore_errors() as error:
+            raise cloud_error(f"delete {len(batch)} objects from s3://{bucket}", error) from error
+        failed = answer.get("Errors", [])
+        refused += [f"{e.get('Key')}: {e.get('Code')} {e.get('Message', '')}" for e in failed]
+        deleted += len(batch) - len(failed)
+    return deleted, refused
