@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session
 from mangodb.codecs.floats import decode_float
 from mangodb.db.models import HistorySeries, Run
 from mangodb.errors import ValidationError
+from mangodb.history.chunk_plan import CHUNKS
 from mangodb.history.columns import step_value
 from mangodb.history.downsample import check_max_points, downsample
 from mangodb.history.packing import unpack
 from mangodb.history.series import Series, SeriesSummary
 from mangodb.history.sql import batched
-from mangodb.history.store import CHUNKS, SERIES
+from mangodb.history.store import SERIES
 
 RUNS = cast(Table, Run.__table__)
 _CHUNK_COLUMNS = (
