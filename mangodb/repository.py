@@ -354,9 +354,8 @@ class RunRepository:
         inputs.optional_integer(limit, "limit", minimum=0)
         inputs.optional_text(cursor, "cursor")
         planning.check_criteria(criteria)
-        # Built on every call, so a relative time ("created > 7d") means 7 days before now;
-        # values, cut-offs and cursors are bound parameters, so SQLAlchemy's compiled cache
-        # serves every page and every repeat of a question of the same shape.
+        # Kept per question (runs/plan_cache.py): relative times ("created > 7d") and cursors
+        # are bound parameters, evaluated or bound when the page runs.
         plan = planning.plan(criteria, dialect=self.dialect)
         page = planning.page_statement(plan, limit=limit, cursor=cursor, dialect=self.dialect)
 

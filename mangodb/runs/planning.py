@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, any_, func, select
+from sqlalchemy import ColumnElement, Select, any_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from mangodb import inputs
@@ -18,7 +19,7 @@ from mangodb.db.models import CrashReport, Run, RunMetric
 from mangodb.dto import RunRead, as_sequence
 from mangodb.errors import ValidationError
 from mangodb.language import parse
-from mangodb.runs import loading
+from mangodb.runs import loading, plan_cache
 from mangodb.runs.criteria import CRITERIA
 from mangodb.runs.filters import (
     FIELDS,
@@ -87,6 +88,10 @@ class Plan:
     offset: int
     # The typed filters ``where`` was compiled from (analysis reads some on denormalised copies).
     filters: tuple[Filter, ...] = ()
+    # Page statements built from this plan, by (limit, continuation): see ``page_statement``.
+    pages: dict[tuple[int | None, Continuation], PageShape] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 def _bound(value: Any) -> list[tuple[Op, Any]]:
@@ -180,7 +185,25 @@ def build_filters(criteria: Mapping[str, Any]) -> list[Filter]:
     return filters
 
 
+_PLANS: plan_cache.LRU[Plan] = plan_cache.LRU()
+
+
 def plan(criteria: Mapping[str, Any], *, dialect: str) -> Plan:
+    """The plan of ``criteria``: built, or kept from an earlier call with equal criteria
+    (see :mod:`mangodb.runs.plan_cache`; a plan holds nothing that changes between calls)."""
+    key = plan_cache.criteria_key(criteria)
+    if key is None:
+        return _build_plan(criteria, dialect)
+    # Built from a copy, so a caller changing its own lists afterwards changes no kept plan.
+    return _PLANS.get((dialect, key), lambda: _build_plan(copy.deepcopy(dict(criteria)), dialect))
+
+
+def forget_plans() -> None:
+    """Drop every kept plan (``benchmarks/runs.py`` measures a page without them)."""
+    _PLANS.clear()
+
+
+def _build_plan(criteria: Mapping[str, Any], dialect: str) -> Plan:
     filters = build_filters(criteria)
     order = str(criteria.get("order_by") or "-created_at")
     descending = order.startswith("-")
@@ -268,9 +291,22 @@ def _deserialise(order: str, value: Any) -> Any:
     return value
 
 
+Continuation = Literal["first", "keyset", "offset"]
+_CURSOR_VALUE, _CURSOR_ID, _CURSOR_OFFSET = "cursor_value", "cursor_id", "cursor_offset"
+
+
+@dataclass(frozen=True)
+class PageShape:
+    """A page's statement as built once per plan, page size and kind of page (the first, or a
+    continuation by keyset or offset, whose cursor values are bound parameters)."""
+
+    statement: Select[Any]
+    keyset_column: str | None  # the sort column, when the next page continues by keyset
+
+
 @dataclass(frozen=True)
 class PageStatement:
-    """A page's statement and what reading its rows needs."""
+    """A page's statement, with this page's cursor bound, and what reading its rows needs."""
 
     statement: Select[Any]
     limit: int | None
@@ -282,9 +318,30 @@ def page_statement(
     plan: Plan, *, limit: int | None, cursor: str | None, dialect: str
 ) -> PageStatement:
     """The statement of one page of runs: one statement for the page's rows and, on
-    PostgreSQL, their child rows (see :mod:`mangodb.runs.loading`)."""
+    PostgreSQL, their child rows (see :mod:`mangodb.runs.loading`). Its shape is built once
+    per plan and kind of page; the cursor's values are bound to it per page."""
     if limit is not None and (limit < 0 or limit > MAX_LIMIT):
         raise ValidationError(f"limit must be between 0 and {MAX_LIMIT}")
+    keyset = plan.order in _KEYSET_SORTS
+    data = _decode_cursor(cursor, plan.order) if cursor else {}
+    kind: Continuation = "first"
+    if data:
+        kind = "keyset" if keyset and "k" in data else "offset"
+    shape = plan.pages.get((limit, kind))
+    if shape is None:
+        shape = plan.pages.setdefault((limit, kind), _page_shape(plan, limit, kind, dialect))
+    if kind == "first":
+        return PageStatement(shape.statement, limit, plan.offset, shape.keyset_column)
+    if kind == "keyset":
+        value, last_id = data["k"]
+        bound = shape.statement.params({_CURSOR_VALUE: value, _CURSOR_ID: last_id})
+        return PageStatement(bound, limit, plan.offset, shape.keyset_column)
+    offset = int(data.get("o", 0))
+    bound = shape.statement.params({_CURSOR_OFFSET: offset})
+    return PageStatement(bound, limit, offset, shape.keyset_column)
+
+
+def _page_shape(plan: Plan, limit: int | None, kind: Continuation, dialect: str) -> PageShape:
     column = _sort_column(plan.order)
     keyset = plan.order in _KEYSET_SORTS
     # The page is chosen on ids only (its sort then carries narrow rows instead of every
@@ -292,20 +349,18 @@ def page_statement(
     # in the same statement (PostgreSQL: ``id = ANY(ARRAY(page))``, one primary-key probe per
     # row, whatever the planner thinks of the page's size).
     page = select(Run.id).where(*plan.where)
-    offset = plan.offset
-    if cursor:
-        data = _decode_cursor(cursor, plan.order)
-        if keyset and "k" in data:
-            value, last_id = data["k"]
-            if plan.descending:
-                page = page.where((column < value) | ((column == value) & (Run.id < last_id)))
-            else:
-                page = page.where((column > value) | ((column == value) & (Run.id > last_id)))
+    if kind == "keyset":
+        value = bindparam(_CURSOR_VALUE, type_=column.type)
+        last_id = bindparam(_CURSOR_ID, type_=Run.id.type)
+        if plan.descending:
+            page = page.where((column < value) | ((column == value) & (Run.id < last_id)))
         else:
-            offset = int(data.get("o", 0))
+            page = page.where((column > value) | ((column == value) & (Run.id > last_id)))
     page = page.order_by(*_ordering(column, plan.descending, keyset)).correlate(None)
-    if offset:
-        page = page.offset(offset)
+    if kind == "offset":
+        page = page.offset(bindparam(_CURSOR_OFFSET, type_=Run.id.type))
+    elif plan.offset:
+        page = page.offset(plan.offset)
     if limit is not None:
         page = page.limit(limit + 1)
     table = loading.table_of(Run)
@@ -318,7 +373,7 @@ def page_statement(
         .where(chosen)
         .order_by(*_ordering(column, plan.descending, keyset))
     )
-    return PageStatement(statement, limit, offset, column.key if keyset else None)
+    return PageShape(statement, column.key if keyset else None)
 
 
 def fetch_page(session: Session, page: PageStatement) -> tuple[list[RunRead], str | None]:
