@@ -203,6 +203,7 @@ PLAUSIBLE: dict[Any, st.SearchStrategy[Any]] = {
     "name": st.sampled_from(["o", "hop", "missing"]),
     ("insert_objective", "objective"): st.builds(ObjectiveCreate, name=st.sampled_from(["o"])),
     ("compare_gradient_methods", "objective"): st.sampled_from(["o", "hop", "missing"]),
+    ("history_by_method", "baseline"): st.sampled_from(["mgda", "uniform", "nope"]) | TEXTS,
     "report": st.builds(CrashReportCreate, message=TEXTS.filter(lambda t: t.isprintable())),
     "value": NUMBERS,
     "step": INTS,
