@@ -158,7 +158,8 @@ def postgres_repo(admin: URL) -> Iterator[RunRepository]:
 def bench(name: str, repo: RunRepository, args: argparse.Namespace) -> None:
     start = time.perf_counter()
     run_ids = fill(repo, args.runs, args.points)
-    print(f"{name}: stored {args.runs} runs x {args.points:,} points in {time.perf_counter() - start:.1f} s")
+    took = time.perf_counter() - start
+    print(f"{name}: stored {args.runs} runs x {args.points:,} points in {took:.1f} s")
     ours, result = median_ms(
         lambda: repo.history_by_method(KEY, max_points=args.max_points), args.repeats
     )

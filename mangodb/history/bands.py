@@ -151,24 +151,9 @@ def _band_numpy(runs: list[RunNumbers], steps: list[int], np: Any) -> Band:
     sums, numbers = np.zeros(shape), np.zeros(shape, dtype=np.int64)
     points = np.zeros(len(steps), dtype=np.int64)
     lows, highs = np.full(shape, np.nan), np.full(shape, np.nan)
-    for row, run in enumerate(runs):
-        starts = np.searchsorted(run.steps, grid_array)
-        sizes = np.diff(starts, append=len(run.steps))
-        filled = sizes > 0
-        at = starts[filled]
-        points += sizes
-        values = run.values
-        if run.nan_count:
-            finite_or_inf = ~np.isnan(values)
-            numbers[row, filled] = np.add.reduceat(finite_or_inf.astype(np.int64), at)
-            values = np.where(finite_or_inf, values, 0.0)
-            lows[row, filled] = np.fmin.reduceat(run.values, at)
-            highs[row, filled] = np.fmax.reduceat(run.values, at)
-        else:
-            numbers[row, filled] = sizes[filled]
-            lows[row, filled] = np.minimum.reduceat(values, at)
-            highs[row, filled] = np.maximum.reduceat(values, at)
-        sums[row, filled] = np.add.reduceat(values, at)
+    with np.errstate(invalid="ignore"):  # +Inf + -Inf is NaN: the documented None
+        for row, run in enumerate(runs):
+            _reduce_run(np, run, grid_array, row, sums, numbers, points, lows, highs)
     with np.errstate(invalid="ignore", divide="ignore"):
         counted = numbers > 0
         run_means = np.where(counted, sums / np.where(counted, numbers, 1), 0.0)
@@ -188,6 +173,38 @@ def _band_numpy(runs: list[RunNumbers], steps: list[int], np: Any) -> Band:
         max=[_number(v) for v in high[keep].tolist()],
         count=count[keep].tolist(),
     )
+
+
+def _reduce_run(
+    np: Any,
+    run: RunNumbers,
+    grid_array: Any,
+    row: int,
+    sums: Any,
+    numbers: Any,
+    points: Any,
+    lows: Any,
+    highs: Any,
+) -> None:
+    """Row ``row`` of the per-run figures: sum and count of the values that are not NaN,
+    minimum and maximum (NaN left out), per bucket; ``points`` counts every point."""
+    starts = np.searchsorted(run.steps, grid_array)
+    sizes = np.diff(starts, append=len(run.steps))
+    filled = sizes > 0
+    at = starts[filled]
+    points += sizes
+    values = run.values
+    if run.nan_count:
+        finite_or_inf = ~np.isnan(values)
+        numbers[row, filled] = np.add.reduceat(finite_or_inf.astype(np.int64), at)
+        values = np.where(finite_or_inf, values, 0.0)
+        lows[row, filled] = np.fmin.reduceat(run.values, at)
+        highs[row, filled] = np.fmax.reduceat(run.values, at)
+    else:
+        numbers[row, filled] = sizes[filled]
+        lows[row, filled] = np.minimum.reduceat(values, at)
+        highs[row, filled] = np.maximum.reduceat(values, at)
+    sums[row, filled] = np.add.reduceat(values, at)
 
 
 def _number(value: float) -> float | None:
