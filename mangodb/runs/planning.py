@@ -292,6 +292,7 @@ def _deserialise(order: str, value: Any) -> Any:
 
 
 Continuation = Literal["first", "keyset", "offset"]
+_PAGE_SHAPES_PER_PLAN = 12
 _CURSOR_VALUE, _CURSOR_ID, _CURSOR_OFFSET = "cursor_value", "cursor_id", "cursor_offset"
 
 
@@ -329,7 +330,9 @@ def page_statement(
         kind = "keyset" if keyset and "k" in data else "offset"
     shape = plan.pages.get((limit, kind))
     if shape is None:
-        shape = plan.pages.setdefault((limit, kind), _page_shape(plan, limit, kind, dialect))
+        shape = _page_shape(plan, limit, kind, dialect)
+        if len(plan.pages) < _PAGE_SHAPES_PER_PLAN:  # page sizes are the caller's: bounded
+            shape = plan.pages.setdefault((limit, kind), shape)
     if kind == "first":
         return PageStatement(shape.statement, limit, plan.offset, shape.keyset_column)
     if kind == "keyset":
