@@ -168,14 +168,19 @@ def mean_interval(stats: Any, agg: Aggregate) -> tuple[float, float] | None:
     return _finite((agg.mean - half, agg.mean + half))
 
 
-def welch(stats: Any, values: Sequence[float], baseline: Sequence[float]) -> float | None:
-    """Welch's t-test (unequal variances) p-value; None with fewer than 2 values a side or when
-    the test is undefined (both sides constant, infinite values)."""
-    if len(values) < 2 or len(baseline) < 2:
+def welch(stats: Any, agg: Aggregate, baseline: Aggregate) -> float | None:
+    """Welch's t-test (unequal variances) p-value from the two sides' n, mean and std (the
+    test ``ttest_ind(equal_var=False)`` does on the values); None with fewer than 2 values a
+    side or when the test is undefined (both sides constant, infinite values)."""
+    if agg.n < 2 or baseline.n < 2 or agg.std is None or baseline.std is None:
         return None
+    assert agg.mean is not None and baseline.mean is not None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        p = float(stats.ttest_ind(values, baseline, equal_var=False).pvalue)
+        result = stats.ttest_ind_from_stats(
+            agg.mean, agg.std, agg.n, baseline.mean, baseline.std, baseline.n, equal_var=False
+        )
+    p = float(result.pvalue)
     return p if math.isfinite(p) else None
 
 
@@ -272,13 +277,15 @@ def build_report(
     ``statistics`` False, or scipy missing, leaves p-values and intervals None."""
     stats = scipy_stats() if statistics else None
     methods = sorted(set(runs) | {m for m, _ in aggregates or {}})
-    values = {
-        m: {n: [r[n] for r in runs.get(m, ()) if n in r] for n in directions} for m in methods
-    }
+    given = aggregates or {}
     aggs = {
-        m: {n: (aggregates or {}).get((m, n)) or aggregate(values[m][n]) for n in directions}
+        m: {
+            n: given.get((m, n)) or aggregate([r[n] for r in runs.get(m, ()) if n in r])
+            for n in directions
+        }
         for m in methods
     }
+    none = Aggregate(0, None, None)
     means = {m: {n: a.mean for n, a in per.items()} for m, per in aggs.items()}
     base = means.get(baseline, {})
     rank = ranks({m: v for m, v in means.items() if m != baseline}, directions)
@@ -299,7 +306,7 @@ def build_report(
                 std=a.std,
                 n=a.n,
                 ci95=mean_interval(stats, a) if stats is not None else None,
-                p_value=welch(stats, values[m][n], values.get(baseline, {}).get(n, []))
+                p_value=welch(stats, a, aggs.get(baseline, {}).get(n, none))
                 if stats is not None and m != baseline
                 else None,
             )

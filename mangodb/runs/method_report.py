@@ -1,8 +1,8 @@
-"""``method_report``: the rows of the selected runs' objectives read in one fetch, the figures
-computed by :mod:`mangodb.runs.method_maths`. On PostgreSQL the per-objective aggregates (n,
-mean, std, declared directions, runs per method) are one statement, and the per-run values are
-fetched only when scipy is there to use them (Welch's test, Δm's bootstrap); SQLite has no
-standard deviation, so it always fetches the values and aggregates in Python.
+"""``method_report``: the per-objective aggregates of the selected runs computed by the
+database, the figures by :mod:`mangodb.runs.method_maths`. On PostgreSQL the aggregates (n,
+mean, variance, declared directions, runs per method) are one statement; SQLite has no variance,
+so it takes the means, then the squared deviations from them, then the runs per method. The
+per-run values are fetched (one query) only when scipy is there to bootstrap Δm's interval.
 
 Runs without a gradient method are left out; NaN and never-set values are left out of their
 objective; the direction of an objective is the one most of its rows declare (``min`` unless
@@ -10,11 +10,12 @@ objective; the direction of an objective is the one most of its rows declare (``
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy import ColumnElement, case, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from mangodb.db.models import Run, RunObjective
@@ -47,27 +48,37 @@ def _directions(counts: Mapping[str, list[int]], names: Sequence[str] | None) ->
     return {n: ("max" if counts[n][0] > counts[n][1] else "min") for n in order if n in counts}
 
 
+Aggregates = dict[tuple[str, str], method_maths.Aggregate]
+
+
 def _fetch_runs(
     session: Session, plan: Plan, names: Sequence[str] | None
-) -> tuple[dict[str, dict[int, dict[str, float]]], dict[str, list[int]]]:
-    """One query: method, run, objective, value, direction of every selected objective row."""
+) -> dict[str, list[dict[str, float]]]:
+    """One query: method, run, objective and value of every selected objective row that has a
+    value (NaN and never-set values are NULL), as each method's runs. Read through the Core
+    connection: plain tuples, no ORM row processing."""
     method, run_pk, where = _source(plan, names)
-    statement = select(
-        method, run_pk, RunObjective.name, RunObjective.value, RunObjective.direction
-    ).where(*where)
+    value = RunObjective.value
+    statement = select(method, run_pk, RunObjective.name, value).where(*where, value.is_not(None))
     runs: dict[str, dict[int, dict[str, float]]] = defaultdict(dict)
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for m, pk, name, value, declared in session.execute(statement):
-        counts[name][0 if declared == "max" else 1] += 1
-        run = runs[m].setdefault(pk, {})
-        if value is not None:  # NaN and never-set values are NULL
-            run[name] = float(value)
-    return runs, counts
+    for m, pk, name, number in session.connection().execute(statement):
+        runs[m].setdefault(pk, {})[name] = number
+    return {m: list(by_run.values()) for m, by_run in runs.items()}
+
+
+def _aggregate(n: int, mean: Any, squares: Any) -> method_maths.Aggregate:
+    """n, mean and the sum of squared deviations from the mean -> n, mean, sample std."""
+    if mean is None or n == 0:
+        return method_maths.Aggregate(n, None, None)
+    mean = float(mean)
+    if not math.isfinite(mean) or n < 2 or squares is None:
+        return method_maths.Aggregate(n, None if math.isnan(mean) else mean, None)
+    return method_maths.Aggregate(n, mean, math.sqrt(max(float(squares), 0.0) / (n - 1)))
 
 
 def _postgres_aggregates(
     session: Session, plan: Plan, names: Sequence[str] | None
-) -> tuple[dict[tuple[str, str], method_maths.Aggregate], dict[str, int], dict[str, list[int]]]:
+) -> tuple[Aggregates, dict[str, int], dict[str, list[int]]]:
     """One statement: per (method, objective) n, mean, std and declared directions, and per
     method the number of runs (a second grouping set)."""
     method, run_pk, where = _source(plan, names)
@@ -79,7 +90,7 @@ def _postgres_aggregates(
             func.grouping(RunObjective.name).label("per_method"),
             func.count(value).label("n"),
             func.avg(value).label("mean"),
-            func.stddev_samp(value).label("std"),
+            func.var_samp(value).label("var"),
             func.count(func.distinct(run_pk)).label("runs"),
             func.count().filter(RunObjective.direction == "max").label("says_max"),
             func.count().filter(RunObjective.direction != "max").label("says_min"),
@@ -87,21 +98,95 @@ def _postgres_aggregates(
         .where(*where)
         .group_by(func.grouping_sets(tuple_(method, RunObjective.name), tuple_(method)))
     )
-    aggregates: dict[tuple[str, str], method_maths.Aggregate] = {}
+    aggregates: Aggregates = {}
     run_counts: dict[str, int] = {}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in session.execute(statement):
+    for row in session.connection().execute(statement):
         if row.per_method:
             run_counts[row.method] = int(row.runs)
             continue
         counts[row.name][0] += int(row.says_max)
         counts[row.name][1] += int(row.says_min)
-        mean = None if row.mean is None else float(row.mean)
-        std = None if row.std is None or row.n < 2 else float(row.std)
-        if mean is not None and not (abs(mean) < float("inf")):
-            std = None
-        aggregates[(row.method, row.name)] = method_maths.Aggregate(int(row.n), mean, std)
+        n = int(row.n)
+        squares = None if row.var is None else float(row.var) * (n - 1)
+        aggregates[(row.method, row.name)] = _aggregate(n, row.mean, squares)
     return aggregates, run_counts, counts
+
+
+# The one-pass variance, (Σv² − n·mean²) / (n − 1), is kept when the subtraction leaves at
+# least this share of Σv² (so rounding costs at most a few digits of the 16); otherwise (a
+# spread tiny beside the mean) the squared deviations are summed in a second pass.
+_ONE_PASS_SHARE = 1e-6
+
+
+def _sqlite_aggregates(
+    session: Session, plan: Plan, names: Sequence[str] | None
+) -> tuple[Aggregates, dict[str, int], dict[str, list[int]]]:
+    """SQLite has no variance: per (method, objective) n, mean, Σv² and declared directions in
+    one pass (and Σ(v − mean)² in a second one where Σv² cannot give the variance exactly
+    enough), then the runs per method."""
+    method, run_pk, where = _source(plan, names)
+    value, name = RunObjective.value, RunObjective.name
+    sums = (
+        select(
+            method.label("method"),
+            name.label("name"),
+            func.count(value).label("n"),
+            func.avg(value).label("mean"),
+            func.sum(value * value).label("squares"),
+            func.count().filter(RunObjective.direction == "max").label("says_max"),
+            func.count().filter(RunObjective.direction != "max").label("says_min"),
+        )
+        .where(*where)
+        .group_by(name, method)
+    )
+    connection = session.connection()
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    deviations: dict[tuple[str, str], float | None] = {}
+    means: dict[tuple[str, str], tuple[int, Any]] = {}
+    redo: dict[tuple[str, str], float] = {}
+    for row in connection.execute(sums):
+        counts[row.name][0] += int(row.says_max)
+        counts[row.name][1] += int(row.says_min)
+        key, n, mean = (row.method, row.name), int(row.n), row.mean
+        means[key] = (n, mean)
+        if n < 2 or mean is None or not math.isfinite(mean) or not math.isfinite(row.squares):
+            continue
+        left = row.squares - n * mean * mean
+        if left >= _ONE_PASS_SHARE * row.squares:
+            deviations[key] = left
+        else:
+            redo[key] = float(mean)
+    if redo:
+        deviations.update(_squared_deviations(connection, method, where, redo))
+    aggregates = {k: _aggregate(n, mean, deviations.get(k)) for k, (n, mean) in means.items()}
+    runs = select(method, func.count(func.distinct(run_pk))).where(*where).group_by(method)
+    run_counts = {m: int(c) for m, c in connection.execute(runs)}
+    return aggregates, run_counts, counts
+
+
+def _squared_deviations(
+    connection: Any, method: Any, where: tuple[Any, ...], means: Mapping[tuple[str, str], float]
+) -> dict[tuple[str, str], float | None]:
+    """Σ(v − mean)² of the given (method, objective) groups, their means bound as literals."""
+    value, name = RunObjective.value, RunObjective.name
+    by_name: dict[str, dict[str, float]] = defaultdict(dict)
+    for (m, n), c in means.items():
+        by_name[n][m] = c
+    mean_of = case(
+        {
+            n: case({m: literal(c) for m, c in of.items()}, value=method)
+            for n, of in by_name.items()
+        },
+        value=name,
+    )
+    deviation = value - mean_of
+    statement = (
+        select(method, name, func.sum(deviation * deviation))
+        .where(*where, value.is_not(None), tuple_(method, name).in_(list(means)))
+        .group_by(method, name)
+    )
+    return {(m, n): s for m, n, s in connection.execute(statement)}
 
 
 def _check_objectives(
@@ -136,21 +221,15 @@ def method_report(
 ) -> MethodReport:
     names = None if names is None else list(dict.fromkeys(names))
     statistics = method_maths.scipy_stats() is not None
-    aggregates = run_counts = None
     if session.get_bind().dialect.name == "postgresql":
         aggregates, run_counts, counts = _postgres_aggregates(session, plan, names)
-        runs: Mapping[str, Any] = {}
-        if statistics:
-            fetched, _ = _fetch_runs(session, plan, names)
-            runs = {m: list(r.values()) for m, r in fetched.items()}
-        methods = sorted(run_counts)
     else:
-        fetched, counts = _fetch_runs(session, plan, names)
-        runs = {m: list(r.values()) for m, r in fetched.items()}
-        methods = sorted(runs)
+        aggregates, run_counts, counts = _sqlite_aggregates(session, plan, names)
     _check_objectives(session, plan, names, counts)
-    _check_baseline(baseline, methods)
+    _check_baseline(baseline, sorted(run_counts))
     directions: dict[str, Direction] = _directions(counts, names)
+    # The per-run values serve Δm's bootstrap only (scipy); everything else is aggregates.
+    runs = _fetch_runs(session, plan, names) if statistics else {}
     return method_maths.build_report(
         baseline,
         directions,
