@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from mangodb import RunCreate, RunRepository, RunStatus
 from mangodb.language import parse, to_text
-from mangodb.runs import planning
+from mangodb.runs import cursors, planning
 from mangodb.runs.filters import Ago, And, FieldFilter
 
 
@@ -51,7 +51,7 @@ def test_cut_offs_and_cursors_are_bound_parameters() -> None:
     """Two cursors, two moments of a relative time: the same SQL text, other parameters."""
     at = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
     keys = [[(at + dt.timedelta(days=i)).isoformat(), i] for i in (1, 2)]
-    cursors = [planning._encode_cursor({"k": key}) for key in keys]
+    cursors = [cursors.encode({"k": key}) for key in keys]
     for dialect in ("sqlite", "postgresql"):
         for criteria in ({"where": "created > 7d and status = completed"}, {"where": "seed = 3"}):
             first_sql, first_params = _sql(criteria, cursors[0], dialect)

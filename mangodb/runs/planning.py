@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,7 +17,7 @@ from mangodb.db.models import CrashReport, Run, RunMetric
 from mangodb.dto import RunRead, as_sequence
 from mangodb.errors import ValidationError
 from mangodb.language import parse
-from mangodb.runs import loading, plan_cache
+from mangodb.runs import cursors, loading, plan_cache
 from mangodb.runs.criteria import CRITERIA
 from mangodb.runs.filters import (
     FIELDS,
@@ -250,47 +248,6 @@ def _sort_column(order: str) -> Any:
     return FIELDS[order]
 
 
-def _encode_cursor(data: Mapping[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, order: str) -> dict[str, Any]:
-    """``{"k": [sort value, id]}`` (keyset) or ``{"o": offset}``, checked: a cursor comes back
-    from the caller, so a damaged one is a ``ValidationError``, never a driver's error."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(data, dict):
-            raise ValueError
-        if "k" in data:
-            value, last_id = data["k"]
-            if not (isinstance(value, str) and _in_int64(last_id)):
-                raise ValueError
-            value = _deserialise(order, value.encode().decode())  # no lone surrogates
-            if isinstance(value, dt.datetime) and value.tzinfo is None:
-                raise ValueError
-            data["k"] = [value, last_id]
-        if not (_in_int64(data.get("o", 0)) and data.get("o", 0) >= 0):
-            raise ValueError
-        return data
-    except (ValueError, TypeError, UnicodeError):
-        raise ValidationError(f"invalid cursor {cursor!r}") from None
-
-
-def _in_int64(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
-
-
-def _serialise(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.datetime) else value
-
-
-def _deserialise(order: str, value: Any) -> Any:
-    if order in ("created_at", "created", "updated_at") and isinstance(value, str):
-        return dt.datetime.fromisoformat(value)
-    return value
-
-
 Continuation = Literal["first", "keyset", "offset"]
 _PAGE_SHAPES_PER_PLAN = 12
 _CURSOR_VALUE, _CURSOR_ID, _CURSOR_OFFSET = "cursor_value", "cursor_id", "cursor_offset"
@@ -324,7 +281,7 @@ def page_statement(
     if limit is not None and (limit < 0 or limit > MAX_LIMIT):
         raise ValidationError(f"limit must be between 0 and {MAX_LIMIT}")
     keyset = plan.order in _KEYSET_SORTS
-    data = _decode_cursor(cursor, plan.order) if cursor else {}
+    data = cursors.decode(cursor, plan.order) if cursor else {}
     kind: Continuation = "first"
     if data:
         kind = "keyset" if keyset and "k" in data else "offset"
@@ -390,10 +347,10 @@ def fetch_page(session: Session, page: PageStatement) -> tuple[list[RunRead], st
     if limit is not None and more and rows:
         if page.keyset_column is not None:
             last = rows[-1]
-            key = [_serialise(last[page.keyset_column]), last["id"]]
-            next_cursor = _encode_cursor({"k": key})
+            key = [cursors.serialise(last[page.keyset_column]), last["id"]]
+            next_cursor = cursors.encode({"k": key})
         else:
-            next_cursor = _encode_cursor({"o": page.offset + limit})
+            next_cursor = cursors.encode({"o": page.offset + limit})
     return loading.load_reads(session, rows), next_cursor
 
 
