@@ -51,12 +51,12 @@ def test_cut_offs_and_cursors_are_bound_parameters() -> None:
     """Two cursors, two moments of a relative time: the same SQL text, other parameters."""
     at = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
     keys = [[(at + dt.timedelta(days=i)).isoformat(), i] for i in (1, 2)]
-    cursors = [cursors.encode({"k": key}) for key in keys]
+    tokens = [cursors.encode({"k": key}) for key in keys]
     for dialect in ("sqlite", "postgresql"):
         for criteria in ({"where": "created > 7d and status = completed"}, {"where": "seed = 3"}):
-            first_sql, first_params = _sql(criteria, cursors[0], dialect)
+            first_sql, first_params = _sql(criteria, tokens[0], dialect)
             time.sleep(0.01)  # "7d" ago moves on
-            second_sql, second_params = _sql(criteria, cursors[1], dialect)
+            second_sql, second_params = _sql(criteria, tokens[1], dialect)
             assert first_sql == second_sql
             assert first_params != second_params
             assert at.isoformat()[:10] not in first_sql and "2026" not in first_sql
