@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="10,000 runs, to try the script")
     parser.add_argument("--pg-url", help="an empty-able PostgreSQL database (a schema is made)")
     parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.repeat = 10_000, 5
@@ -160,8 +161,9 @@ def main(argv: list[str] | None = None) -> None:
           f"{len(METHODS)} methods")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mangodb-analysis-") as tmp:
         url = URL.create("sqlite", database=str(Path(tmp) / "analysis.sqlite3"))
-        print(f"  SQLite (seeded in {seed(url, args.runs):.0f} s)")
-        show("sqlite", measure(url, args.runs, args.repeat))
+        if not args.skip_sqlite:
+            print(f"  SQLite (seeded in {seed(url, args.runs):.0f} s)")
+            show("sqlite", measure(url, args.runs, args.repeat))
     if args.pg_url:
         admin = create_engine(make_url(args.pg_url))
         schema = f"bench_{uuid.uuid4().hex[:12]}"
