@@ -107,8 +107,8 @@ def print_report(report: MethodReport, json_output: bool) -> None:
         console.print(note, style="dim", highlight=False, markup=False)
     if report.statistics:
         console.print(
-            f"* Welch's t-test against {report.baseline}: p < {SIGNIFICANT}; "
-            "intervals: 95% (mean: Student's t; Δm: bootstrap over runs)",
+            f"* p < {SIGNIFICANT} (Welch's t-test against {report.baseline}); "
+            "[ ]: 95% interval, bootstrap over runs",
             style="dim",
             highlight=False,
             markup=False,

@@ -1,8 +1,9 @@
 """``method_report``: the per-objective aggregates of the selected runs computed by the
 database, the figures by :mod:`mangodb.runs.method_maths`. On PostgreSQL the aggregates (n,
-mean, variance, declared directions, runs per method) are one statement; SQLite has no variance,
-so it takes the means, then the squared deviations from them, then the runs per method. The
-per-run values are fetched (one query) only when scipy is there to bootstrap Δm's interval.
+mean, variance, declared directions, runs per method) are one statement of hash aggregates;
+SQLite has no variance, so it sums values and squares in one pass (squared deviations in a
+second one where that would lose digits), then counts the runs per method. The per-run values
+are fetched (one query) only when scipy is there to bootstrap Δm's interval.
 
 Runs without a gradient method are left out; NaN and never-set values are left out of their
 objective; the direction of an objective is the one most of its rows declare (``min`` unless
@@ -61,7 +62,7 @@ def _fetch_runs(
     value = RunObjective.value
     statement = select(method, run_pk, RunObjective.name, value).where(*where, value.is_not(None))
     runs: dict[str, dict[int, dict[str, float]]] = defaultdict(dict)
-    for m, pk, name, number in session.connection().execute(statement):
+    for m, pk, name, number in session.connection().execute(statement).all():
         runs[m].setdefault(pk, {})[name] = number
     return {m: list(by_run.values()) for m, by_run in runs.items()}
 
@@ -79,32 +80,37 @@ def _aggregate(n: int, mean: Any, squares: Any) -> method_maths.Aggregate:
 def _postgres_aggregates(
     session: Session, plan: Plan, names: Sequence[str] | None
 ) -> tuple[Aggregates, dict[str, int], dict[str, list[int]]]:
-    """One statement: per (method, objective) n, mean, std and declared directions, and per
-    method the number of runs (a second grouping set)."""
+    """One statement: per (method, objective) n, mean, variance and declared directions (a hash
+    aggregate), joined to the runs per method (distinct runs counted as groups, not with
+    ``count(DISTINCT)``, which would sort every row)."""
     method, run_pk, where = _source(plan, names)
     value = RunObjective.value
-    statement = (
+    stats = (
         select(
             method.label("method"),
-            RunObjective.name,
-            func.grouping(RunObjective.name).label("per_method"),
+            RunObjective.name.label("name"),
             func.count(value).label("n"),
             func.avg(value).label("mean"),
             func.var_samp(value).label("var"),
-            func.count(func.distinct(run_pk)).label("runs"),
             func.count().filter(RunObjective.direction == "max").label("says_max"),
             func.count().filter(RunObjective.direction != "max").label("says_min"),
         )
         .where(*where)
-        .group_by(func.grouping_sets(tuple_(method, RunObjective.name), tuple_(method)))
+        .group_by(method, RunObjective.name)
+        .subquery("stats")
     )
+    per_run = select(method.label("method")).where(*where).group_by(method, run_pk).subquery()
+    runs = (
+        select(per_run.c.method, func.count().label("runs"))
+        .group_by(per_run.c.method)
+        .subquery("runs")
+    )
+    statement = select(stats, runs.c.runs).join_from(stats, runs, stats.c.method == runs.c.method)
     aggregates: Aggregates = {}
     run_counts: dict[str, int] = {}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in session.connection().execute(statement):
-        if row.per_method:
-            run_counts[row.method] = int(row.runs)
-            continue
+        run_counts[row.method] = int(row.runs)
         counts[row.name][0] += int(row.says_max)
         counts[row.name][1] += int(row.says_min)
         n = int(row.n)
