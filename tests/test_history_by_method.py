@@ -219,6 +219,37 @@ def test_a_spike_in_one_seed_stays_in_max_after_bucketing(
     assert curve.mean[at] is not None and curve.mean[at] < 1e9  # averaged with the others
 
 
+@pytest.mark.parametrize("max_points", [5, 1000, 20_000])
+def test_many_chunks_irregular_steps_and_mixed_values_match_pandas(
+    repo: RunRepository, max_points: int
+) -> None:
+    """Runs of several chunks (appended in pieces and beyond one chunk's 4,096 points), with
+    progressions of different strides, irregular steps and a chunk holding non-numbers."""
+    rng = np.random.default_rng(max_points)
+    prefix = f"m{next(_prefixes)}-"
+    runs: Runs = {}
+    progression = list(range(0, 6000, 1)) + list(range(6000, 9000, 3))
+    irregular = sorted({int(s) for s in rng.integers(0, 9000, 3000)})
+    for index, steps in enumerate([progression, irregular, progression[:3000]]):
+        values = rng.normal(size=len(steps))
+        values[rng.integers(0, len(steps), 10)] = math.nan
+        runs[f"{prefix}{index}"] = ("mgda" if index < 2 else "pcgrad", steps, values.tolist())
+    for run_id, (method, steps, values) in runs.items():
+        repo.insert_run(RunCreate(run_id=run_id, gradient_method=method, config={}))
+        for start in range(0, len(steps), 2500):
+            piece = slice(start, start + 2500)
+            repo.append_history(run_id, {KEY: (steps[piece], values[piece])})
+    # A chunk with a string in it (kept as JSON): the string is left out, its step too.
+    odd = f"{prefix}odd"
+    repo.insert_run(RunCreate(run_id=odd, gradient_method="pcgrad", config={}))
+    repo.append_history(odd, {KEY: ([5, 50, 500], [1.0, "skip", 3.0])})
+    runs[odd] = ("pcgrad", [5, 500], [1.0, 3.0])
+    result = repo.history_by_method(KEY, where=where(prefix), max_points=max_points)
+    assert_matches(result, expected(runs, max_points))
+    with pure_python():
+        assert_same(repo.history_by_method(KEY, where=where(prefix), max_points=max_points), result)
+
+
 # -- rules on examples ----------------------------------------------------------------------------
 def test_count_says_how_many_runs_reach_each_step(repo: RunRepository) -> None:
     runs: Runs = {

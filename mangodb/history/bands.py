@@ -71,7 +71,7 @@ def grid(runs: Sequence[RunNumbers], max_points: int, np: Any = None) -> list[in
         edge_array = np.asarray(edges, dtype=np.int64)
         parts = []
         for run in logged:
-            at = np.searchsorted(run.steps, edge_array)
+            at = run.steps.searchsorted(edge_array)
             parts.append(run.steps[at[at < len(run.steps)]])
         candidates = np.unique(np.concatenate(parts))
         bucket = np.searchsorted(edge_array, candidates, side="right")
@@ -90,7 +90,8 @@ def grid(runs: Sequence[RunNumbers], max_points: int, np: Any = None) -> list[in
 
 def _union(parts: list[Any], np: Any) -> list[int]:
     if np is not None:
-        return [int(s) for s in np.unique(np.concatenate(parts)).tolist()]
+        arrays = [np.asarray(part, dtype=np.int64) for part in parts]
+        return [int(s) for s in np.unique(np.concatenate(arrays)).tolist()]
     return sorted({int(s) for part in parts for s in part})
 
 
@@ -188,7 +189,7 @@ def _reduce_run(
 ) -> None:
     """Row ``row`` of the per-run figures: sum and count of the values that are not NaN,
     minimum and maximum (NaN left out), per bucket; ``points`` counts every point."""
-    starts = np.searchsorted(run.steps, grid_array)
+    starts = run.steps.searchsorted(grid_array)
     sizes = np.diff(starts, append=len(run.steps))
     filled = sizes > 0
     at = starts[filled]

@@ -204,7 +204,8 @@ def unpack_numbers(
     float64: ``(steps, values)`` as numpy arrays (int64, float64) when ``np`` (the numpy
     module) is given, else as lists. Values that are not numbers (strings, media, None,
     booleans, integers beyond float64) are left out with their steps. A numeric chunk is
-    read straight from its bytes, without a Python object per point."""
+    read straight from its bytes, without a Python object per point, and its steps are a
+    ``range`` when they are a progression."""
     if np is None or codec & VALUES_JSON:
         all_steps, values = unpack(codec, first_step, last_step, count, steps, payload)
         floats = map(as_float, values)
@@ -216,9 +217,10 @@ def unpack_numbers(
         return np.asarray(all_steps, dtype=np.int64), np.asarray(values, dtype=np.float64)
     if codec & ~KNOWN_FLAGS:
         raise ValidationError(f"history chunk codec {codec} is unknown: upgrade mangodb")
-    if codec & STEPS_ARITHMETIC:
+    step_array: Any
+    if codec & STEPS_ARITHMETIC:  # left to the caller to expand (or not)
         stride = (last_step - first_step) // (count - 1) if count > 1 else 1
-        step_array = np.arange(first_step, last_step + 1, stride, dtype=np.int64)
+        step_array = range(first_step, last_step + 1, stride)
     else:
         raw = zlib.decompress(steps) if codec & STEPS_ZLIB else steps
         step_array = np.empty(count, dtype=np.int64)
