@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 from alembic import context
 from mangodb.db.engine import make_engine
 from mangodb.db.models import Base
-from mangodb.db.schema import VERSION_TABLE, include_object
+from mangodb.db.schema import VERSION_TABLE
 from mangodb.settings import resolve_url
 
 config = context.config
@@ -31,7 +31,6 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         compare_server_default=True,
-        include_object=include_object,
     )
 
 

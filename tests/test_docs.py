@@ -69,6 +69,16 @@ def test_api_reference_has_no_stale_entries() -> None:
         assert hasattr(RunRepository, name), f"docs/api.md documents a removed method {name}"
 
 
+def test_repository_module_lists_every_public_method() -> None:
+    """mangodb/repository.py is the table of contents of the API: its class docstring names
+    each public method once, with a summary, and nothing else."""
+    doc = RunRepository.__doc__ or ""
+    listed = re.findall(r"^        (\w+) {2,}\S", doc, re.M)
+    public = sorted(n for n in dir(RunRepository) if not n.startswith("_"))
+    assert sorted(listed) == public
+    assert len(listed) == len(set(listed))
+
+
 @pytest.mark.parametrize("page", sorted(DOCS.glob("*.md")), ids=lambda p: p.name)
 def test_relative_links_point_at_files_that_exist(page: Path) -> None:
     for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):

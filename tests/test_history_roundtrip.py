@@ -22,7 +22,7 @@ from mangodb.codecs.floats import decode_float
 from mangodb.codecs.jsontext import encode
 from mangodb.db.models import HistoryChunk, HistorySeries, Run
 from mangodb.db.types import dumps
-from mangodb.history import store
+from mangodb.history import chunk_plan, store
 
 NAN_PAYLOAD = struct.unpack("<d", b"\x01\x00\x00\x00\x00\x00\xf8\x7f")[0]
 NEG_NAN = struct.unpack("<d", b"\x00\x00\x00\x00\x00\x00\xf8\xff")[0]
@@ -143,7 +143,7 @@ def assert_summaries(repo: RunRepository, run_id: str, model: Model) -> None:
             assert row.chunk_count == len(chunks)
             assert sum(c.point_count for c in chunks) == len(stored)
             assert all(a.last_step < b.first_step for a, b in itertools.pairwise(chunks))
-            assert all(c.point_count <= store.MAX_CHUNK_POINTS for c in chunks)
+            assert all(c.point_count <= chunk_plan.MAX_CHUNK_POINTS for c in chunks)
             last = stored[max(stored)]
             summary = decode_float(row.last_value, row.last_value_kind)
             # The summary keeps NaN as a kind (not its payload bits); the points keep those.
@@ -158,7 +158,7 @@ def assert_summaries(repo: RunRepository, run_id: str, model: Model) -> None:
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tiny chunks so a few points already split, merge and rewrite chunks."""
-    monkeypatch.setattr(store, "MAX_CHUNK_POINTS", 8)
+    monkeypatch.setattr(chunk_plan, "MAX_CHUNK_POINTS", 8)
     monkeypatch.setattr(store, "SMALL_APPEND", 4)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mangodb.history import packing
+from mangodb.history import chunk_stats, packing
 
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -24,8 +24,8 @@ def _same(a: float | None, b: float | None) -> bool:
 def test_packed_stats_match_the_builtins(values: list[Any]) -> None:
     raw = packing.float_bytes(values)
     assert raw is not None
-    fast = packing._packed_stats(raw, values)
-    slow = packing._numeric_stats(values)
+    fast = chunk_stats.packed_stats(raw, values)
+    slow = chunk_stats.numeric_stats(values)
     floats = [float(v) for v in values]
     kept = [f for f in floats if not math.isnan(f)]
     assert fast[0] == slow[0] == len(floats) - len(kept)
@@ -36,9 +36,9 @@ def test_packed_stats_match_the_builtins(values: list[Any]) -> None:
 
 def test_packed_stats_of_all_nan_and_mixed_infinities() -> None:
     values = [math.nan] * 100
-    assert packing._packed_stats(packing.float_bytes(values) or b"", values) == (100, None, None)
+    assert chunk_stats.packed_stats(packing.float_bytes(values) or b"", values) == (100, None, None)
     values = [math.inf, -math.inf] * 50 + [math.nan]
-    assert packing._packed_stats(packing.float_bytes(values) or b"", values) == (
+    assert chunk_stats.packed_stats(packing.float_bytes(values) or b"", values) == (
         1,
         -math.inf,
         math.inf,

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from mangodb import RunRepository, ValidationError
 from mangodb.history.columns import check_key
-from mangodb.history.packing import pack, stored_form, unpack
+from mangodb.history.json_values import stored_form
+from mangodb.history.packing import pack, unpack
 
 
 def accepted(value: Any) -> bool:

@@ -20,7 +20,7 @@ from typer.testing import CliRunner, Result
 from mangodb import RunNotFound, RunRepository
 from mangodb.cli import app
 from mangodb.cli.history import MIN_POINTS as CLI_MIN_POINTS
-from mangodb.history import SeriesSummary, store
+from mangodb.history import SeriesSummary, chunk_plan, store
 from mangodb.history.downsample import MIN_POINTS
 
 __all__ = ["cli_demo_url"]
@@ -31,7 +31,7 @@ DEMO_RUN = "deco_hop_bs64_mgda_i-0c68bf56155a83e50"
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store, "MAX_CHUNK_POINTS", 8)
+    monkeypatch.setattr(chunk_plan, "MAX_CHUNK_POINTS", 8)
     monkeypatch.setattr(store, "SMALL_APPEND", 4)
 
 

@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mangodb import RunCreate, RunRepository, RunStatus
-from mangodb.runs import planning
+from mangodb.language import parse, to_text
+from mangodb.runs import cursors, planning
+from mangodb.runs.filters import Ago, And, FieldFilter
 
 
 def test_relative_times_are_evaluated_when_the_query_runs(repo: RunRepository) -> None:
@@ -49,12 +51,12 @@ def test_cut_offs_and_cursors_are_bound_parameters() -> None:
     """Two cursors, two moments of a relative time: the same SQL text, other parameters."""
     at = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
     keys = [[(at + dt.timedelta(days=i)).isoformat(), i] for i in (1, 2)]
-    cursors = [planning._encode_cursor({"k": key}) for key in keys]
+    tokens = [cursors.encode({"k": key}) for key in keys]
     for dialect in ("sqlite", "postgresql"):
         for criteria in ({"where": "created > 7d and status = completed"}, {"where": "seed = 3"}):
-            first_sql, first_params = _sql(criteria, cursors[0], dialect)
+            first_sql, first_params = _sql(criteria, tokens[0], dialect)
             time.sleep(0.01)  # "7d" ago moves on
-            second_sql, second_params = _sql(criteria, cursors[1], dialect)
+            second_sql, second_params = _sql(criteria, tokens[1], dialect)
             assert first_sql == second_sql
             assert first_params != second_params
             assert at.isoformat()[:10] not in first_sql and "2026" not in first_sql
@@ -91,3 +93,31 @@ def test_paging_reuses_one_compiled_statement_and_keeps_nothing(repo: RunReposit
     gc.collect()
     kept = [o for o in gc.get_objects() if isinstance(o, planning.PageStatement)]
     assert kept == []  # no statement is kept per question or per page
+
+
+def test_a_question_asked_again_reuses_its_plan_and_its_page_statement() -> None:
+    """The built statement is kept per question (not per page), and a caller changing its
+    own criteria afterwards asks another question rather than changing the kept one."""
+    statuses = ["completed"]
+    criteria: dict[str, Any] = {"status": statuses, "where": "created > 7d"}
+    first = planning.plan(criteria, dialect="sqlite")
+    assert planning.plan(dict(criteria), dialect="sqlite") is first
+    page = planning.page_statement(first, limit=5, cursor=None, dialect="sqlite")
+    assert planning.page_statement(first, limit=5, cursor=None, dialect="sqlite").statement is (
+        page.statement
+    )
+    statuses.append("failed")
+    other = planning.plan(criteria, dialect="sqlite")
+    assert other is not first
+    kept = page.statement.compile(dialect=sqlite.dialect()).params
+    assert ["completed"] in kept.values() and ["completed", "failed"] not in kept.values()
+
+
+def test_a_relative_time_is_an_ago_printed_back_as_written() -> None:
+    parsed = parse("created > 7d and updated_at >= 1d12h30m")
+    assert parsed == And((
+        FieldFilter("created", ">", Ago(dt.timedelta(days=7))),
+        FieldFilter("updated_at", ">=", Ago(dt.timedelta(days=1, hours=12, minutes=30))),
+    ))  # fmt: skip
+    assert to_text(parsed) == "created > 7d and updated_at >= 1d12h30m"
+    assert parse(to_text(parsed)) == parsed

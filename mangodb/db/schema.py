@@ -17,19 +17,6 @@ from mangodb.errors import SchemaError, SchemaOutOfDate, SchemaTooNew
 from mangodb.settings import mask_url
 
 VERSION_TABLE = "mangodb_alembic_version"
-# Columns the migrations add on PostgreSQL only, outside the models (see migration 0005).
-POSTGRESQL_ONLY_COLUMNS = frozenset({("runs", "config_text")})
-
-
-def include_object(
-    item: object, name: str | None, type_: str, reflected: bool, compare_to: object
-) -> bool:
-    """Alembic ``include_object`` hook: schema comparisons skip the PostgreSQL-only columns."""
-    if type_ == "column" and reflected:
-        table = getattr(getattr(item, "table", None), "name", None)
-        return (table, name) not in POSTGRESQL_ONLY_COLUMNS
-    return True
-
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, Table, and_, func, select
@@ -13,12 +14,14 @@ from sqlalchemy.orm import Session
 from mangodb.codecs.floats import decode_float
 from mangodb.db.models import HistorySeries, Run
 from mangodb.errors import ValidationError
+from mangodb.history.chunk_plan import CHUNKS
 from mangodb.history.columns import step_value
 from mangodb.history.downsample import check_max_points, downsample
-from mangodb.history.packing import unpack
+from mangodb.history.packing import unpack, unpack_numbers
 from mangodb.history.series import Series, SeriesSummary
 from mangodb.history.sql import batched
-from mangodb.history.store import CHUNKS, SERIES
+from mangodb.history.steps import ProgressionSteps
+from mangodb.history.store import SERIES
 
 RUNS = cast(Table, Run.__table__)
 _CHUNK_COLUMNS = (
@@ -81,6 +84,131 @@ def read_many(
     wanted = sorted(set(run_ids))
     statements = (base.where(RUNS.c.run_id.in_(part)) for part in batched(wanted))
     return _collect(session, statements, low, high, max_points, key=key)
+
+
+@dataclass(frozen=True, slots=True)
+class RunNumbers:
+    """The numeric points of one key of one run (see :func:`read_numbers`): ``steps`` and
+    ``values`` are numpy arrays (int64, float64) or lists; ``nan_count``: NaN values among
+    them; ``group``: the value of the grouping column for this run."""
+
+    run_id: str
+    group: Any
+    steps: Any
+    values: Any
+    nan_count: int
+
+
+def read_numbers(
+    session: Session,
+    key: str,
+    conditions: Sequence[ColumnElement[bool]],
+    group: ColumnElement[Any],
+    *,
+    np: Any = None,
+) -> list[RunNumbers]:
+    """The numeric points of ``key`` of every run matching ``conditions`` (on the runs
+    table), with the run's ``group`` column: one entry per matching run in insertion order,
+    with no points when the run never logged ``key``. Values that are not numbers are left
+    out (see :func:`unpack_numbers`); arrays when ``np`` is numpy.
+
+    One query on SQLite. On PostgreSQL (psycopg) two: the runs, then the chunks of all of
+    them in binary format (psycopg's default text format sends ``bytea`` as hex: twice the
+    bytes, and encoding plus decoding them took most of the time of a large read)."""
+    connection = session.connection()
+    found: dict[int, tuple[str, Any, list[Any], list[Any], list[int]]] = {}
+    chunks: list[Sequence[Any]] = []
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        runs = select(RUNS.c.id, RUNS.c.run_id, group).where(*conditions).order_by(RUNS.c.id)
+        for pk, run_id, label in session.execute(runs):
+            found[pk] = (run_id, label, [], [], [])
+        chunks = _binary_chunks(session, key, list(found))
+    else:
+        series = and_(SERIES.c.run_pk == RUNS.c.id, SERIES.c.key == key)
+        joined = RUNS.outerjoin(SERIES, series).outerjoin(CHUNKS, _chunk_join(None, None))
+        statement = (
+            select(RUNS.c.id, RUNS.c.run_id, group, *_NUMBER_COLUMNS)
+            .select_from(joined)
+            .where(*conditions)
+            .order_by(RUNS.c.id, CHUNKS.c.first_step)
+        )
+        for pk, run_id, label, *chunk in session.execute(statement):
+            if pk not in found:
+                found[pk] = (run_id, label, [], [], [])
+            if chunk[0] is not None:  # else no series or no chunk (outer joins)
+                chunks.append((pk, *chunk))
+    for pk, codec, first, last, count, steps, payload, nans in chunks:
+        entry = found[pk]
+        chunk_steps, chunk_values = unpack_numbers(
+            codec, first, last, count, bytes(steps), bytes(payload), np
+        )
+        entry[2].append(chunk_steps)
+        entry[3].append(chunk_values)
+        entry[4].append(nans)
+    result = []
+    for run_id, label, step_parts, value_parts, nans in found.values():
+        if np is not None:
+            steps_all = _steps(np, step_parts)
+            values_all = np.concatenate(value_parts) if value_parts else np.empty(0)
+        else:
+            steps_all = [s for part in step_parts for s in part]
+            values_all = [v for part in value_parts for v in part]
+        result.append(RunNumbers(run_id, label, steps_all, values_all, sum(nans)))
+    return result
+
+
+def _steps(np: Any, parts: list[Any]) -> Any:
+    """The steps of a run's chunks: progressions kept as such when every chunk is one."""
+    if not parts:
+        return np.empty(0, dtype=np.int64)
+    if all(isinstance(part, range) for part in parts):
+        return ProgressionSteps(np, parts)
+    arrays = [
+        np.arange(p.start, p.stop, p.step, dtype=np.int64) if isinstance(p, range) else p
+        for p in parts
+    ]
+    return np.concatenate(arrays)
+
+
+_NUMBER_COLUMNS = (
+    CHUNKS.c.codec,
+    CHUNKS.c.first_step,
+    CHUNKS.c.last_step,
+    CHUNKS.c.point_count,
+    CHUNKS.c.steps,
+    CHUNKS.c.payload,
+    CHUNKS.c.nan_count,
+)
+
+
+def _binary_chunks(session: Session, key: str, run_pks: list[int]) -> list[Sequence[Any]]:
+    """``(run_pk, *_NUMBER_COLUMNS)`` of the chunks of ``key`` of the runs, ordered by run and
+    step, read with a binary psycopg cursor on the session's connection (its transaction)."""
+    if not run_pks:
+        return []
+    names = ", ".join(f"c.{column.name}" for column in _NUMBER_COLUMNS)
+    sql = (
+        f"SELECT s.run_pk, {names} FROM {SERIES.name} AS s "
+        f"JOIN {CHUNKS.name} AS c ON c.series_id = s.id "
+        "WHERE s.key = %s AND s.run_pk = ANY(%s) ORDER BY s.run_pk, c.first_step"
+    )
+    driver = session.connection().connection.driver_connection
+    assert driver is not None  # an open connection
+    with driver.cursor(binary=True) as cursor:
+        cursor.execute(sql, (key, run_pks))
+        return list(cursor.fetchall())
+
+
+def keys_of_runs(session: Session, conditions: Sequence[ColumnElement[bool]]) -> list[str]:
+    """The history keys logged by any run matching ``conditions``, sorted."""
+    statement = (
+        select(SERIES.c.key)
+        .join(RUNS, SERIES.c.run_pk == RUNS.c.id)
+        .where(*conditions)
+        .distinct()
+        .order_by(SERIES.c.key)
+    )
+    return list(session.scalars(statement))
 
 
 def summaries(session: Session, run_pk: int) -> dict[str, SeriesSummary]:

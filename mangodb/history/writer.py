@@ -10,7 +10,7 @@ the rows of the completed flushes.
 The contract (a database outage must not kill training, and nothing is stored twice):
 
 * ``log()`` checks the row at once with the rules of ``append_history`` (keys, step, and each
-  value through :func:`mangodb.history.packing.stored_form`). A row it refuses raises
+  value through :func:`mangodb.history.json_values.stored_form`). A row it refuses raises
   ``ValidationError`` and is not kept; every row it accepts can be stored, whatever else is
   buffered with it.
 * A ``log()`` that raised kept nothing: not the row, not its step (an implicit step is given
@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from mangodb.errors import HistoryBufferFull, HistoryNotStored, MangoDBError, ValidationError
 from mangodb.history.columns import STEP_KEY, check_key, rows_to_columns, step_value
-from mangodb.history.packing import stored_form
+from mangodb.history.json_values import stored_form
 from mangodb.history.series import AppendResult
 
 log = logging.getLogger(__name__)

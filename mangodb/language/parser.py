@@ -44,15 +44,17 @@ KEYWORDS = frozenset({"and", "or", "not", "in", "like", "is", "null", "true", "f
 def parse(text: str, *, now: dt.datetime | None = None) -> Filter:
     """Parse a query such as ``status = crashed and created > 7d`` into a ``Filter``.
 
-    Durations (``7d``) compared with a time field mean ``now - duration``; ``now`` defaults
-    to the current UTC time. Raises ``QuerySyntaxError`` pointing at the offending column."""
+    Durations (``7d``) compared with a time field mean ``now - duration``: without ``now``,
+    an ``Ago`` evaluated each time the query's statement runs (so a statement kept and run
+    again later does not freeze); with ``now``, that fixed moment. Raises
+    ``QuerySyntaxError`` pointing at the offending column."""
     if not isinstance(text, str):
         raise TypeError(f"query must be text, got {type(text).__name__}")
-    return _Parser(text, now or dt.datetime.now(dt.timezone.utc)).query()
+    return _Parser(text, now).query()
 
 
 class _Parser:
-    def __init__(self, text: str, now: dt.datetime) -> None:
+    def __init__(self, text: str, now: dt.datetime | None) -> None:
         self.text = text
         self.now = now
         self.tokens = tokenize(text)

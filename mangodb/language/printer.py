@@ -10,6 +10,7 @@ from typing import Any
 
 from mangodb.language.lexer import SEGMENT
 from mangodb.runs.filters import (
+    Ago,
     And,
     ConfigFilter,
     FieldFilter,
@@ -42,9 +43,27 @@ def literal(value: Any) -> str:
         return repr(value)
     if isinstance(value, dt.datetime):
         return value.isoformat()
+    if isinstance(value, Ago):
+        return duration(value.delta)
     if isinstance(value, str):
         return quote(value)
     raise ValueError(f"{value!r} has no literal in the query language")
+
+
+def duration(delta: dt.timedelta) -> str:
+    """``7d``, ``1d12h30m``, ``1.5s``: a positive duration as the language writes it."""
+    if delta <= dt.timedelta(0):
+        raise ValueError(f"{delta!r} has no literal in the query language")
+    seconds, micro = divmod(delta // dt.timedelta(microseconds=1), 1_000_000)
+    days, seconds = divmod(seconds, 86_400)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if n]
+    if micro:
+        parts.append(f"{seconds}.{micro:06d}".rstrip("0") + "s")
+    elif seconds:
+        parts.append(f"{seconds}s")
+    return "".join(parts)
 
 
 def _segment(text: str) -> str:

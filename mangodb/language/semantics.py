@@ -1,5 +1,6 @@
 """What a comparison means: field kinds, the type each field accepts, literal conversion
-(durations become ``now - duration``, a bare date compared with ``=`` becomes its whole day),
+(durations become ``now - duration``, evaluated when the query runs unless a ``now`` is
+given; a bare date compared with ``=`` becomes its whole day),
 and the errors, each pointing at the token at fault."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from mangodb.errors import QuerySyntaxError
 from mangodb.language.lexer import DATETIME, NUMBER, Token
 from mangodb.runs.filters import (
+    Ago,
     And,
     ConfigFilter,
     FieldFilter,
@@ -47,7 +49,9 @@ def suggest(word: str, choices: list[str]) -> str:
 class Comparisons:
     """Turns one parsed comparison into a typed filter, or raises at the right column."""
 
-    def __init__(self, now: dt.datetime, error: Callable[[str, Token], QuerySyntaxError]) -> None:
+    def __init__(
+        self, now: dt.datetime | None, error: Callable[[str, Token], QuerySyntaxError]
+    ) -> None:
         self.now = now
         self.error = error
 
@@ -116,7 +120,9 @@ class Comparisons:
                     " quote it to compare text",
                     token,
                 )
-            return self.now - value if isinstance(value, dt.timedelta) else value
+            if isinstance(value, dt.datetime):
+                return value
+            return Ago(value) if self.now is None else self.now - value
         if op == "like":
             if kind in ("metric", "objective") or (kind == "field" and is_typed(name)):
                 raise self.error(f"'like' needs a text field, not {name!r}", token)

@@ -16,7 +16,9 @@ from mangodb.dto import (
 )
 
 _FLOAT_INT_MAX = int(sys.float_info.max)
-_RUN_COLUMNS = tuple(c.key for c in Run.__table__.columns if c.key not in ("id", "final_metrics"))
+_RUN_COLUMNS = tuple(
+    c.key for c in Run.__table__.columns if c.key not in ("id", "final_metrics", "config_text")
+)
 
 
 def final_metrics_rows(summary: Mapping[str, Any]) -> tuple[list[RunMetric], dict[str, Any]]:

@@ -25,8 +25,8 @@ from sqlalchemy import (
     Table,
     Text,
     func,
-    literal_column,
     select,
+    type_coerce,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -67,7 +67,10 @@ def run_columns(dialect: str) -> tuple[ColumnElement[Any], ...]:
     """The columns of ``runs`` to read a run: on PostgreSQL the config comes from its stored
     text (``config_text``, migration 0005), which spares the server a jsonb-to-text
     conversion per row."""
-    return _POSTGRES_RUN_COLUMNS if dialect == "postgresql" else tuple(table_of(Run).c)
+    return _POSTGRES_RUN_COLUMNS if dialect == "postgresql" else _RUN_COLUMNS
+
+
+_RUN_COLUMNS = tuple(c for c in table_of(Run).c if c.key != "config_text")
 
 
 def page_columns(dialect: str) -> tuple[Label[Any], ...]:
@@ -100,8 +103,8 @@ def load_read(session: Session, run_id: str) -> RunRead | None:
 
 # -- PostgreSQL: the config as stored text, child rows inline as JSON --------------------------
 _POSTGRES_RUN_COLUMNS: tuple[ColumnElement[Any], ...] = (
-    *(c for c in table_of(Run).c if c.key != "config"),
-    literal_column(f"{table_of(Run).name}.config_text", type_=JSONDocument()).label("config"),
+    *(c for c in table_of(Run).c if c.key not in ("config", "config_text")),
+    type_coerce(table_of(Run).c.config_text, JSONDocument()).label("config"),
 )
 
 _Convert = Callable[[Any], Any]

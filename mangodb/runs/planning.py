@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
+import copy
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, any_, func, select
+from sqlalchemy import ColumnElement, Select, any_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from mangodb import inputs
@@ -18,7 +17,7 @@ from mangodb.db.models import CrashReport, Run, RunMetric
 from mangodb.dto import RunRead, as_sequence
 from mangodb.errors import ValidationError
 from mangodb.language import parse
-from mangodb.runs import loading
+from mangodb.runs import cursors, loading, plan_cache
 from mangodb.runs.criteria import CRITERIA
 from mangodb.runs.filters import (
     FIELDS,
@@ -87,6 +86,10 @@ class Plan:
     offset: int
     # The typed filters ``where`` was compiled from (analysis reads some on denormalised copies).
     filters: tuple[Filter, ...] = ()
+    # Page statements built from this plan, by (limit, continuation): see ``page_statement``.
+    pages: dict[tuple[int | None, Continuation], PageShape] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 def _bound(value: Any) -> list[tuple[Op, Any]]:
@@ -180,7 +183,25 @@ def build_filters(criteria: Mapping[str, Any]) -> list[Filter]:
     return filters
 
 
+_PLANS: plan_cache.LRU[Plan] = plan_cache.LRU()
+
+
 def plan(criteria: Mapping[str, Any], *, dialect: str) -> Plan:
+    """The plan of ``criteria``: built, or kept from an earlier call with equal criteria
+    (see :mod:`mangodb.runs.plan_cache`; a plan holds nothing that changes between calls)."""
+    key = plan_cache.criteria_key(criteria)
+    if key is None:
+        return _build_plan(criteria, dialect)
+    # Built from a copy, so a caller changing its own lists afterwards changes no kept plan.
+    return _PLANS.get((dialect, key), lambda: _build_plan(copy.deepcopy(dict(criteria)), dialect))
+
+
+def forget_plans() -> None:
+    """Drop every kept plan (``benchmarks/runs.py`` measures a page without them)."""
+    _PLANS.clear()
+
+
+def _build_plan(criteria: Mapping[str, Any], dialect: str) -> Plan:
     filters = build_filters(criteria)
     order = str(criteria.get("order_by") or "-created_at")
     descending = order.startswith("-")
@@ -227,50 +248,23 @@ def _sort_column(order: str) -> Any:
     return FIELDS[order]
 
 
-def _encode_cursor(data: Mapping[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+Continuation = Literal["first", "keyset", "offset"]
+_PAGE_SHAPES_PER_PLAN = 12
+_CURSOR_VALUE, _CURSOR_ID, _CURSOR_OFFSET = "cursor_value", "cursor_id", "cursor_offset"
 
 
-def _decode_cursor(cursor: str, order: str) -> dict[str, Any]:
-    """``{"k": [sort value, id]}`` (keyset) or ``{"o": offset}``, checked: a cursor comes back
-    from the caller, so a damaged one is a ``ValidationError``, never a driver's error."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(data, dict):
-            raise ValueError
-        if "k" in data:
-            value, last_id = data["k"]
-            if not (isinstance(value, str) and _in_int64(last_id)):
-                raise ValueError
-            value = _deserialise(order, value.encode().decode())  # no lone surrogates
-            if isinstance(value, dt.datetime) and value.tzinfo is None:
-                raise ValueError
-            data["k"] = [value, last_id]
-        if not (_in_int64(data.get("o", 0)) and data.get("o", 0) >= 0):
-            raise ValueError
-        return data
-    except (ValueError, TypeError, UnicodeError):
-        raise ValidationError(f"invalid cursor {cursor!r}") from None
+@dataclass(frozen=True)
+class PageShape:
+    """A page's statement as built once per plan, page size and kind of page (the first, or a
+    continuation by keyset or offset, whose cursor values are bound parameters)."""
 
-
-def _in_int64(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
-
-
-def _serialise(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.datetime) else value
-
-
-def _deserialise(order: str, value: Any) -> Any:
-    if order in ("created_at", "created", "updated_at") and isinstance(value, str):
-        return dt.datetime.fromisoformat(value)
-    return value
+    statement: Select[Any]
+    keyset_column: str | None  # the sort column, when the next page continues by keyset
 
 
 @dataclass(frozen=True)
 class PageStatement:
-    """A page's statement and what reading its rows needs."""
+    """A page's statement, with this page's cursor bound, and what reading its rows needs."""
 
     statement: Select[Any]
     limit: int | None
@@ -282,9 +276,32 @@ def page_statement(
     plan: Plan, *, limit: int | None, cursor: str | None, dialect: str
 ) -> PageStatement:
     """The statement of one page of runs: one statement for the page's rows and, on
-    PostgreSQL, their child rows (see :mod:`mangodb.runs.loading`)."""
+    PostgreSQL, their child rows (see :mod:`mangodb.runs.loading`). Its shape is built once
+    per plan and kind of page; the cursor's values are bound to it per page."""
     if limit is not None and (limit < 0 or limit > MAX_LIMIT):
         raise ValidationError(f"limit must be between 0 and {MAX_LIMIT}")
+    keyset = plan.order in _KEYSET_SORTS
+    data = cursors.decode(cursor, plan.order) if cursor else {}
+    kind: Continuation = "first"
+    if data:
+        kind = "keyset" if keyset and "k" in data else "offset"
+    shape = plan.pages.get((limit, kind))
+    if shape is None:
+        shape = _page_shape(plan, limit, kind, dialect)
+        if len(plan.pages) < _PAGE_SHAPES_PER_PLAN:  # page sizes are the caller's: bounded
+            shape = plan.pages.setdefault((limit, kind), shape)
+    if kind == "first":
+        return PageStatement(shape.statement, limit, plan.offset, shape.keyset_column)
+    if kind == "keyset":
+        value, last_id = data["k"]
+        bound = shape.statement.params({_CURSOR_VALUE: value, _CURSOR_ID: last_id})
+        return PageStatement(bound, limit, plan.offset, shape.keyset_column)
+    offset = int(data.get("o", 0))
+    bound = shape.statement.params({_CURSOR_OFFSET: offset})
+    return PageStatement(bound, limit, offset, shape.keyset_column)
+
+
+def _page_shape(plan: Plan, limit: int | None, kind: Continuation, dialect: str) -> PageShape:
     column = _sort_column(plan.order)
     keyset = plan.order in _KEYSET_SORTS
     # The page is chosen on ids only (its sort then carries narrow rows instead of every
@@ -292,20 +309,18 @@ def page_statement(
     # in the same statement (PostgreSQL: ``id = ANY(ARRAY(page))``, one primary-key probe per
     # row, whatever the planner thinks of the page's size).
     page = select(Run.id).where(*plan.where)
-    offset = plan.offset
-    if cursor:
-        data = _decode_cursor(cursor, plan.order)
-        if keyset and "k" in data:
-            value, last_id = data["k"]
-            if plan.descending:
-                page = page.where((column < value) | ((column == value) & (Run.id < last_id)))
-            else:
-                page = page.where((column > value) | ((column == value) & (Run.id > last_id)))
+    if kind == "keyset":
+        value = bindparam(_CURSOR_VALUE, type_=column.type)
+        last_id = bindparam(_CURSOR_ID, type_=Run.id.type)
+        if plan.descending:
+            page = page.where((column < value) | ((column == value) & (Run.id < last_id)))
         else:
-            offset = int(data.get("o", 0))
+            page = page.where((column > value) | ((column == value) & (Run.id > last_id)))
     page = page.order_by(*_ordering(column, plan.descending, keyset)).correlate(None)
-    if offset:
-        page = page.offset(offset)
+    if kind == "offset":
+        page = page.offset(bindparam(_CURSOR_OFFSET, type_=Run.id.type))
+    elif plan.offset:
+        page = page.offset(plan.offset)
     if limit is not None:
         page = page.limit(limit + 1)
     table = loading.table_of(Run)
@@ -318,7 +333,7 @@ def page_statement(
         .where(chosen)
         .order_by(*_ordering(column, plan.descending, keyset))
     )
-    return PageStatement(statement, limit, offset, column.key if keyset else None)
+    return PageShape(statement, column.key if keyset else None)
 
 
 def fetch_page(session: Session, page: PageStatement) -> tuple[list[RunRead], str | None]:
@@ -332,10 +347,10 @@ def fetch_page(session: Session, page: PageStatement) -> tuple[list[RunRead], st
     if limit is not None and more and rows:
         if page.keyset_column is not None:
             last = rows[-1]
-            key = [_serialise(last[page.keyset_column]), last["id"]]
-            next_cursor = _encode_cursor({"k": key})
+            key = [cursors.serialise(last[page.keyset_column]), last["id"]]
+            next_cursor = cursors.encode({"k": key})
         else:
-            next_cursor = _encode_cursor({"o": page.offset + limit})
+            next_cursor = cursors.encode({"o": page.offset + limit})
     return loading.load_reads(session, rows), next_cursor
 
 

@@ -3,14 +3,8 @@
 
 from __future__ import annotations
 
-from mangodb.transfer.copy import (
-    DEFAULT_BATCH_SIZE,
-    CopyPlan,
-    CopyResult,
-    copy_database,
-    dry_run_plan,
-    plan_copy,
-)
+from mangodb.transfer.copy import DEFAULT_BATCH_SIZE, CopyResult, copy_database, dry_run_plan
+from mangodb.transfer.copy_plan import CopyPlan, plan_copy
 from mangodb.transfer.status import DatabaseStatus, database_status
 from mangodb.transfer.verify import TableCheck, verify_tables
 

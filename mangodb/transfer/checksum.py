@@ -61,16 +61,16 @@ class Scope:
 
 
 def _float_columns(spec: TableSpec) -> list[bool]:
-    return [isinstance(c.type, (Float, Double)) for c in spec.table.columns]
+    return [isinstance(c.type, (Float, Double)) for c in spec.columns]
 
 
 def rows(connection: Connection, spec: TableSpec, scope: Scope | None) -> Iterator[tuple[Any, ...]]:
     """The rows of ``spec`` (those in ``scope``), ids shifted back; streamed, unordered."""
     table = spec.table
-    statement = select(table)
+    statement = select(*spec.columns)
     if scope is not None and scope.offset:
         statement = statement.where(table.c[scope.column] > scope.offset)
-    names = [c.name for c in table.columns]
+    names = [c.name for c in spec.columns]
     shifts = [(i, scope.shifts.get(n, 0)) for i, n in enumerate(names)] if scope else []
     shifts = [(i, s) for i, s in shifts if s]
     result = connection.execution_options(stream_results=True, yield_per=_STREAM_ROWS).execute(
@@ -85,7 +85,7 @@ def rows(connection: Connection, spec: TableSpec, scope: Scope | None) -> Iterat
 
 
 def key_of(spec: TableSpec, values: Sequence[Any]) -> tuple[Any, ...]:
-    names = [c.name for c in spec.table.columns]
+    names = [c.name for c in spec.columns]
     return tuple(values[names.index(k)] for k in spec.key)
 
 

@@ -1,10 +1,12 @@
 """``mangodb db copy``: move every row of one mangodb database into another, in batches, in
 foreign-key order, keeping ids and timestamps; resumable; verified at the end.
 
-Progress lives in the target's ``mangodb_copy_state`` (one row per table, updated in the same
-transaction as each batch), so a copy killed at any point resumes from the last committed
-batch and ends with the same rows. Rows go through SQLAlchemy Core with the models' column
-types; history chunks are packed bytes and are copied as bytes, never decoded.
+What to copy (fresh, resume or merge; rows left per table) is decided in
+:mod:`mangodb.transfer.copy_plan`. Progress lives in the target's ``mangodb_copy_state`` (one
+row per table, updated in the same transaction as each batch), so a copy killed at any point
+resumes from the last committed batch and ends with the same rows. Rows go through SQLAlchemy
+Core with the models' column types; history chunks are packed bytes and are copied as bytes,
+never decoded.
 """
 
 from __future__ import annotations
@@ -22,10 +24,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import (
     Connection,
     Engine,
-    Table,
     delete,
     event,
-    func,
     insert,
     select,
     text,
@@ -34,57 +34,27 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 
-from mangodb.db import schema
 from mangodb.db.engine import make_engine, write_engine
-from mangodb.db.models import CopyState, Run
 from mangodb.db.translate import translate
 from mangodb.errors import (
     DatabaseUnavailable,
     MangoDBError,
-    SchemaError,
-    SchemaTooNew,
-    TargetNotEmpty,
 )
 from mangodb.settings import mask_url, resolve_url
-from mangodb.transfer.checksum import count_rows
+from mangodb.transfer.copy_plan import (
+    STATE_TABLE,
+    CopyPlan,
+    TablePlan,
+    TableState,
+    load_states,
+    max_id,
+    plan_copy,
+    plan_offsets,
+)
 from mangodb.transfer.tables import TableSpec, copied_tables
 from mangodb.transfer.verify import TableCheck, verify_tables
 
 DEFAULT_BATCH_SIZE = 1000
-_STATE_TABLE: Table = CopyState.__table__  # type: ignore[assignment]
-
-
-@dataclass(frozen=True)
-class _State:
-    """One row of ``mangodb_copy_state``."""
-
-    table_name: str
-    source: str
-    id_offset: int
-    last_key: str | None
-    rows_copied: int
-    done: bool
-
-
-@dataclass(frozen=True)
-class TablePlan:
-    name: str
-    source_rows: int
-    copied_rows: int
-    done: bool
-    id_offset: int
-
-
-@dataclass(frozen=True)
-class CopyPlan:
-    source: str
-    target: str
-    mode: str  # "fresh", "resume" or "merge"
-    tables: tuple[TablePlan, ...]
-
-    @property
-    def remaining_rows(self) -> int:
-        return sum(max(t.source_rows - t.copied_rows, 0) for t in self.tables if not t.done)
 
 
 @dataclass(frozen=True)
@@ -133,120 +103,9 @@ def _mark_source_error(context: ExceptionContext) -> None:
         setattr(context.sqlalchemy_exception, _FROM_SOURCE, True)
 
 
-def source_identity(engine: Engine) -> str:
-    """How a copy names its source in the target (the URL without password)."""
-    return mask_url(engine.url)
-
-
-def _check_source(source: Engine) -> None:
-    state = schema.schema_state(source)
-    if state.is_empty:
-        raise SchemaError(f"source {mask_url(source.url)} holds no mangodb database")
-    if not state.is_current:
-        schema.ensure_schema(source, auto_upgrade_empty=False)  # raises the precise error
-
-
-def _prepare_target(target: Engine, *, dry_run: bool) -> bool:
-    """Migrate the target to head (not on a dry run). Returns whether it has the schema."""
-    state = schema.schema_state(target)
-    if state.current is not None and state.current not in schema.known_revisions():
-        raise SchemaTooNew(
-            f"target {mask_url(target.url)} is at schema revision {state.current}, newer than "
-            "this mangodb: upgrade the package first"
-        )
-    if state.is_current:
-        return True
-    if dry_run:
-        return False
-    schema.upgrade(target)
-    return True
-
-
-def _has_rows(connection: Connection, spec: TableSpec) -> bool:
-    return connection.scalar(select(spec.table.c[spec.key[0]]).limit(1)) is not None
-
-
-def _max_id(connection: Connection, spec: TableSpec) -> int:
-    if spec.own_id is None:
-        return 0
-    return int(connection.scalar(select(func.max(spec.table.c[spec.own_id]))) or 0)
-
-
-def _overlapping_run_ids(source: Connection, target: Connection) -> list[str]:
-    """Run ids present on both sides (a merge would break their uniqueness)."""
-    theirs = set(target.scalars(select(Run.run_id)))
-    found = []
-    for run_id in source.execution_options(stream_results=True, yield_per=5000).scalars(
-        select(Run.run_id)
-    ):
-        if run_id in theirs:
-            found.append(run_id)
-            if len(found) >= 5:
-                break
-    return found
-
-
-def plan_copy(
-    source: Engine, target: Engine, *, merge: bool, dry_run: bool = False
-) -> tuple[CopyPlan, dict[str, _State] | None]:
-    """Decide fresh / resume / merge and what is left to copy; refuse a foreign target."""
-    _check_source(source)
-    has_schema = _prepare_target(target, dry_run=dry_run)
-    specs = copied_tables()
-    identity = source_identity(source)
-    with source.connect() as src:
-        source_rows = {s.name: count_rows(src, s) for s in specs}
-    states: dict[str, _State] = {}
-    offsets = {s.name: 0 for s in specs}
-    mode = "fresh"
-    if has_schema:
-        with target.connect() as tgt:
-            states = {row.table_name: row for row in _load_states(tgt)}
-            holds_data = any(_has_rows(tgt, s) for s in specs)
-            same_source = bool(states) and all(st.source == identity for st in states.values())
-            if same_source:
-                mode = "resume"
-                offsets = {name: st.id_offset for name, st in states.items()}
-            elif holds_data:
-                if not merge:
-                    other = next(iter(states.values())).source if states else None
-                    what = f"a copy of {other}" if other else "mangodb data"
-                    raise TargetNotEmpty(
-                        f"target {mask_url(target.url)} already holds {what}; pass --merge to "
-                        "add this source's runs to it (ids are renumbered), or use an empty target"
-                    )
-                with source.connect() as src:
-                    clash = _overlapping_run_ids(src, tgt)
-                if clash:
-                    raise TargetNotEmpty(
-                        f"cannot merge: run ids already in the target: {', '.join(clash)}"
-                    )
-                mode = "merge"
-                offsets = {s.name: _max_id(tgt, s) for s in specs}
-                states = {}
-    tables = tuple(
-        TablePlan(
-            name=s.name,
-            source_rows=source_rows[s.name],
-            copied_rows=states[s.name].rows_copied if s.name in states else 0,
-            done=states[s.name].done if s.name in states else False,
-            id_offset=offsets.get(s.name, 0),
-        )
-        for s in specs
-    )
-    plan = CopyPlan(source=identity, target=mask_url(target.url), mode=mode, tables=tables)
-    return plan, (states if mode == "resume" else None)
-
-
-def _load_states(connection: Connection) -> list[_State]:
-    table = _STATE_TABLE
-    columns = [table.c[name] for name in _State.__dataclass_fields__]
-    return [_State(*row) for row in connection.execute(select(*columns))]
-
-
 def _start(target: Engine, plan: CopyPlan) -> None:
     """Record a fresh or merge copy's progress rows (and the id shifts) before any data."""
-    table = _STATE_TABLE
+    table = STATE_TABLE
     with write_engine(target).begin() as connection:
         connection.execute(delete(table))
         connection.execute(
@@ -286,7 +145,7 @@ def _reset_sequence(connection: Connection, spec: TableSpec) -> None:
     """PostgreSQL: move the id sequence past the ids copied explicitly."""
     if spec.own_id is None or connection.dialect.name != "postgresql":
         return
-    highest = _max_id(connection, spec)
+    highest = max_id(connection, spec)
     if highest:
         connection.execute(
             text("SELECT setval(pg_get_serial_sequence(:table, :column), :value)"),
@@ -308,11 +167,11 @@ def _copy_table(
     limit = spec.batch_rows(batch_size)
     shifts = _shifts(spec, offsets)
     table = spec.table
-    status = _STATE_TABLE
+    status = STATE_TABLE
     writer = write_engine(target)
     order = [table.c[name] for name in spec.key]
     while True:
-        statement = select(table).order_by(*order).limit(limit)
+        statement = select(*spec.columns).order_by(*order).limit(limit)
         after = spec.after(last_key)
         if after is not None:
             statement = statement.where(after)
@@ -362,7 +221,7 @@ def copy_database(
         plan, states = plan_copy(source, target, merge=merge)
         if states is None:
             _start(target, plan)
-            states = {row.table_name: row for row in _with(target, _load_states)}
+            states = {row.table_name: row for row in _with(target, load_states)}
         started = time.perf_counter()
         copied = _copy_all(source, target, plan, states, batch_size, console)
         seconds = time.perf_counter() - started
@@ -383,10 +242,6 @@ def _resumable(source: Engine, target: Engine) -> Iterator[None]:
         ) from error
 
 
-def plan_offsets(plan: CopyPlan) -> dict[str, int]:
-    return {t.name: t.id_offset for t in plan.tables}
-
-
 def _with(engine: Engine, work: Any) -> Any:
     with engine.connect() as connection:
         return work(connection)
@@ -396,7 +251,7 @@ def _copy_all(
     source: Engine,
     target: Engine,
     plan: CopyPlan,
-    states: Mapping[str, _State],
+    states: Mapping[str, TableState],
     batch_size: int,
     console: Console | None,
 ) -> dict[str, int]:

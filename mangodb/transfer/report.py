@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from mangodb.transfer.copy import CopyPlan, CopyResult
+from mangodb.transfer.copy import CopyResult
+from mangodb.transfer.copy_plan import CopyPlan
 from mangodb.transfer.status import DatabaseStatus
 
 

@@ -4,8 +4,9 @@ for keyset batches, and how ``--merge`` shifts its surrogate ids."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, LargeBinary, Table, literal, tuple_
+from sqlalchemy import Column, ColumnElement, Integer, LargeBinary, Table, literal, tuple_
 
 from mangodb.db.base import Base
 from mangodb.db.models import CopyState, Run
@@ -31,8 +32,14 @@ class TableSpec:
         return self.table.name
 
     @property
+    def columns(self) -> tuple[Column[Any], ...]:
+        """The stored columns: a generated one (``runs.config_text``) is computed by each
+        database from the others, so it is neither copied nor compared."""
+        return tuple(c for c in self.table.columns if c.computed is None)
+
+    @property
     def has_blobs(self) -> bool:
-        return any(isinstance(c.type, LargeBinary) for c in self.table.columns)
+        return any(isinstance(c.type, LargeBinary) for c in self.columns)
 
     def batch_rows(self, requested: int) -> int:
         return min(requested, BLOB_BATCH_ROWS) if self.has_blobs else requested

@@ -1,0 +1,246 @@
+"""``method_report``: the per-objective aggregates of the selected runs computed by the
+database, the figures by :mod:`mangodb.runs.method_maths`. On PostgreSQL the aggregates (n,
+mean, variance, declared directions, runs per method) are one statement of hash aggregates;
+SQLite has no variance, so it sums values and squares in one pass (squared deviations in a
+second one where that would lose digits), then counts the runs per method. The per-run values
+are fetched (one query) only when scipy is there to bootstrap Δm's interval.
+
+Runs without a gradient method are left out; NaN and never-set values are left out of their
+objective; the direction of an objective is the one most of its rows declare (``min`` unless
+``max`` is in the majority), as in ``compare_gradient_methods``."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, literal, select, tuple_
+from sqlalchemy.orm import Session
+
+from mangodb.db.models import Run, RunObjective
+from mangodb.dto import Direction, MethodReport
+from mangodb.errors import MethodNotFound, ValidationError
+from mangodb.language.semantics import suggest
+from mangodb.runs import method_maths
+from mangodb.runs.analysis import _on_objectives
+from mangodb.runs.planning import Plan
+
+
+def _source(plan: Plan, names: Sequence[str] | None) -> tuple[Any, Any, tuple[Any, ...]]:
+    """The method column, the run key column and the WHERE of the objective rows selected:
+    on ``run_objectives`` alone when the criteria are on status and method only."""
+    chosen: tuple[ColumnElement[bool], ...] = ()
+    if names is not None:
+        chosen = (RunObjective.name.in_(list(names)),)
+    moved = _on_objectives(plan)
+    if moved is None:
+        method: Any = Run.gradient_method
+        where = (RunObjective.run_pk == Run.id, *chosen, *plan.where, method.is_not(None))
+    else:
+        method = RunObjective.run_gradient_method
+        where = (*chosen, *moved, method.is_not(None))
+    return method, RunObjective.run_pk, where
+
+
+def _directions(counts: Mapping[str, list[int]], names: Sequence[str] | None) -> dict[str, Any]:
+    order = list(names) if names is not None else sorted(counts)
+    return {n: ("max" if counts[n][0] > counts[n][1] else "min") for n in order if n in counts}
+
+
+Aggregates = dict[tuple[str, str], method_maths.Aggregate]
+
+
+def _fetch_runs(
+    session: Session, plan: Plan, names: Sequence[str] | None
+) -> dict[str, list[dict[str, float]]]:
+    """One query: method, run, objective and value of every selected objective row that has a
+    value (NaN and never-set values are NULL), as each method's runs. Read through the Core
+    connection: plain tuples, no ORM row processing."""
+    method, run_pk, where = _source(plan, names)
+    value = RunObjective.value
+    statement = select(method, run_pk, RunObjective.name, value).where(*where, value.is_not(None))
+    runs: dict[str, dict[int, dict[str, float]]] = defaultdict(dict)
+    for m, pk, name, number in session.connection().execute(statement).all():
+        runs[m].setdefault(pk, {})[name] = number
+    return {m: list(by_run.values()) for m, by_run in runs.items()}
+
+
+def _aggregate(n: int, mean: Any, squares: Any) -> method_maths.Aggregate:
+    """n, mean and the sum of squared deviations from the mean -> n, mean, sample std."""
+    if mean is None or n == 0:
+        return method_maths.Aggregate(n, None, None)
+    mean = float(mean)
+    if not math.isfinite(mean) or n < 2 or squares is None:
+        return method_maths.Aggregate(n, None if math.isnan(mean) else mean, None)
+    return method_maths.Aggregate(n, mean, math.sqrt(max(float(squares), 0.0) / (n - 1)))
+
+
+def _postgres_aggregates(
+    session: Session, plan: Plan, names: Sequence[str] | None
+) -> tuple[Aggregates, dict[str, int], dict[str, list[int]]]:
+    """One statement: per (method, objective) n, mean, variance and declared directions (a hash
+    aggregate), joined to the runs per method (distinct runs counted as groups, not with
+    ``count(DISTINCT)``, which would sort every row)."""
+    method, run_pk, where = _source(plan, names)
+    value = RunObjective.value
+    stats = (
+        select(
+            method.label("method"),
+            RunObjective.name.label("name"),
+            func.count(value).label("n"),
+            func.avg(value).label("mean"),
+            func.var_samp(value).label("var"),
+            func.count().filter(RunObjective.direction == "max").label("says_max"),
+            func.count().filter(RunObjective.direction != "max").label("says_min"),
+        )
+        .where(*where)
+        .group_by(method, RunObjective.name)
+        .subquery("stats")
+    )
+    per_run = select(method.label("method")).where(*where).group_by(method, run_pk).subquery()
+    runs = (
+        select(per_run.c.method, func.count().label("runs"))
+        .group_by(per_run.c.method)
+        .subquery("runs")
+    )
+    statement = select(stats, runs.c.runs).join_from(stats, runs, stats.c.method == runs.c.method)
+    aggregates: Aggregates = {}
+    run_counts: dict[str, int] = {}
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in session.connection().execute(statement):
+        run_counts[row.method] = int(row.runs)
+        counts[row.name][0] += int(row.says_max)
+        counts[row.name][1] += int(row.says_min)
+        n = int(row.n)
+        squares = None if row.var is None else float(row.var) * (n - 1)
+        aggregates[(row.method, row.name)] = _aggregate(n, row.mean, squares)
+    return aggregates, run_counts, counts
+
+
+# The one-pass variance, (Σv² − n·mean²) / (n − 1), is kept when the subtraction leaves at
+# least this share of Σv² (so rounding costs at most a few digits of the 16); otherwise (a
+# spread tiny beside the mean) the squared deviations are summed in a second pass.
+_ONE_PASS_SHARE = 1e-6
+
+
+def _sqlite_aggregates(
+    session: Session, plan: Plan, names: Sequence[str] | None
+) -> tuple[Aggregates, dict[str, int], dict[str, list[int]]]:
+    """SQLite has no variance: per (method, objective) n, mean, Σv² and declared directions in
+    one pass (and Σ(v − mean)² in a second one where Σv² cannot give the variance exactly
+    enough), then the runs per method."""
+    method, run_pk, where = _source(plan, names)
+    value, name = RunObjective.value, RunObjective.name
+    sums = (
+        select(
+            method.label("method"),
+            name.label("name"),
+            func.count(value).label("n"),
+            func.avg(value).label("mean"),
+            func.sum(value * value).label("squares"),
+            func.count().filter(RunObjective.direction == "max").label("says_max"),
+            func.count().filter(RunObjective.direction != "max").label("says_min"),
+        )
+        .where(*where)
+        .group_by(name, method)
+    )
+    connection = session.connection()
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    deviations: dict[tuple[str, str], float | None] = {}
+    means: dict[tuple[str, str], tuple[int, Any]] = {}
+    redo: dict[tuple[str, str], float] = {}
+    for row in connection.execute(sums):
+        counts[row.name][0] += int(row.says_max)
+        counts[row.name][1] += int(row.says_min)
+        key, n, mean = (row.method, row.name), int(row.n), row.mean
+        means[key] = (n, mean)
+        if n < 2 or mean is None or not math.isfinite(mean) or not math.isfinite(row.squares):
+            continue
+        left = row.squares - n * mean * mean
+        if left >= _ONE_PASS_SHARE * row.squares:
+            deviations[key] = left
+        else:
+            redo[key] = float(mean)
+    if redo:
+        deviations.update(_squared_deviations(connection, method, where, redo))
+    aggregates = {k: _aggregate(n, mean, deviations.get(k)) for k, (n, mean) in means.items()}
+    runs = select(method, func.count(func.distinct(run_pk))).where(*where).group_by(method)
+    run_counts = {m: int(c) for m, c in connection.execute(runs)}
+    return aggregates, run_counts, counts
+
+
+def _squared_deviations(
+    connection: Any, method: Any, where: tuple[Any, ...], means: Mapping[tuple[str, str], float]
+) -> dict[tuple[str, str], float | None]:
+    """Σ(v − mean)² of the given (method, objective) groups, their means bound as literals."""
+    value, name = RunObjective.value, RunObjective.name
+    by_name: dict[str, dict[str, float]] = defaultdict(dict)
+    for (m, n), c in means.items():
+        by_name[n][m] = c
+    mean_of = case(
+        {
+            n: case({m: literal(c) for m, c in of.items()}, value=method)
+            for n, of in by_name.items()
+        },
+        value=name,
+    )
+    deviation = value - mean_of
+    statement = (
+        select(method, name, func.sum(deviation * deviation))
+        .where(*where, value.is_not(None), tuple_(method, name).in_(list(means)))
+        .group_by(method, name)
+    )
+    return {(m, n): s for m, n, s in connection.execute(statement)}
+
+
+def _check_objectives(
+    session: Session, plan: Plan, names: Sequence[str] | None, found: Mapping[str, Any]
+) -> None:
+    if names is not None and not names:
+        raise ValidationError("objectives is empty: name some, or pass None for all of them")
+    unknown = [n for n in names or () if n not in found]
+    if not unknown:
+        return
+    _, _, where = _source(plan, None)  # the error path only: which names would there be?
+    known = sorted(session.scalars(select(RunObjective.name).where(*where).distinct()))
+    raise ValidationError(
+        f"no selected run has an objective {unknown[0]!r}{suggest(unknown[0], known)}"
+        + (f" (objectives: {', '.join(known)})" if known else "")
+    )
+
+
+def _check_baseline(baseline: str, methods: Sequence[str]) -> None:
+    if baseline not in methods:
+        known = sorted(methods)
+        listed = f" (methods: {', '.join(known)})" if known else " (no run selected has one)"
+        raise MethodNotFound(
+            baseline,
+            f"no selected run has the gradient method {baseline!r}{suggest(baseline, known)}"
+            + listed,
+        )
+
+
+def method_report(
+    session: Session, plan: Plan, baseline: str, names: Sequence[str] | None
+) -> MethodReport:
+    names = None if names is None else list(dict.fromkeys(names))
+    statistics = method_maths.scipy_stats() is not None
+    if session.get_bind().dialect.name == "postgresql":
+        aggregates, run_counts, counts = _postgres_aggregates(session, plan, names)
+    else:
+        aggregates, run_counts, counts = _sqlite_aggregates(session, plan, names)
+    _check_objectives(session, plan, names, counts)
+    _check_baseline(baseline, sorted(run_counts))
+    directions: dict[str, Direction] = _directions(counts, names)
+    # The per-run values serve Δm's bootstrap only (scipy); everything else is aggregates.
+    runs = _fetch_runs(session, plan, names) if statistics else {}
+    return method_maths.build_report(
+        baseline,
+        directions,
+        runs,
+        aggregates=aggregates,
+        run_counts=run_counts,
+        statistics=statistics,
+    )
