@@ -28,6 +28,7 @@ from mangodb.db.units import UnitsOfWork
 from mangodb.dto import (
     MAX_ID,
     AttachmentRead,
+    CrashGroup,
     CrashReportCreate,
     CrashReportRead,
     InstanceRunRead,
@@ -96,15 +97,21 @@ class RunRepository:
         *,
         auto_upgrade: bool = True,
         source: str | None = None,
+        read_only: bool = False,
         **engine_options: Any,
     ) -> RunRepository:
         """Open the database at ``url`` (else ``MANGODB_URL``, else ``TRAINING_DB_PATH``, else
         ``./mangodb.sqlite3``). An empty database is migrated to head; one behind this package
-        raises ``SchemaOutOfDate``, one ahead raises ``SchemaTooNew``."""
+        raises ``SchemaOutOfDate``, one ahead raises ``SchemaTooNew``.
+
+        ``read_only=True``: the database itself refuses writes (SQLite opened with
+        ``mode=ro``, PostgreSQL sessions read-only); a write method raises a ``MangoDBError``.
+        The SQLite file must exist and nothing is migrated."""
         resolved = resolve_url(url)
-        engine = make_engine(resolved, **engine_options)
+        read_only = inputs.flag(read_only, "read_only")
+        engine = make_engine(resolved, read_only=read_only, **engine_options)
         try:
-            ensure_schema(engine, auto_upgrade_empty=auto_upgrade)
+            ensure_schema(engine, auto_upgrade_empty=auto_upgrade and not read_only)
         except SQLAlchemyError as error:
             engine.dispose()
             raise translate(error, resolved) from error
@@ -490,6 +497,14 @@ class RunRepository:
                 session, run_id, kind=kind, uri=target, title=title, details=doc
             )
         )
+
+    def crash_groups(self, *, sample: int = 20, **criteria: Unpack[RunQuery]) -> list[CrashGroup]:
+        """Crash reports of the matching runs grouped by error type and fingerprint, most
+        frequent first: counts, time span, instance types and the newest ``sample`` run ids."""
+        sample = inputs.integer(sample, "sample", minimum=1)
+        planning.check_criteria(criteria)
+        plan = planning.plan(criteria, dialect=self.dialect)
+        return self._read(lambda session: planning.crash_groups(session, plan, sample=sample))
 
     def runs_without_crash_data(self, **criteria: Unpack[RunQuery]) -> list[str]:
         """Run ids (crashed/failed/terminated unless ``status`` is given) with no crash report."""
