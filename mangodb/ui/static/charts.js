@@ -52,6 +52,16 @@ window.MangoCharts = (function () {
     };
   }
 
+  /* Keep a chart as wide as its box (the grid re-flows as charts are added and on resize). */
+  function fitWidth(plot, holder, height) {
+    if (!window.ResizeObserver) return;
+    let last = 0;
+    new ResizeObserver(() => {
+      const w = Math.max(240, Math.floor(holder.clientWidth));
+      if (w !== last) { last = w; plot.setSize({ width: w, height: height }); }
+    }).observe(holder);
+  }
+
   /* A line chart in `container`.
      spec: {title, series: [{label, steps, values, nonfinite?, band?: {lo, hi}}],
             onZoom(min, max) -> Promise<series> | null, onReset() -> Promise<series> | null,
@@ -113,7 +123,7 @@ window.MangoCharts = (function () {
           const min = Math.floor(u.posToVal(u.select.left, "x"));
           const max = Math.ceil(u.posToVal(u.select.left + u.select.width, "x"));
           u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-          replace(spec.onZoom(min, max, width), true);
+          replace(spec.onZoom(min, max, holder.clientWidth || width), true);
         }],
       },
     };
@@ -138,12 +148,9 @@ window.MangoCharts = (function () {
     }
 
     plot.over.addEventListener("dblclick", () => {
-      if (spec.onReset && zoomed) replace(spec.onReset(width), false);
+      if (spec.onReset && zoomed) replace(spec.onReset(holder.clientWidth || width), false);
     });
-    window.addEventListener("resize", () => {
-      const w = Math.max(240, holder.clientWidth);
-      plot.setSize({ width: w, height: opts.height });
-    });
+    fitWidth(plot, holder, opts.height);
     return plot;
   }
 
@@ -194,6 +201,7 @@ window.MangoCharts = (function () {
       }] },
     };
     const plot = new uPlot(opts, data, holder);
+    fitWidth(plot, holder, opts.height);
     card.dataset.drawn = "1";
     return plot;
   }
@@ -242,6 +250,7 @@ window.MangoCharts = (function () {
         ctx.restore();
       }] },
     }, data, holder);
+    fitWidth(plot, holder, spec.height || 260);
     card.dataset.drawn = "1";
     card.dataset.front = String(front.length);
     return plot;
