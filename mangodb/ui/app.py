@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import URL
 
@@ -20,7 +20,7 @@ from mangodb.errors import MangoDBError, RunNotFound, ValidationError
 from mangodb.repository import RunRepository
 from mangodb.ui import views
 from mangodb.ui.compare import compare_api, compare_page
-from mangodb.ui.rendering import STATIC, render
+from mangodb.ui.rendering import STATIC, JSONBody, render
 
 TOKEN_COOKIE = "mangodb_token"
 Handler = Callable[[Request], Awaitable[Response]]
@@ -40,6 +40,7 @@ def create_app(repo_or_url: RunRepository | str | URL | None, token: str | None 
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,
+        default_response_class=JSONBody,
     )
     app.state.repo = repo
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -61,7 +62,7 @@ def _require_token(app: FastAPI, token: str) -> None:
         from_query = request.query_params.get("token", "")
         candidates = (bearer, from_query, request.cookies.get(TOKEN_COOKIE, ""))
         if not any(c and hmac.compare_digest(c.encode(), expected) for c in candidates):
-            return JSONResponse(
+            return JSONBody(
                 {"error": "Unauthorized", "message": "this mangodb ui needs its token"},
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
@@ -91,7 +92,7 @@ def _error_handlers(app: FastAPI) -> None:
             status = 503
         message = str(error)
         if request.url.path.startswith("/api/"):
-            return JSONResponse(
+            return JSONBody(
                 {"error": type(error).__name__, "message": message}, status_code=status
             )
         page = render(request, "error.html", title="Error", error=type(error).__name__,
@@ -170,14 +171,14 @@ def _api(app: FastAPI, repo: RunRepository) -> None:
         sort: str = Query("-created", description="Sort key, '-' for descending"),
         cursor: str | None = Query(None, description="`next_cursor` of the previous page"),
         limit: int = Query(views.PAGE_LIMIT, ge=1, le=views.MAX_LIMIT),
-    ) -> JSONResponse:
+    ) -> JSONBody:
         """One page of runs (keyset paging), the total and the counts by status. A refused
         query answers 400 with the message, the query and the caret's column."""
         chosen = views.split_columns(columns)
         page = views.runs_page(
             repo, where=q, columns=chosen, sort=sort, cursor=cursor, limit=limit
         )
-        return JSONResponse(page, status_code=200 if page["error"] is None else 400)
+        return JSONBody(page, status_code=200 if page["error"] is None else 400)
 
     @app.get("/api/run", tags=["runs"])
     def api_run(id: str = Query(..., description="The run id")) -> Any:
@@ -200,10 +201,10 @@ def _api(app: FastAPI, repo: RunRepository) -> None:
         )
 
     @app.get("/api/crashes", tags=["crashes"])
-    def api_crashes(q: str = "") -> JSONResponse:
+    def api_crashes(q: str = "") -> JSONBody:
         """Crash reports grouped by error type and fingerprint."""
         data = views.crashes(repo, where=q)
-        return JSONResponse(data, status_code=200 if data["error"] is None else 400)
+        return JSONBody(data, status_code=200 if data["error"] is None else 400)
 
     @app.get("/api/fleet", tags=["fleet"])
     def api_fleet(grace: str = Query("30m", description="Heartbeat grace, e.g. 30m, 2h")) -> Any:

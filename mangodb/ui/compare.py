@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 
 from mangodb.errors import ValidationError
 from mangodb.frames import column_value
 from mangodb.repository import RunRepository
 from mangodb.ui import views
-from mangodb.ui.rendering import render
+from mangodb.ui.rendering import JSONBody, render
 
 MAX_RUNS = 50  # an explicit comparison is of runs someone ticked, not of a query's thousands
 CURVE_POINTS = 1000
@@ -103,6 +103,6 @@ def compare_api(app: FastAPI, repo: RunRepository) -> None:
     def api_compare_runs(
         run: list[str] = Query(..., description="Run ids (at most 50)"),  # noqa: B008
         key: str | None = Query(None, description="History key to overlay"),
-    ) -> JSONResponse:
+    ) -> JSONBody:
         """Chosen runs side by side, and one history key of each overlaid."""
-        return JSONResponse(selected_runs(repo, run, key=key))
+        return JSONBody(selected_runs(repo, run, key=key))

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+from fastapi.responses import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
@@ -20,6 +22,16 @@ STATIC = HERE / "static"
 # Scripts and styles of every page, in order; the report inlines the same files.
 STYLES = ("vendor/uplot/uPlot.min.css", "app.css")
 SCRIPTS = ("vendor/uplot/uPlot.iife.min.js", "charts.js", "pages.js")
+
+
+class JSONBody(Response):
+    """JSON through orjson (several times faster than ``json`` on long lists of floats; a NaN
+    never reaches it: the views turn non-finite numbers into null or text first)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def _cell(value: Any) -> str:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import URL
+
 from mangodb.repository import RunRepository
 from mangodb.settings import mask_url
 from mangodb.ui import views
@@ -16,6 +18,14 @@ from mangodb.ui.methods import method_section
 from mangodb.ui.rendering import render
 
 REPORT_RUNS = 500  # rows of the runs table; the total is always shown
+
+
+def describe(url: URL) -> str:
+    """The database as a person wrote it: a read-only SQLite URI back to its file path."""
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database.startswith("file:"):
+        return database.removeprefix("file:")
+    return mask_url(url)
 
 
 def build_report(
@@ -43,7 +53,7 @@ def build_report(
         chart_data={"curves": methods["curves"], "strips": methods["strips"],
                     "scatter": methods["scatter"]},
         generated_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        source=mask_url(repo.engine.url),
+        source=describe(repo.engine.url),
         sort_urls={},
     )
 
