@@ -332,6 +332,52 @@ class CrashGroup(_Read):
     message: str | None = None
 
 
+class ReportObjective(_Read):
+    """An objective of a ``MethodReport`` and its direction (the one most of its rows declare)."""
+
+    name: str
+    direction: Direction
+
+
+class ObjectiveStats(_Read):
+    """One method on one objective: NaN and never-set values left out. ``ci95`` is a 95%
+    confidence interval of the mean (None when n < 2 or without scipy); ``p_value`` is Welch's
+    t-test against the baseline's values (None when either side has fewer than 2 values)."""
+
+    mean: float | None
+    std: float | None
+    n: int
+    ci95: tuple[float, float] | None
+    p_value: float | None
+
+
+class MethodRow(_Read):
+    """One gradient method of a ``MethodReport``. ``delta_m`` is Δm% against the baseline
+    (Maninis et al. 2019; lower is better); ``missing`` names the objectives the method has no
+    value for, and ``delta_m_note`` says why ``delta_m`` is None or over fewer objectives."""
+
+    method: str
+    runs: int
+    objectives: dict[str, ObjectiveStats]
+    delta_m: float | None
+    delta_m_ci95: tuple[float, float] | None
+    mean_rank: float | None
+    pareto_optimal: bool
+    missing: tuple[str, ...] = ()
+    delta_m_note: str | None = None
+
+
+class MethodReport(_Read):
+    """Gradient methods against a baseline on several objectives at once. ``rows`` are sorted
+    by ``delta_m`` (undefined last), the baseline's row included; ``statistics`` is False when
+    scipy is not installed (then p-values and intervals are None)."""
+
+    baseline: str
+    objectives: tuple[ReportObjective, ...]
+    rows: tuple[MethodRow, ...]
+    statistics: bool
+
+
 class StatusChange(_Read):
     """What ``update_run_status`` did: ``changed`` is False for a repeated status."""
 

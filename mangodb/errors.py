@@ -80,6 +80,15 @@ class ObjectiveNotFound(MangoDBError, LookupError):
         self.name = name
 
 
+class MethodNotFound(ValidationError, LookupError):
+    """No selected run has this gradient method (e.g. an unknown ``method_report`` baseline);
+    the message suggests the closest known method."""
+
+    def __init__(self, method: str, message: str) -> None:
+        super().__init__(message)
+        self.method = method
+
+
 class InvalidTransition(MangoDBError):
     """A status change that the lifecycle does not allow."""
 

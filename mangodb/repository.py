@@ -33,6 +33,7 @@ from mangodb.dto import (
     CrashReportRead,
     InstanceRunRead,
     MethodComparison,
+    MethodReport,
     ObjectiveCreate,
     ObjectiveRead,
     RunCreate,
@@ -63,6 +64,7 @@ from mangodb.runs import (
     inserts,
     lifecycle,
     lookup,
+    method_report,
     objectives,
     planning,
     writes,
@@ -458,6 +460,19 @@ class RunRepository:
         planning.check_criteria(criteria)
         plan = planning.plan(criteria, dialect=self.dialect)
         return self._read(lambda session: analysis.compare_methods(session, plan, objective))
+
+    def method_report(
+        self, baseline: str, objectives: Sequence[str] | None = None, where: str | None = None
+    ) -> MethodReport:
+        """Gradient methods against ``baseline`` on several objectives (default: every one the
+        runs have): per method mean, std, n, 95% intervals and Welch p-values (with scipy), Δm%
+        (Maninis et al. 2019), mean rank and the Pareto mark. ``where`` selects the runs
+        (the query language); see docs/analysis.md."""
+        baseline = inputs.text(baseline, "baseline")
+        names = None if objectives is None else inputs.texts(objectives, "objectives")
+        criteria: RunQuery = {} if where is None else {"where": inputs.text(where, "where")}
+        plan = planning.plan(criteria, dialect=self.dialect)
+        return self._read(lambda s: method_report.method_report(s, plan, baseline, names))
 
     # -- crashes and attachments ------------------------------------------------------------
     def attach_crash_data(

@@ -203,6 +203,8 @@ PLAUSIBLE: dict[Any, st.SearchStrategy[Any]] = {
     "name": st.sampled_from(["o", "hop", "missing"]),
     ("insert_objective", "objective"): st.builds(ObjectiveCreate, name=st.sampled_from(["o"])),
     ("compare_gradient_methods", "objective"): st.sampled_from(["o", "hop", "missing"]),
+    ("method_report", "baseline"): st.sampled_from(["mgda", "uniform", "missing"]),
+    ("method_report", "objectives"): st.none() | st.lists(st.sampled_from(["o", "hop", "x"])),
     "report": st.builds(CrashReportCreate, message=TEXTS.filter(lambda t: t.isprintable())),
     "value": NUMBERS,
     "step": INTS,

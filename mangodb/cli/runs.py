@@ -14,6 +14,7 @@ from mangodb.cli.db import UrlOption
 from mangodb.cli.exporting import check_destination, export_format, export_runs
 from mangodb.cli.history import history_summary
 from mangodb.cli.render import open_repo, out, print_json, split_columns, status_cell, text
+from mangodb.cli.report import print_report
 from mangodb.cli.show import comparison_table, render_run
 from mangodb.cli.tables import Column, TableSpec
 from mangodb.errors import InvalidTransition, ValidationError
@@ -157,6 +158,7 @@ def tag_run(
 
 @app.command("compare")
 def compare(
+    query: WhereArgument = None,
     objective: Annotated[
         list[str] | None,
         typer.Option("--objective", "-o", help="Objective name (repeatable; default: all)."),
@@ -166,12 +168,36 @@ def compare(
         list[str] | None,
         typer.Option(help="Statuses to include (repeatable; default: completed)."),
     ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline",
+            "-b",
+            help="Compare every method with this one on all objectives at once: Δm%, mean "
+            "rank, Pareto front, p-values (see docs/analysis.md).",
+            show_default=False,
+        ),
+    ] = None,
     json_output: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
-    """Compare gradient methods on objectives: n, mean, std, median, min, max, best run."""
+    """Compare gradient methods on objectives: n, mean, std, median, min, max, best run; with
+    --baseline, one table of all objectives against that method."""
 
+    if query is not None and where is not None:
+        raise ValidationError("give the query once: as an argument or as --where, not both")
+    where = where if query is None else query
     statuses = status or ["completed"]
+    if baseline is not None:
+        selection = f"status in ({', '.join(_quoted(s) for s in statuses)})"
+        if where:
+            selection += f" and ({where})"
+        with open_repo(url, must_exist=True) as repo:
+            if where:
+                repo.filter(where)  # a syntax error points at the user's text, not ours
+            report = repo.method_report(baseline, objectives=objective, where=selection)
+        print_report(report, json_output)
+        return
     with open_repo(url, must_exist=True) as repo:
         names = objective or _objective_names(repo, where, statuses)
         results = {
@@ -188,6 +214,10 @@ def compare(
         console.print("no objectives on the matching runs", style="dim")
     for name, rows in results.items():
         out(comparison_table(name, rows))
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _check_objective(repo: Any, name: str) -> None:
