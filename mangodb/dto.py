@@ -426,3 +426,31 @@ class StatusUpdate(_Input):
     source: ShortText | None = None
     expected_status: tuple[RunStatus, ...] | None = None
     details: JSONObject | None = None
+
+
+class MethodCurve(_Read):
+    """One gradient method's curve of a history key over its runs (seeds), on steps shared by
+    every method's curve: at each step the ``mean``, sample ``std`` (None under 2 runs),
+    ``min`` and ``max`` of the runs' values and the ``count`` of runs contributing (runs that
+    stopped early leave the later steps; NaN is left out, a step of NaN only has count 0 and
+    None figures). ``runs``: runs with at least one point for the key. ±Inf shows in
+    ``min``/``max`` and makes ``mean`` ±Inf; JSON writes null for it. Bucketing: see
+    ``RunRepository.history_by_method``."""
+
+    method: str
+    runs: int
+    steps: tuple[int, ...]
+    mean: tuple[float | None, ...]
+    std: tuple[float | None, ...]
+    min: tuple[float | None, ...]
+    max: tuple[float | None, ...]
+    count: tuple[int, ...]
+
+
+class MethodCurves(_Read):
+    """``history_by_method``: one ``MethodCurve`` per gradient method of the selected runs,
+    the baseline's first when one was given, then by method name."""
+
+    key: str
+    max_points: int
+    curves: tuple[MethodCurve, ...]

@@ -150,3 +150,20 @@ class HistoryNotStored(MangoDBError):
 class HistoryBufferFull(HistoryNotStored):
     """``HistoryWriter.log`` refused a row: ``max_pending`` rows already wait for a database
     that keeps failing. The refused row was not kept (``rows`` is 1)."""
+
+
+class UnknownHistoryKey(ValidationError, LookupError):
+    """No selected run logged the history key; the message suggests a close one."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class UnknownGradientMethod(ValidationError, LookupError):
+    """No selected run has this gradient method (e.g. a baseline); the message suggests a
+    close one."""
+
+    def __init__(self, method: str, message: str) -> None:
+        super().__init__(message)
+        self.method = method

@@ -33,6 +33,7 @@ from mangodb.dto import (
     CrashReportRead,
     InstanceRunRead,
     MethodComparison,
+    MethodCurves,
     MethodReport,
     ObjectiveCreate,
     ObjectiveRead,
@@ -61,6 +62,7 @@ from mangodb.language import parse
 from mangodb.runs import (
     analysis,
     crash_reports,
+    curves,
     inserts,
     lifecycle,
     lookup,
@@ -590,6 +592,23 @@ class RunRepository:
         taken from a downsample). ``RunNotFound`` when the run does not exist."""
         run_id = inputs.run_id(run_id)
         return self._read(lambda s: history.summaries(s, lookup.run_pk(s, run_id)))
+
+    def history_by_method(
+        self,
+        key: str,
+        where: str | None = None,
+        baseline: str | None = None,
+        max_points: int = 1000,
+    ) -> MethodCurves:
+        """``key`` per gradient method over the runs matching ``where`` (the query language):
+        mean, std, min, max and runs counted at each step, at most ``max_points`` steps of
+        equal-width buckets that keep every extreme (rule: ``mangodb.history.bands``)."""
+        key, baseline = inputs.text(key, "key"), inputs.optional_text(baseline, "baseline")
+        criteria: RunQuery = {} if where is None else {"where": inputs.text(where, "where")}
+        plan = planning.plan(criteria, dialect=self.dialect)
+        limit = inputs.integer(max_points, "max_points")
+        read = functools.partial(curves.by_method, baseline=baseline, max_points=limit)
+        return self._read(lambda session: read(session, plan, key))
 
     def history_writer(
         self,

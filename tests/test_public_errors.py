@@ -205,6 +205,7 @@ PLAUSIBLE: dict[Any, st.SearchStrategy[Any]] = {
     ("compare_gradient_methods", "objective"): st.sampled_from(["o", "hop", "missing"]),
     ("method_report", "baseline"): st.sampled_from(["mgda", "uniform", "missing"]),
     ("method_report", "objectives"): st.none() | st.lists(st.sampled_from(["o", "hop", "x"])),
+    ("history_by_method", "baseline"): st.sampled_from(["mgda", "uniform", "nope"]) | TEXTS,
     "report": st.builds(CrashReportCreate, message=TEXTS.filter(lambda t: t.isprintable())),
     "value": NUMBERS,
     "step": INTS,

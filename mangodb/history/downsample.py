@@ -41,15 +41,21 @@ def points_per_bucket(values: list[Any]) -> int:
     return 5 if any(v != v for v in numbers) else 4
 
 
+def bucket_edges(first: int, last: int, count: int) -> list[int]:
+    """The lowest step of each of ``count`` equal-width buckets cutting ``first..last``
+    (ascending; equal edges where there are more buckets than steps: those are empty).
+    Step s falls in bucket b = (s - first) * count // width, so b starts at the first step
+    >= first + ceil(b * width / count)."""
+    width = last - first + 1
+    return [first - (-b * width // count) for b in range(count)]
+
+
 def buckets(steps: list[int], count: int) -> list[tuple[int, int]]:
     """``(start, end)`` index ranges of the non-empty buckets when the step range of
     ``steps`` (strictly increasing) is cut into ``count`` equal-width buckets."""
     if not steps:
         return []
-    first, width = steps[0], steps[-1] - steps[0] + 1
-    # Step s falls in bucket b = (s - first) * count // width: b starts at the first step
-    # >= first + ceil(b * width / count).
-    starts = [bisect_left(steps, first - (-b * width // count)) for b in range(count)]
+    starts = [bisect_left(steps, edge) for edge in bucket_edges(steps[0], steps[-1], count)]
     ends = [*starts[1:], len(steps)]
     return [(start, end) for start, end in zip(starts, ends, strict=True) if start < end]
 

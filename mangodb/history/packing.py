@@ -222,6 +222,46 @@ def unpack(
     return _unpack_steps(codec, first_step, last_step, count, steps), _unpack_values(codec, payload)
 
 
+def unpack_numbers(
+    codec: int,
+    first_step: int,
+    last_step: int,
+    count: int,
+    steps: bytes,
+    payload: bytes,
+    np: Any = None,
+) -> tuple[Any, Any]:
+    """The points of a stored chunk whose values are numbers (NaN and ±Inf included), as
+    float64: ``(steps, values)`` as numpy arrays (int64, float64) when ``np`` (the numpy
+    module) is given, else as lists. Values that are not numbers (strings, media, None,
+    booleans, integers beyond float64) are left out with their steps. A numeric chunk is
+    read straight from its bytes, without a Python object per point."""
+    if np is None or codec & VALUES_JSON:
+        all_steps, values = unpack(codec, first_step, last_step, count, steps, payload)
+        floats = map(as_float, values)
+        kept = [(s, f) for s, f in zip(all_steps, floats, strict=True) if f is not None]
+        if len(kept) < len(all_steps) or codec & VALUES_JSON:
+            all_steps, values = [s for s, _ in kept], [f for _, f in kept]
+        if np is None:
+            return all_steps, values
+        return np.asarray(all_steps, dtype=np.int64), np.asarray(values, dtype=np.float64)
+    if codec & ~KNOWN_FLAGS:
+        raise ValidationError(f"history chunk codec {codec} is unknown: upgrade mangodb")
+    if codec & STEPS_ARITHMETIC:
+        stride = (last_step - first_step) // (count - 1) if count > 1 else 1
+        step_array = np.arange(first_step, last_step + 1, stride, dtype=np.int64)
+    else:
+        raw = zlib.decompress(steps) if codec & STEPS_ZLIB else steps
+        step_array = np.empty(count, dtype=np.int64)
+        step_array[0] = first_step
+        np.cumsum(np.frombuffer(raw, dtype="<i8"), out=step_array[1:])
+        step_array[1:] += first_step
+    raw = zlib.decompress(payload) if codec & VALUES_ZLIB else payload
+    if codec & VALUES_SHUFFLED:  # byte k of every value, then byte k+1...: transpose back
+        raw = np.frombuffer(raw, dtype=np.uint8).reshape(8, -1).T.tobytes()
+    return step_array, np.frombuffer(raw, dtype="<f8").astype(np.float64, copy=False)
+
+
 def is_arithmetic(steps: list[int]) -> bool:
     n = len(steps)
     if n < 3:

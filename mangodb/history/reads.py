@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, Table, and_, func, select
@@ -15,7 +16,7 @@ from mangodb.db.models import HistorySeries, Run
 from mangodb.errors import ValidationError
 from mangodb.history.columns import step_value
 from mangodb.history.downsample import check_max_points, downsample
-from mangodb.history.packing import unpack
+from mangodb.history.packing import unpack, unpack_numbers
 from mangodb.history.series import Series, SeriesSummary
 from mangodb.history.sql import batched
 from mangodb.history.store import CHUNKS, SERIES
@@ -81,6 +82,77 @@ def read_many(
     wanted = sorted(set(run_ids))
     statements = (base.where(RUNS.c.run_id.in_(part)) for part in batched(wanted))
     return _collect(session, statements, low, high, max_points, key=key)
+
+
+@dataclass(frozen=True, slots=True)
+class RunNumbers:
+    """The numeric points of one key of one run (see :func:`read_numbers`): ``steps`` and
+    ``values`` are numpy arrays (int64, float64) or lists; ``nan_count``: NaN values among
+    them; ``group``: the value of the grouping column for this run."""
+
+    run_id: str
+    group: Any
+    steps: Any
+    values: Any
+    nan_count: int
+
+
+def read_numbers(
+    session: Session,
+    key: str,
+    conditions: Sequence[ColumnElement[bool]],
+    group: ColumnElement[Any],
+    *,
+    np: Any = None,
+) -> list[RunNumbers]:
+    """The numeric points of ``key`` of every run matching ``conditions`` (on the runs
+    table), in one query, with the run's ``group`` column: one entry per matching run in
+    insertion order, with no points when the run never logged ``key``. Values that are not
+    numbers are left out (see :func:`unpack_numbers`); arrays when ``np`` is numpy."""
+    series = and_(SERIES.c.run_pk == RUNS.c.id, SERIES.c.key == key)
+    statement = (
+        select(RUNS.c.id, RUNS.c.run_id, group, *_CHUNK_COLUMNS[1:], CHUNKS.c.nan_count)
+        .select_from(RUNS.outerjoin(SERIES, series).outerjoin(CHUNKS, _chunk_join(None, None)))
+        .where(*conditions)
+        .order_by(RUNS.c.id, CHUNKS.c.first_step)
+    )
+    runs: dict[int, tuple[str, Any, list[Any], list[Any], list[int]]] = {}
+    for pk, run_id, label, codec, first, last, count, steps, payload, nans in session.execute(
+        statement
+    ):
+        entry = runs.get(pk)
+        if entry is None:
+            entry = runs[pk] = (run_id, label, [], [], [])
+        if codec is None:  # no series or no chunk (outer joins)
+            continue
+        chunk_steps, chunk_values = unpack_numbers(
+            codec, first, last, count, bytes(steps), bytes(payload), np
+        )
+        entry[2].append(chunk_steps)
+        entry[3].append(chunk_values)
+        entry[4].append(nans)
+    result = []
+    for run_id, label, step_parts, value_parts, nans in runs.values():
+        if np is not None:
+            steps_all = np.concatenate(step_parts) if step_parts else np.empty(0, np.int64)
+            values_all = np.concatenate(value_parts) if value_parts else np.empty(0)
+        else:
+            steps_all = [s for part in step_parts for s in part]
+            values_all = [v for part in value_parts for v in part]
+        result.append(RunNumbers(run_id, label, steps_all, values_all, sum(nans)))
+    return result
+
+
+def keys_of_runs(session: Session, conditions: Sequence[ColumnElement[bool]]) -> list[str]:
+    """The history keys logged by any run matching ``conditions``, sorted."""
+    statement = (
+        select(SERIES.c.key)
+        .join(RUNS, SERIES.c.run_pk == RUNS.c.id)
+        .where(*conditions)
+        .distinct()
+        .order_by(SERIES.c.key)
+    )
+    return list(session.scalars(statement))
 
 
 def summaries(session: Session, run_pk: int) -> dict[str, SeriesSummary]:
