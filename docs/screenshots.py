@@ -57,7 +57,8 @@ def main() -> None:
         pages = {
             "runs": ("/?columns=run_id,status,method,dataset,objective.hop,created", None, False),
             "run": (f"/runs/{completed}", "#charts[data-ready='1']", True),
-            "compare": (compare, "#curves[data-ready='1']", False),
+            "compare": ("/compare", "#curves[data-ready='1']", True),
+            "compare-runs": (compare, "#curves[data-ready='1']", False),
             "crashes": ("/crashes", None, False),
             "fleet": ("/fleet", None, False),
         }

@@ -175,3 +175,31 @@ def test_token_is_required_on_every_request(seeded_url: URL) -> None:
         assert test_client.get(first.headers["location"]).status_code == 200
         assert test_client.get("/api/runs").status_code == 200  # the cookie now
     app.state.repo.close()
+
+
+def test_compare_api_is_the_method_report(client: TestClient, seeded_url: URL) -> None:
+    body = client.get("/api/compare", params={"q": "status = completed"}).json()
+    with RunRepository.connect(seeded_url) as repo:
+        report = repo.method_report("uniform", where="status = completed")
+        curves = repo.history_by_method(
+            "train/loss", where="status = completed", baseline="uniform", max_points=1000
+        )
+    assert body["baseline"] == "uniform"  # a usual baseline is picked when none is given
+    rows = {row["method"]: row for row in body["report"]["rows"]}
+    for row in report.rows:
+        assert rows[row.method]["runs"] == row.runs
+        assert rows[row.method]["pareto_optimal"] == row.pareto_optimal
+        assert rows[row.method]["delta_m"] == pytest.approx(row.delta_m, nan_ok=True)
+        for name, stats in row.objectives.items():
+            assert rows[row.method]["objectives"][name]["mean"] == pytest.approx(stats.mean)
+    assert body["key"] == "train/loss"
+    (drawn,) = body["curves"]
+    assert [s["label"].split(" ")[0] for s in drawn["series"]] == [c.method for c in curves.curves]
+    assert drawn["series"][0]["steps"] == list(curves.curves[0].steps)
+    assert {s["title"] for s in body["strips"]} == {"hop", "acc"}
+    api = client.get("/api/curves", params={"key": "train/loss", "q": "status = completed"})
+    assert [c["method"] for c in api.json()["curves"]] == sorted(c.method for c in curves.curves)
+    refused = client.get("/api/compare", params={"q": "status = completed", "baseline": "nope"})
+    assert refused.status_code == 400 and "nope" in refused.json()["error"]["message"]
+    page = client.get("/compare", params={"q": "status = completed"})
+    assert page.status_code == 200 and "Methods against uniform" in page.text

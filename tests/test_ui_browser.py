@@ -226,17 +226,23 @@ def test_crashes_fleet_and_compare_pages_load_cleanly(browser: Browser, served: 
     stale = page.locator("tr.stale")
     assert stale.count() == 1 and "run-027" in stale.inner_text()
     # select two runs on the runs page and compare exactly those
-    page.goto(served.base + "/?q=" + "run_id%20in%20(run-000,%20run-001)".replace(" ", "%20"))
-    boxes = page.locator("input[name=run]")
-    if boxes.count() != 2:  # the language may not have `in` lists: pick from the full table
-        page.goto(served.base + "/?sort=run_id")
-        boxes = page.locator("input[value='run-000'], input[value='run-001']")
+    page.goto(served.base + "/?sort=run_id")
+    boxes = page.locator("input[value='run-000'], input[value='run-001']")
+    assert boxes.count() == 2
     for i in range(boxes.count()):
         boxes.nth(i).check()
     page.click("#compare-selected")
     page.wait_for_selector("#curves[data-ready='1']")
     assert set(page.locator("table.runs td.id").all_inner_texts()) == {"run-000", "run-001"}
     assert drawn_pixels(page, "#curves figure.chart")[0] > 200
+    # the methods over a query: report table, strips, Pareto scatter, curves, all drawn
+    page.goto(served.base + "/compare?q=status%20%3D%20completed")
+    page.wait_for_selector("#curves[data-ready='1']")
+    assert page.locator("table.method-report tbody tr").count() == 3
+    assert page.locator(".pareto").count() >= 1
+    charts = drawn_pixels(page, "figure.chart")
+    assert len(charts) == 4 and all(n > 100 for n in charts), charts  # 2 strips, scatter, curves
+    assert page.locator("#scatter figure.chart").get_attribute("data-front") not in (None, "0")
     assert watch.problems == []
     page.close()
 
@@ -267,6 +273,7 @@ def test_xss_payloads_stay_text(browser: Browser, served: Server) -> None:
 def test_report_opens_offline_and_draws(browser: Browser, served: Server, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     write_report(served.app.state.repo, out, keys=["train/loss"])
+    assert "<script src" not in out.read_text()
     context = browser.new_context(offline=True)
     page = context.new_page()
     watch = Watch(page)
@@ -283,9 +290,9 @@ def test_report_opens_offline_and_draws(browser: Browser, served: Server, tmp_pa
         assert page.locator("table.runs tbody tr").count() == repo.count_runs()
     assert page.evaluate("window.__xss") is None
     assert outside == [] and watch.problems == []
-    charts = page.locator("figure.chart")
-    if charts.count():
-        assert all(n > 100 for n in drawn_pixels(page, "figure.chart"))
+    assert page.locator("table.method-report tbody tr").count() >= 3
+    charts = drawn_pixels(page, "figure.chart")
+    assert len(charts) >= 4 and all(n > 100 for n in charts), charts
     context.close()
 
 

@@ -88,12 +88,12 @@ def seed(repo: RunRepository) -> dict[str, object]:
     loss = [1.0 / (1 + s / 300) for s in steps]
     loss[SPIKE_STEP] = 50.0
     loss[NAN_STEP] = math.nan
-    for i in range(6):
+    for i in (*range(6), *range(20, 26)):  # the oldest runs and some of the newest
         run_id = f"run-{i:03d}"
         repo.append_history(
             run_id,
             {
-                "train/loss": (steps, [v * (1 + 0.05 * i) for v in loss]),
+                "train/loss": (steps, [v * (1 + 0.05 * (i % 6)) for v in loss]),
                 "val/acc": (steps[::10], [0.5 + s / 10000 for s in steps[::10]]),
             },
         )

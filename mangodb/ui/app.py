@@ -158,9 +158,11 @@ def _pages(app: FastAPI, repo: RunRepository) -> None:
         q: str = "",
         baseline: str = "",
         key: str = "",
+        x: str = "",
+        y: str = "",
         run: list[str] = Query(default=[]),  # noqa: B008 (FastAPI's way to declare it)
     ) -> HTMLResponse:
-        return compare_page(request, repo, q=q, baseline=baseline, key=key, runs=run)
+        return compare_page(request, repo, q=q, baseline=baseline, key=key, runs=run, x=x, y=y)
 
 
 def _api(app: FastAPI, repo: RunRepository) -> None:

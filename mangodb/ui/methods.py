@@ -5,19 +5,25 @@ seeds, from ``history_by_method``) and a scatter of two objectives with the Pare
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from mangodb.errors import ValidationError
+from mangodb.dto import MethodCurves, MethodReport, ObjectiveStats
+from mangodb.errors import MethodNotFound, ValidationError
 from mangodb.repository import RunRepository
 from mangodb.ui import views
 
-STRIP_RUNS = 2000  # run values drawn per strip plot: the newest matching runs
+STRIP_RUNS = 500  # run values drawn per strip plot: the newest matching runs
 CURVE_POINTS = 1000
 
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+GUESS_RUNS = 100  # newest runs whose methods are tried as the default baseline
+BASELINE_NAMES = ("uniform", "linear", "equal", "ls", "sum")  # a default baseline, if present
 
 
 def method_section(
@@ -29,11 +35,11 @@ def method_section(
     x_objective: str | None = None,
     y_objective: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the methods view draws; ``available`` is False when this mangodb has no
-    ``method_report`` (nothing else is then filled)."""
+    """Everything the methods view draws. Without ``baseline``, a method named like a usual
+    baseline (uniform, linear, …) is taken, else the newest run's."""
     where = (where or "").strip() or None
     section: dict[str, Any] = {
-        "available": hasattr(repo, "method_report"),
+        "available": True,
         "baseline": baseline,
         "report": None,
         "objectives": [],
@@ -43,80 +49,85 @@ def method_section(
         "methods": [],
         "error": None,
     }
-    methods = _methods(repo, where)
-    section["methods"] = methods
-    if not section["available"]:
-        return section
-    baseline = baseline or (methods[0] if methods else None)
-    section["baseline"] = baseline
-    if baseline is None:
-        return section
     try:
-        report = repo.method_report(baseline, where=where)  # type: ignore[attr-defined]
+        report = _report(repo, where, baseline)
+        if report is None:
+            return section
+        section["baseline"] = report.baseline
+        section["methods"] = sorted(row.method for row in report.rows)
+        section["report"] = _report_rows(report)
+        names = [o.name for o in report.objectives]
+        section["objectives"] = [
+            {"name": o.name, "direction": o.direction} for o in report.objectives
+        ]
+        section["strips"] = _strips(repo, where, names)
+        if len(names) >= 2:
+            x = x_objective if x_objective is not None and x_objective in names else names[0]
+            others = [n for n in names if n != x]
+            y = y_objective if y_objective is not None and y_objective in others else others[0]
+            section["scatter"] = _scatter(section["report"], x, y)
+        for key in keys:
+            curves = repo.history_by_method(
+                key, where=where, baseline=report.baseline, max_points=CURVE_POINTS
+            )
+            section["curves"].append(_curves(key, curves))
     except ValidationError as error:
         section["error"] = views.query_error(error)
-        return section
-    section["report"] = _report_rows(report)
-    objectives = [(o.name, o.direction) for o in report.objectives]
-    section["objectives"] = [{"name": n, "direction": d} for n, d in objectives]
-    section["strips"] = _strips(repo, where, [n for n, _ in objectives])
-    if len(objectives) >= 2:
-        names: list[str] = [str(n) for n, _ in objectives]
-        x = x_objective if x_objective is not None and x_objective in names else names[0]
-        others = [n for n in names if n != x]
-        y = y_objective if y_objective is not None and y_objective in others else others[0]
-        section["scatter"] = _scatter(section["report"], x, y)
-    for key in keys:
-        curves = repo.history_by_method(  # type: ignore[attr-defined]
-            key, where=where, baseline=None, max_points=CURVE_POINTS
-        )
-        section["curves"].append(_curves(key, curves))
     return section
 
 
-def _methods(repo: RunRepository, where: str | None) -> list[str]:
-    """The gradient methods among the newest matching runs (the baseline's choices)."""
-    page = repo.query_runs_page(where=where, limit=STRIP_RUNS)
-    return sorted({r.gradient_method for r in page.items if r.gradient_method})
+def _report(repo: RunRepository, where: str | None, baseline: str | None) -> MethodReport | None:
+    """The report against ``baseline``; without one, against a usual baseline among the
+    newest runs' methods, else their most frequent method that has objective values."""
+    if baseline:
+        return repo.method_report(baseline, where=where)
+    newest = repo.query_runs_page(where=where, limit=GUESS_RUNS).items
+    counts = Counter(r.gradient_method for r in newest if r.gradient_method)
+    usual = [m for m in counts if m.lower() in BASELINE_NAMES]
+    for method in [*usual, *(m for m, _ in counts.most_common() if m not in usual)][:5]:
+        try:
+            return repo.method_report(method, where=where)
+        except MethodNotFound:  # e.g. runs of this method have no objective values
+            continue
+    return None
 
 
-def _stats_cell(stats: Any) -> dict[str, Any]:
+def _interval(ci: tuple[float, float] | None) -> list[float | None] | None:
+    return None if ci is None else [_number(ci[0]), _number(ci[1])]
+
+
+def _stats_cell(stats: ObjectiveStats | None) -> dict[str, Any]:
     if stats is None:
         return {"mean": None, "std": None, "n": 0, "ci95": None, "p_value": None}
-    ci = getattr(stats, "ci95", None)
-    ci = [_number(v) for v in ci] if isinstance(ci, (list, tuple)) else _number(ci)
     return {
         "mean": _number(stats.mean),
-        "std": _number(getattr(stats, "std", None)),
-        "n": int(getattr(stats, "n", 0) or 0),
-        "ci95": ci,
-        "p_value": _number(getattr(stats, "p_value", None)),
+        "std": _number(stats.std),
+        "n": stats.n,
+        "ci95": _interval(stats.ci95),
+        "p_value": _number(stats.p_value),
     }
 
 
-def _report_rows(report: Any) -> dict[str, Any]:
+def _report_rows(report: MethodReport) -> dict[str, Any]:
     names = [o.name for o in report.objectives]
-    rows = []
-    for row in report.rows:
-        ci = getattr(row, "delta_m_ci95", None)
-        rows.append(
-            {
-                "method": row.method,
-                "runs": row.runs,
-                "objectives": {n: _stats_cell(row.objectives.get(n)) for n in names},
-                "delta_m": _number(row.delta_m),
-                "delta_m_ci95": [_number(v) for v in ci] if isinstance(ci, (list, tuple))
-                else _number(ci),
-                "mean_rank": _number(row.mean_rank),
-                "pareto_optimal": bool(row.pareto_optimal),
-                "missing": list(getattr(row, "missing", ()) or ()),
-                "note": getattr(row, "delta_m_note", None),
-            }
-        )
+    rows = [
+        {
+            "method": row.method,
+            "runs": row.runs,
+            "objectives": {n: _stats_cell(row.objectives.get(n)) for n in names},
+            "delta_m": _number(row.delta_m),
+            "delta_m_ci95": _interval(row.delta_m_ci95),
+            "mean_rank": _number(row.mean_rank),
+            "pareto_optimal": row.pareto_optimal,
+            "missing": list(row.missing),
+            "note": row.delta_m_note,
+        }
+        for row in report.rows
+    ]
     return {
-        "baseline": getattr(report, "baseline", None),
+        "baseline": report.baseline,
         "objectives": [{"name": o.name, "direction": o.direction} for o in report.objectives],
-        "statistics": bool(getattr(report, "statistics", False)),
+        "statistics": report.statistics,
         "rows": rows,
     }
 
@@ -159,7 +170,7 @@ def _scatter(report: dict[str, Any], x: str, y: str) -> dict[str, Any]:
     }
 
 
-def _curves(key: str, curves: Any) -> dict[str, Any]:
+def _curves(key: str, curves: MethodCurves) -> dict[str, Any]:
     series = []
     for curve in curves.curves:
         mean = [_number(v) for v in curve.mean]

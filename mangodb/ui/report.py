@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL
 from mangodb.repository import RunRepository
 from mangodb.settings import mask_url
 from mangodb.ui import views
+from mangodb.ui.compare import default_key, query_keys
 from mangodb.ui.methods import method_section
 from mangodb.ui.rendering import render
 
@@ -41,6 +42,9 @@ def build_report(
     if page["error"] is not None:
         repo.count_runs(where=where)  # raises the refusal with its message and caret
     crashes = views.crashes(repo, where=where)
+    if not keys:
+        chosen = default_key(query_keys(repo, where))
+        keys = [chosen] if chosen else []
     methods = method_section(repo, where=where, baseline=baseline, keys=keys)
     return render(
         None,

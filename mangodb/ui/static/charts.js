@@ -52,6 +52,14 @@ window.MangoCharts = (function () {
     };
   }
 
+  /* A band's two edge series are drawing aids: no legend row for them. */
+  function hideBandLegends(plot, seriesOpts) {
+    const rows = plot.root.querySelectorAll(".u-legend .u-series");
+    seriesOpts.forEach((s, i) => {
+      if (s.bandEdge && rows[i]) rows[i].style.display = "none";
+    });
+  }
+
   /* Keep a chart as wide as its box (the grid re-flows as charts are added and on resize). */
   function fitWidth(plot, holder, height) {
     if (!window.ResizeObserver) return;
@@ -91,8 +99,10 @@ window.MangoCharts = (function () {
         columns.push({ steps: s.steps, values: s.values });
         if (s.band) {
           const lo = seriesOpts.length, hi = lo + 1;
-          seriesOpts.push({ label: s.label + " −", stroke: "transparent", points: { show: false } });
-          seriesOpts.push({ label: s.label + " +", stroke: "transparent", points: { show: false } });
+          seriesOpts.push({ label: s.label + " −std", stroke: "transparent", bandEdge: true,
+                            points: { show: false } });
+          seriesOpts.push({ label: s.label + " +std", stroke: "transparent", bandEdge: true,
+                            points: { show: false } });
           columns.push({ steps: s.steps, values: s.band.lo });
           columns.push({ steps: s.steps, values: s.band.hi });
           bands.push({ series: [hi, lo], fill: c + "26" });
@@ -128,6 +138,7 @@ window.MangoCharts = (function () {
       },
     };
     const plot = new uPlot(opts, current.data, holder);
+    hideBandLegends(plot, current.seriesOpts);
     card.dataset.drawn = "1";
 
     function replace(promise, isZoom) {
