@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import uvicorn
+from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from mangodb import RunRepository
@@ -31,6 +32,13 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def shrink(path: Path) -> None:
+    """A 256-colour palette: a third of the bytes, no visible change for flat UI colours."""
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
 
 
 def main() -> None:
@@ -73,8 +81,10 @@ def main() -> None:
                     if ready:
                         page.wait_for_selector(ready)
                     page.wait_for_load_state("networkidle")
-                    page.screenshot(path=str(args.out / f"{name}.png"), full_page=whole)
-                    print(args.out / f"{name}.png")
+                    target = args.out / f"{name}.png"
+                    page.screenshot(path=str(target), full_page=whole)
+                    shrink(target)
+                    print(target)
                 browser.close()
         finally:
             server.should_exit = True
