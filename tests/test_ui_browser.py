@@ -253,7 +253,8 @@ def test_xss_payloads_stay_text(browser: Browser, served: Server) -> None:
     from urllib.parse import quote
 
     paths = ["/", "/crashes", "/fleet", "/runs/" + quote(XSS_RUN, safe=""),
-             "/runs/" + quote(XSS_RUN_2, safe=""), "/?columns=run_id,tags,config.nested,method"]
+             "/runs/" + quote(XSS_RUN_2, safe=""), "/?columns=run_id,tags,config.nested,method",
+             "/compare", f"/compare?run={quote(XSS_RUN, safe='')}&run={quote(XSS_RUN_2, safe='')}"]
     for path in paths:
         page.goto(served.base + path)
         page.wait_for_load_state("networkidle")
