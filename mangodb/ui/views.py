@@ -23,7 +23,6 @@ PAGE_LIMIT = 50
 MAX_LIMIT = 1000
 MAX_POINTS = 10_000  # per key and request: a chart is at most a few thousand pixels wide
 DEFAULT_POINTS = 1000
-MAX_KEYS = 64  # keys drawn on a run page before the rest are offered by name
 
 
 def jsonable(value: Any) -> Any:
