@@ -97,7 +97,6 @@ def server_times(url: URL, repeat: int, keys: int) -> dict[str, tuple[float, flo
 
     def repo_page() -> None:
         repo.query_runs_page(where=where, order_by="-created", limit=50)
-        repo.count_runs(where=where)
         repo.count_by_status(where=where)
 
     figures["runs page"] = (
