@@ -113,9 +113,11 @@ def server_times(url: URL, repeat: int, keys: int) -> dict[str, tuple[float, flo
         median_ms(lambda: client.get("/api/history", params=every).raise_for_status(), repeat),
         median_ms(lambda: repo.get_history(HISTORY_RUN, max_points=2000), repeat),
     )
+    page = client.get("/api/compare").json()
+    baseline = page["baseline"]
     figures["compare page"] = (
         median_ms(lambda: client.get("/compare", params={"q": ""}).raise_for_status(), repeat),
-        math.nan,
+        median_ms(lambda: repo.method_report(baseline), repeat),  # the report alone
     )
     repo.close()
     return figures
