@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mangodb.dto import (
     AttachmentRead,
+    CrashGroup,
     CrashReportCreate,
     CrashReportRead,
     MethodComparison,
@@ -45,6 +46,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AttachmentRead",
     "ConcurrentUpdate",
+    "CrashGroup",
     "CrashReportCreate",
     "CrashReportRead",
     "DatabaseUnavailable",

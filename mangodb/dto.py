@@ -316,6 +316,22 @@ class MethodComparison(_Read):
     best_value: float | None
 
 
+class CrashGroup(_Read):
+    """Crash reports sharing an error type and fingerprint (``crash_groups``): how many
+    reports and runs, first and last time (occurred, else recorded), the runs' instance
+    types, the newest run ids (at most ``sample``) and the newest message."""
+
+    error_type: str | None
+    fingerprint: str | None
+    reports: int
+    runs: int
+    first_at: dt.datetime | None
+    last_at: dt.datetime | None
+    instance_types: tuple[str, ...] = ()
+    run_ids: tuple[str, ...] = ()
+    message: str | None = None
+
+
 class ReportObjective(_Read):
     """An objective of a ``MethodReport`` and its direction (the one most of its rows declare)."""
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
+from mangodb import inputs
 from mangodb.boundary.attachments import AttachmentMethods
 from mangodb.boundary.fleet import FleetMethods
 from mangodb.boundary.frames import FrameMethods
@@ -77,6 +78,7 @@ class RunRepository(
         attach_crash_data           attach a crash report
         attach_conversation         link a conversation export to the run
         runs_without_crash_data     ended runs that have no crash report
+        crash_groups                crash reports grouped by error type and fingerprint
     history (boundary/history.py)
         append_history              append metric history
         get_history                 history of one run, key -> Series
@@ -103,15 +105,21 @@ class RunRepository(
         *,
         auto_upgrade: bool = True,
         source: str | None = None,
+        read_only: bool = False,
         **engine_options: Any,
     ) -> RunRepository:
         """Open the database at ``url`` (else ``MANGODB_URL``, else ``TRAINING_DB_PATH``, else
         ``./mangodb.sqlite3``). An empty database is migrated to head; one behind this package
-        raises ``SchemaOutOfDate``, one ahead raises ``SchemaTooNew``."""
+        raises ``SchemaOutOfDate``, one ahead raises ``SchemaTooNew``.
+
+        ``read_only=True``: the database itself refuses writes (SQLite opened with
+        ``mode=ro``, PostgreSQL sessions read-only); a write method raises a ``MangoDBError``.
+        The SQLite file must exist and nothing is migrated."""
         resolved = resolve_url(url)
-        engine = make_engine(resolved, **engine_options)
+        read_only = inputs.flag(read_only, "read_only")
+        engine = make_engine(resolved, read_only=read_only, **engine_options)
         try:
-            ensure_schema(engine, auto_upgrade_empty=auto_upgrade)
+            ensure_schema(engine, auto_upgrade_empty=auto_upgrade and not read_only)
         except SQLAlchemyError as error:
             engine.dispose()
             raise translate(error, resolved) from error

@@ -38,6 +38,8 @@ READ_ONLY = {
     "db status": ["db", "status"],
     "db current": ["db", "current"],
     "export": ["export", "--out", "{tmp}/runs.csv"],
+    "report": ["report", "--out", "{tmp}/report.html"],
+    "ui": ["ui", "--port", "0"],
     "runs set-status": ["runs", "set-status", "r", "failed"],
     "runs tag": ["runs", "tag", "r", "x"],
 }

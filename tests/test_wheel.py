@@ -27,6 +27,11 @@ def test_wheel_installs_and_upgrades_a_new_sqlite_file(tmp_path: Path) -> None:
     assert "mangodb/migrations/env.py" in names
     assert any(n.startswith("mangodb/migrations/versions/") and n.endswith(".py") for n in names)
     assert "mangodb/py.typed" in names
+    # `mangodb ui` and `mangodb report` need their templates, scripts and the vendored uPlot
+    for shipped in ("templates/base.html", "templates/run.html", "static/pages.js",
+                    "static/charts.js", "static/app.css", "static/vendor/uplot/uPlot.iife.min.js",
+                    "static/vendor/uplot/LICENSE"):  # fmt: skip
+        assert f"mangodb/ui/{shipped}" in names, shipped
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)

@@ -11,6 +11,7 @@ from mangodb import inputs
 from mangodb.boundary.base import Boundary
 from mangodb.dto import (
     AttachmentRead,
+    CrashGroup,
     CrashReportCreate,
     CrashReportRead,
     json_document,
@@ -70,3 +71,11 @@ class AttachmentMethods(Boundary):
         planning.check_criteria(criteria)
         plan = planning.plan(criteria, dialect=self.dialect)
         return self._read(lambda session: planning.without_crash_reports(session, plan))
+
+    def crash_groups(self, *, sample: int = 20, **criteria: Unpack[RunQuery]) -> list[CrashGroup]:
+        """Crash reports of the matching runs grouped by error type and fingerprint, most
+        frequent first: counts, time span, instance types and the newest ``sample`` run ids."""
+        sample = inputs.integer(sample, "sample", minimum=1)
+        planning.check_criteria(criteria)
+        plan = planning.plan(criteria, dialect=self.dialect)
+        return self._read(lambda session: planning.crash_groups(session, plan, sample=sample))

@@ -6,6 +6,6 @@ from __future__ import annotations
 from mangodb.cli.app import app, main
 
 # Each command module registers its commands on ``app`` when imported.
-from mangodb.cli import aws, db, demo, history, retention, runs, wandb  # noqa: F401  # isort: skip
+from mangodb.cli import aws, db, demo, history, retention, runs, ui, wandb  # noqa: F401  # isort: skip
 
 __all__ = ["app", "main"]

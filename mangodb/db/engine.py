@@ -25,16 +25,33 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw and raw.strip().isdigit() else default
 
 
-def make_engine(url: URL, **overrides: Any) -> Engine:
-    """Create the engine for ``url`` with mangodb's connection settings applied."""
+def make_engine(url: URL, *, read_only: bool = False, **overrides: Any) -> Engine:
+    """Create the engine for ``url`` with mangodb's connection settings applied.
+
+    ``read_only``: the database refuses every write, whatever the code above asks: SQLite is
+    opened with ``mode=ro``, PostgreSQL sessions start with ``default_transaction_read_only``
+    (used by ``mangodb ui``)."""
     backend = url.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url, **overrides)
-    return _postgres_engine(url, **overrides)
+        return _sqlite_engine(url, read_only=read_only, **overrides)
+    return _postgres_engine(url, read_only=read_only, **overrides)
 
 
-def _sqlite_engine(url: URL, **overrides: Any) -> Engine:
-    if url.database:
+def _read_only_sqlite_url(url: URL) -> URL:
+    """``sqlite:///file:PATH?mode=ro&uri=true``: SQLite itself refuses writes."""
+    database = url.database or ""
+    if not database or database == ":memory:":
+        raise DatabaseUnavailable("a read-only connection needs a SQLite file, not :memory:")
+    if not Path(database).exists():
+        raise DatabaseUnavailable(f"no mangodb database at {database}")
+    path = Path(database).resolve().as_posix()
+    return url.set(database=f"file:{path}", query={"mode": "ro", "uri": "true"})
+
+
+def _sqlite_engine(url: URL, *, read_only: bool = False, **overrides: Any) -> Engine:
+    if read_only:
+        url = _read_only_sqlite_url(url)
+    elif url.database:
         try:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -53,8 +70,11 @@ def _sqlite_engine(url: URL, **overrides: Any) -> Engine:
         # Let SQLAlchemy's "begin" event below decide how transactions start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # WAL: readers never block the writer and a killed writer leaves the file intact.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if read_only:  # changing the journal mode is a write; a reader follows the file's
+            cursor.execute("PRAGMA query_only=ON")
+        else:
+            # WAL: readers never block the writer and a killed writer leaves the file intact.
+            cursor.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable across process crashes in WAL mode (only power loss can lose
         # the last commits), and much faster than FULL.
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -78,7 +98,7 @@ def _pgbouncer_mode() -> bool:
     return os.environ.get("MANGODB_PGBOUNCER", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _postgres_engine(url: URL, **overrides: Any) -> Engine:
+def _postgres_engine(url: URL, *, read_only: bool = False, **overrides: Any) -> Engine:
     """PostgreSQL for many writers (docs/postgres.md). Environment settings:
 
     - ``MANGODB_POOL_SIZE`` (2) / ``MANGODB_MAX_OVERFLOW`` (3): hundreds of EC2 processes each
@@ -101,10 +121,14 @@ def _postgres_engine(url: URL, **overrides: Any) -> Engine:
     url, iam = iam_auth(url)
     pgbouncer = _pgbouncer_mode()
     statement_timeout = _env_int("MANGODB_STATEMENT_TIMEOUT_MS", 0)
+    # Keep options given in the URL (e.g. ``?options=-csearch_path=...``).
+    startup = [str(url.query.get("options") or "")]
     if statement_timeout and not pgbouncer:
-        # Keep options given in the URL (e.g. ``?options=-csearch_path=...``).
-        given = str(url.query.get("options") or "")
-        connect_args["options"] = f"{given} -c statement_timeout={statement_timeout}".strip()
+        startup.append(f"-c statement_timeout={statement_timeout}")
+    if read_only:  # every transaction, autocommit statements included, is read-only
+        startup.append("-c default_transaction_read_only=on")
+    if len(startup) > 1:
+        connect_args["options"] = " ".join(startup).strip()
     if pgbouncer:
         connect_args["prepare_threshold"] = None
     options: dict[str, Any] = {
