@@ -20,6 +20,7 @@ from mangodb.errors import (
     ValidationError,
 )
 from mangodb.runs import (
+    crash_groups,
     crash_reports,
     planning,
 )
@@ -70,7 +71,7 @@ class AttachmentMethods(Boundary):
         criteria.setdefault("status", ["crashed", "failed", "terminated"])
         planning.check_criteria(criteria)
         plan = planning.plan(criteria, dialect=self.dialect)
-        return self._read(lambda session: planning.without_crash_reports(session, plan))
+        return self._read(lambda session: crash_groups.without_crash_reports(session, plan))
 
     def crash_groups(self, *, sample: int = 20, **criteria: Unpack[RunQuery]) -> list[CrashGroup]:
         """Crash reports of the matching runs grouped by error type and fingerprint, most
@@ -78,4 +79,4 @@ class AttachmentMethods(Boundary):
         sample = inputs.integer(sample, "sample", minimum=1)
         planning.check_criteria(criteria)
         plan = planning.plan(criteria, dialect=self.dialect)
-        return self._read(lambda session: planning.crash_groups(session, plan, sample=sample))
+        return self._read(lambda session: crash_groups.crash_groups(session, plan, sample=sample))
