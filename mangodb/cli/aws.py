@@ -15,6 +15,7 @@ from rich.table import Table
 from mangodb.cli.app import app, console, err_console
 from mangodb.cli.db import UrlOption
 from mangodb.cli.render import open_repo, print_json
+from mangodb.cli.render import text as plain_cell
 from mangodb.cli.runs import runs_app
 from mangodb.errors import CloudError, ValidationError
 from mangodb.integrations.aws.backfill import BackfillSummary, backfill_crash_data
@@ -167,14 +168,19 @@ def print_reap_report(report: ReapReport) -> None:
         detail.add_column(name)
     for v in changing[:ROW_LIMIT]:
         written = "dry run" if report.dry_run else ("lost race" if v.lost_race else "yes")
-        detail.add_row(
-            v.run_id,
-            v.instance_id,
-            v.region,
-            v.ec2_state or "absent",
-            v.verdict.value,
-            v.reason or "",
-            written,
+        detail.add_row(  # cells never read as markup: run ids and AWS errors hold [brackets]
+            *map(
+                plain_cell,
+                (
+                    v.run_id,
+                    v.instance_id,
+                    v.region,
+                    v.ec2_state or "absent",
+                    v.verdict.value,
+                    v.reason or "",
+                    written,
+                ),
+            )
         )
     console.print(detail)
     if len(changing) > ROW_LIMIT:
@@ -256,11 +262,16 @@ def print_backfill_summary(summary: BackfillSummary) -> None:
     for name in ("run", "outcome", "attached", "detail"):
         detail.add_column(name)
     for outcome in notable[:ROW_LIMIT]:
-        detail.add_row(
-            outcome.run_id,
-            outcome.status.value,
-            "yes" if outcome.attached else "no",
-            outcome.detail,
+        detail.add_row(  # never markup: an S3 error can quote a regex like [/:]
+            *map(
+                plain_cell,
+                (
+                    outcome.run_id,
+                    outcome.status.value,
+                    "yes" if outcome.attached else "no",
+                    outcome.detail,
+                ),
+            )
         )
     console.print(detail)
     if len(notable) > ROW_LIMIT:
