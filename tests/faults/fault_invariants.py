@@ -15,8 +15,8 @@ from sqlalchemy.engine import URL
 
 from mangodb import RunRepository
 from mangodb.db import schema
+from mangodb.db.base import Base
 from mangodb.db.engine import make_engine
-from mangodb.db.models import Base
 
 TERMINAL = {"completed", "failed", "crashed", "terminated"}
 

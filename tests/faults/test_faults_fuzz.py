@@ -39,7 +39,7 @@ from mangodb.cli import app
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
 FUZZ = settings(
-    max_examples=sized(5, 60),
+    max_examples=sized(4, 60),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                            HealthCheck.data_too_large],
@@ -192,7 +192,7 @@ def _value(draw: st.DrawFn, param: Any, fixed: dict[str, str], tmp: Path) -> Any
     name = param.name or ""
     if name in fixed:
         return fixed[name]
-    kind = getattr(param, "type", None)
+    kind: Any = getattr(param, "type", None)
     if type(kind).__name__ == "Path" or name in ("out", "paths"):
         leaf = draw(st.sampled_from(["out.csv", "dir", "none/x", "run-1.wandb", "x.parquet"]))
         return str(tmp / leaf)
@@ -249,7 +249,7 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.parametrize("path", sorted(COMMANDS))
-@settings(FUZZ, max_examples=sized(4, 40))
+@settings(FUZZ, max_examples=sized(3, 40))
 @given(data=st.data())
 def test_every_command_exits_with_a_documented_code(
     fuzz_url: URL, offline: Path, path: str, data: st.DataObject
