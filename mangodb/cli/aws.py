@@ -46,7 +46,10 @@ def parse_duration(text: str) -> dt.timedelta:
     if not match:
         raise ValidationError(f"invalid duration {text!r}: use e.g. 90s, 15m, 2h or 1d")
     value, unit = float(match.group(1)), (match.group(2) or "s").lower()
-    return dt.timedelta(seconds=value * _UNITS[unit])
+    try:
+        return dt.timedelta(seconds=value * _UNITS[unit])
+    except OverflowError:
+        raise ValidationError(f"duration {text!r} is too long") from None
 
 
 def parse_since(text: str | None) -> dt.datetime | None:
@@ -54,7 +57,10 @@ def parse_since(text: str | None) -> dt.datetime | None:
     if text is None:
         return None
     if _DURATION.match(text):
-        return dt.datetime.now(dt.timezone.utc) - parse_duration(text)
+        try:
+            return dt.datetime.now(dt.timezone.utc) - parse_duration(text)
+        except OverflowError:
+            raise ValidationError(f"--since {text!r} is before year 1") from None
     try:
         moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
