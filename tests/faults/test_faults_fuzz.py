@@ -193,7 +193,7 @@ def _value(draw: st.DrawFn, param: Any, fixed: dict[str, str], tmp: Path) -> Any
     if name in fixed:
         return fixed[name]
     kind: Any = getattr(param, "type", None)
-    if type(kind).__name__ == "Path" or name in ("out", "paths"):
+    if type(kind).__name__ == "Path" or name in ("out", "output", "paths"):
         leaf = draw(st.sampled_from(["out.csv", "dir", "none/x", "run-1.wandb", "x.parquet"]))
         return str(tmp / leaf)
     if hasattr(kind, "choices"):
