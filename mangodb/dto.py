@@ -114,6 +114,12 @@ RunId = Annotated[
     AfterValidator(_text),
 ]
 ShortText = Annotated[str, StringConstraints(max_length=MAX_ID), AfterValidator(_text)]
+# Stripped as ``set_tags`` strips them, so a tag means the same whichever way it came.
+Tag = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID),
+    AfterValidator(_text),
+]
 LongText = Annotated[str, AfterValidator(_text)]
 JSONObject = Annotated[dict[str, Any], BeforeValidator(json_document)]
 FiniteFloat = Annotated[float, AfterValidator(_finite)]
@@ -177,7 +183,7 @@ class RunCreate(_Input):
     wandb_project: ShortText | None = None
     wandb_run_id: Text64 | None = None
     wandb_url: Text1024 | None = None
-    tags: list[Annotated[ShortText, StringConstraints(min_length=1)]] = Field(default_factory=list)
+    tags: list[Tag] = Field(default_factory=list)
     objectives: list[ObjectiveCreate] = Field(default_factory=list)
 
     @model_validator(mode="after")

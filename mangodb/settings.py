@@ -45,6 +45,8 @@ def parse_url(url: str | URL) -> URL:
         if not text:
             raise InvalidDatabaseURL("database URL is empty")
         if "://" not in text:
+            if _CONNINFO.match(text):
+                raise InvalidDatabaseURL(_conninfo_refusal(text))
             return sqlite_url(text)
         if text.startswith("postgres://"):  # the spelling Heroku and some RDS tools use
             text = "postgresql://" + text.removeprefix("postgres://")
@@ -71,6 +73,28 @@ def parse_url(url: str | URL) -> URL:
             "a SQLite URL needs a file path (in-memory databases are not kept)"
         )
     return parsed
+
+
+# libpq's keyword/value connection strings ("host=db port=5432 user=u password=p dbname=x"):
+# not a path, and not a URL mangodb takes. Matched by their first keyword.
+_CONNINFO_KEYWORDS = (
+    "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "service",
+    "connect_timeout", "sslmode", "sslpassword", "options", "application_name",
+)  # fmt: skip
+_CONNINFO = re.compile(rf"\s*({'|'.join(_CONNINFO_KEYWORDS)})\s*=", re.IGNORECASE)
+_CONNINFO_KEY = re.compile(r"(?:^|\s)([A-Za-z_]+)\s*=")
+
+
+def _conninfo_refusal(text: str) -> str:
+    """Why a libpq keyword/value string is refused, naming its keywords, never its values
+    (one of them may be the password)."""
+    found = (key.lower() for key in _CONNINFO_KEY.findall(text))
+    keys = ", ".join(dict.fromkeys(key for key in found if key in _CONNINFO_KEYWORDS))
+    return (
+        f"a libpq keyword/value connection string ({keys}) is not a database URL: write it "
+        "as postgresql://user:PASSWORD@host:5432/dbname (percent-encode special characters "
+        "in the password), or pass the password in PGPASSWORD or ~/.pgpass"
+    )
 
 
 def _check_driver(url: URL) -> None:

@@ -278,3 +278,19 @@ def test_backfill_cli(repo: RunRepository, bucket: Any) -> None:
     ]  # fmt: skip
     bad = CliRunner().invoke(app, ["crash", "backfill", "--url", url, "--since", "yesterday"])
     assert bad.exit_code == 1 and "invalid --since" in bad.output
+
+
+def test_backfill_cli_prints_brackets_as_they_are(repo: RunRepository, bucket: Any) -> None:
+    """A run id and an S3 error text with [brackets] (botocore quotes a regex like ``[/:]``
+    for an invalid bucket name) are printed as text, not read as Rich markup (which raised
+    MarkupError, a traceback)."""
+    from typer.testing import CliRunner
+
+    from mangodb.cli import app
+
+    repo.insert_run(RunCreate(run_id="exp[/b]", status=RunStatus.CRASHED))
+    url = repo.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(app, ["crash", "backfill", "--url", url, "--bucket", ""])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 0, result.output
+    assert "exp[/b]" in result.output and "Invalid bucket name" in result.output

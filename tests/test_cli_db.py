@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy.engine import URL
 from typer.testing import CliRunner
 
@@ -25,6 +26,19 @@ def _status(url: URL) -> dict[str, Any]:
     assert result.exit_code == 0, result.output
     data: dict[str, Any] = json.loads(result.output)
     return data
+
+
+@pytest.mark.parametrize("revision", ["", "@", "head+1", "haed", "nope", "-1", "base:head"])
+def test_upgrade_to_an_unknown_revision_is_one_error_line(
+    revision: str, sqlite_url: URL
+) -> None:
+    """Alembic's own errors (an AssertionError for "" or "@") used to escape as tracebacks."""
+    text_url = sqlite_url.render_as_string(hide_password=False)
+    result = _invoke("db", "upgrade", "--url", text_url, "--revision", revision)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"error: unknown schema revision {revision!r}: give one of")
+    assert "Traceback" not in result.output and result.stdout == ""
+    assert _invoke("db", "current", "--url", text_url).output.startswith("empty")
 
 
 def test_upgrade_then_current_then_status(db_url: URL) -> None:

@@ -333,6 +333,15 @@ def test_set_tags(repo: RunRepository) -> None:
         repo.set_tags("r", add="single-string")
 
 
+def test_tags_are_stripped_whichever_way_they_come(repo: RunRepository) -> None:
+    """insert_run kept " a\\r\\n" while set_tags stored "a": the same tag twice."""
+    _new(repo, "r", tags=[" a\r\n", "b "])
+    assert repo.get_run("r").tags == ("a", "b")
+    assert repo.set_tags("r", add=["a "], remove=["\tb"]).tags == ("a",)
+    with pytest.raises(ValidationError):
+        repo.insert_run(RunCreate(run_id="blank", tags=["  "]))
+
+
 def test_delete_run_removes_everything(repo: RunRepository) -> None:
     _new(repo, "gone", tags=["t"], objectives=[ObjectiveCreate(name="hop")])
     _new(repo, "stays", tags=["t"])

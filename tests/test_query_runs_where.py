@@ -113,3 +113,13 @@ def test_like_wildcards_inside_data_are_escaped_by_the_user(campaign: RunReposit
     assert ids(campaign, r"model like '100\%'") == {"inj4"}
     assert ids(campaign, r"model like 'a\_b'") == {"inj5"}
     assert ids(campaign, "model like 'a_b'") == {"inj5"}
+
+
+def test_like_and_name_prefix_are_case_sensitive_on_both_dialects(repo: RunRepository) -> None:
+    """As docs/query-language.md says text compares; SQLite's LIKE folded ASCII case, so
+    ``model_name like 'null'`` also found 'NULL' there and not on PostgreSQL."""
+    repo.insert_run(RunCreate(run_id="Upper", model_name="NULL"))
+    repo.insert_run(RunCreate(run_id="upper", model_name="null"))
+    assert ids(repo, "model_name like 'null'") == {"upper"}
+    assert ids(repo, "run_id like 'Up%'") == {"Upper"}
+    assert [r.run_id for r in repo.query_runs(name_prefix="up")] == ["upper"]

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mangodb.errors import InvalidDatabaseURL
 from mangodb.settings import mask_url, parse_url, resolve_url
 
 
@@ -46,6 +47,26 @@ def test_bare_path_is_sqlite(tmp_path: Path) -> None:
     url = parse_url("runs/db.sqlite3")
     assert url.drivername == "sqlite"
     assert url.database == str(tmp_path / "runs" / "db.sqlite3")
+
+
+@pytest.mark.parametrize(
+    "conninfo",
+    [
+        "host=db.internal port=5432 user=u password=s3cr3t-pw dbname=runs",
+        "dbname=runs password='it\\'s s3cr3t-pw' host=db",
+        "  PASSWORD = s3cr3t-pw host=db",
+    ],
+)
+def test_a_libpq_keyword_value_string_is_refused_without_its_password(
+    conninfo: str, tmp_path: Path
+) -> None:
+    """Not taken for a SQLite path (a file named by the password): a clear error naming the
+    keywords, not their values."""
+    with pytest.raises(InvalidDatabaseURL, match="keyword/value connection string") as caught:
+        parse_url(conninfo)
+    assert "s3cr3t" not in str(caught.value)
+    assert "password" in str(caught.value) and "postgresql://" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 PASSWORDS = st.text(

@@ -230,7 +230,7 @@ class RunMethods(Boundary):
         """Add and remove tags of a run; returns the run."""
         run_id = inputs.run_id(run_id)
         add_list = [inputs.checked_text(t, "tag", MAX_ID) for t in inputs.texts(add, "add")]
-        remove_set = set(inputs.texts(remove, "remove"))
+        remove_set = {t.strip() for t in inputs.texts(remove, "remove")}
 
         return self._write(lambda session: writes.set_tags(session, run_id, add_list, remove_set))
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from mangodb.cli.app import app, console, err_console
 from mangodb.cli.db import UrlOption
 from mangodb.cli.render import open_repo, print_json
+from mangodb.cli.render import text as plain_cell
 from mangodb.cli.runs import runs_app
 from mangodb.errors import CloudError, ValidationError
 from mangodb.integrations.aws.backfill import BackfillSummary, backfill_crash_data
@@ -45,7 +46,10 @@ def parse_duration(text: str) -> dt.timedelta:
     if not match:
         raise ValidationError(f"invalid duration {text!r}: use e.g. 90s, 15m, 2h or 1d")
     value, unit = float(match.group(1)), (match.group(2) or "s").lower()
-    return dt.timedelta(seconds=value * _UNITS[unit])
+    try:
+        return dt.timedelta(seconds=value * _UNITS[unit])
+    except OverflowError:
+        raise ValidationError(f"duration {text!r} is too long") from None
 
 
 def parse_since(text: str | None) -> dt.datetime | None:
@@ -53,7 +57,10 @@ def parse_since(text: str | None) -> dt.datetime | None:
     if text is None:
         return None
     if _DURATION.match(text):
-        return dt.datetime.now(dt.timezone.utc) - parse_duration(text)
+        try:
+            return dt.datetime.now(dt.timezone.utc) - parse_duration(text)
+        except OverflowError:
+            raise ValidationError(f"--since {text!r} is before year 1") from None
     try:
         moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -167,14 +174,19 @@ def print_reap_report(report: ReapReport) -> None:
         detail.add_column(name)
     for v in changing[:ROW_LIMIT]:
         written = "dry run" if report.dry_run else ("lost race" if v.lost_race else "yes")
-        detail.add_row(
-            v.run_id,
-            v.instance_id,
-            v.region,
-            v.ec2_state or "absent",
-            v.verdict.value,
-            v.reason or "",
-            written,
+        detail.add_row(  # cells never read as markup: run ids and AWS errors hold [brackets]
+            *map(
+                plain_cell,
+                (
+                    v.run_id,
+                    v.instance_id,
+                    v.region,
+                    v.ec2_state or "absent",
+                    v.verdict.value,
+                    v.reason or "",
+                    written,
+                ),
+            )
         )
     console.print(detail)
     if len(changing) > ROW_LIMIT:
@@ -256,11 +268,16 @@ def print_backfill_summary(summary: BackfillSummary) -> None:
     for name in ("run", "outcome", "attached", "detail"):
         detail.add_column(name)
     for outcome in notable[:ROW_LIMIT]:
-        detail.add_row(
-            outcome.run_id,
-            outcome.status.value,
-            "yes" if outcome.attached else "no",
-            outcome.detail,
+        detail.add_row(  # never markup: an S3 error can quote a regex like [/:]
+            *map(
+                plain_cell,
+                (
+                    outcome.run_id,
+                    outcome.status.value,
+                    "yes" if outcome.attached else "no",
+                    outcome.detail,
+                ),
+            )
         )
     console.print(detail)
     if len(notable) > ROW_LIMIT:

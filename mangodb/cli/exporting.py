@@ -38,10 +38,13 @@ def export_format(out: Path, given: str | None) -> str:
 
 def check_destination(out: Path) -> None:
     """One-line errors for a destination that cannot be written, before any query runs."""
-    if out.is_dir():
-        raise ValidationError(f"--out {out} is a directory; give a file name")
-    if not out.parent.is_dir():
-        raise ValidationError(f"--out {out}: directory {out.parent} does not exist")
+    try:
+        if out.is_dir():
+            raise ValidationError(f"--out {out} is a directory; give a file name")
+        if not out.parent.is_dir():
+            raise ValidationError(f"--out {out}: directory {out.parent} does not exist")
+    except OSError as error:  # e.g. a name longer than the file system allows
+        raise ValidationError(f"--out {str(out)[:80]!r}: {error.strerror}") from None
 
 
 def column_order(names: Sequence[str]) -> list[str]:

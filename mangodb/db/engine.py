@@ -82,6 +82,9 @@ def _sqlite_engine(url: URL, *, read_only: bool = False, **overrides: Any) -> En
         cursor.execute("PRAGMA foreign_keys=ON")
         # Wait for a competing writer instead of failing with "database is locked".
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        # LIKE as on PostgreSQL (and as docs/query-language.md says text compares): case-
+        # sensitive; SQLite's default folds ASCII case, so 'null' matched 'NULL'.
+        cursor.execute("PRAGMA case_sensitive_like=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -4,16 +4,18 @@ ahead -> SchemaTooNew."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, inspect
 
 from alembic import command
-from mangodb.errors import SchemaError, SchemaOutOfDate, SchemaTooNew
+from mangodb.errors import SchemaError, SchemaOutOfDate, SchemaTooNew, ValidationError
 from mangodb.settings import mask_url
 
 VERSION_TABLE = "mangodb_alembic_version"
@@ -79,8 +81,21 @@ def schema_state(engine: Engine) -> SchemaState:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), revision)
+    """Migrate to ``revision``: ``head`` (or ``heads``) or one of the known revision ids.
+    Anything else (alembic's relative and branch syntaxes included, where it can fail on an
+    assertion) is a ``ValidationError`` and nothing is migrated."""
+    targets = ["head", "heads", *sorted(known_revisions())]
+    if revision not in targets:
+        close = difflib.get_close_matches(revision, targets, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValidationError(
+            f"unknown schema revision {revision!r}: give one of {', '.join(targets)}{hint}"
+        )
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), revision)
+    except CommandError as error:
+        raise ValidationError(f"cannot upgrade to schema revision {revision!r}: {error}") from error
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -94,7 +94,8 @@ class PgCluster:
         except OSError:
             return ""
 
-    def init(self) -> None:
+    def init(self, *initdb_args: str, **settings_: str) -> None:
+        """initdb (with ``initdb_args``), then this cluster's settings (``settings_`` win)."""
         pwfile = self.root / "pwfile"
         pwfile.write_text(self.password + "\n")
         if self.as_postgres:
@@ -104,6 +105,7 @@ class PgCluster:
         self._run(
             "initdb", "-D", str(self.data), "-U", ROLE, f"--pwfile={pwfile}", "-E", "UTF8",
             "--auth-host=scram-sha-256", "--auth-local=trust", "--no-sync", "--no-instructions",
+            *initdb_args,
         )  # fmt: skip
         pwfile.unlink()
         settings = {
@@ -117,6 +119,7 @@ class PgCluster:
             "fsync": "off",
             "full_page_writes": "off",
             "log_min_messages": "warning",
+            **settings_,
         }
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())

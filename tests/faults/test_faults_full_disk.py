@@ -13,6 +13,7 @@ import sqlite3
 import struct
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
-from faults.fault_cluster import PgCluster
+from faults.fault_cluster import PgCluster, cluster_problem, server_bindir
 from faults.fault_figures import record
 from mangodb import DatabaseUnavailable, RunCreate, RunRepository, StorageFull
 
@@ -173,3 +174,118 @@ def test_postgres_tablespace_on_a_full_disk_refuses_typed_and_resumes(
                 connection.execute(text(f"DROP TABLESPACE IF EXISTS {name}"))
     finally:
         admin.dispose()
+
+
+DATA_DISK_MB = 64
+
+
+@pytest.fixture
+def data_dir_disk() -> Iterator[Path]:
+    """A DATA_DISK_MB MB tmpfs for a whole cluster's data directory (WAL included)."""
+    mount_point = Path(tempfile.mkdtemp(prefix="mangodb-pgdata-"))
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={DATA_DISK_MB}m,mode=0700", "tmpfs",
+         str(mount_point)],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        mount_point.rmdir()
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip() or done.returncode}")
+    try:
+        yield mount_point
+    finally:
+        if subprocess.run(["umount", str(mount_point)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+        mount_point.rmdir()
+
+
+def test_postgres_data_directory_on_a_full_disk(data_dir_disk: Path) -> None:
+    """The whole data directory, WAL included, on a small tmpfs: once it is full the server
+    cannot write WAL either. The writer sees a typed ``DatabaseUnavailable`` (``StorageFull``
+    while the server refuses the write; the plain kind if it stops itself), nothing it
+    acknowledged is lost, and once space is freed (and the server started again, if it
+    stopped) the same writer writes its buffered rows, once each."""
+    problem = cluster_problem()
+    if problem:
+        pytest.skip(problem)
+    bindir = server_bindir()
+    assert bindir is not None
+    cluster = PgCluster(bindir, data_dir_disk / "cluster")
+    cluster.root.mkdir()
+    if cluster.as_postgres:
+        shutil.chown(data_dir_disk, "postgres", "postgres")
+    try:
+        # 1 MB WAL segments, so the WAL's share of the small disk stays small.
+        cluster.init("--wal-segsize=1", min_wal_size="'2MB'", max_wal_size="'4MB'",
+                     shared_buffers="'8MB'")  # fmt: skip
+        cluster.start()
+        url = cluster.fresh_database()
+        run_id = "full-data-1"
+        repo = RunRepository.connect(url)
+        repo.insert_run(RunCreate(run_id=run_id, status="running"))
+        writer = repo.history_writer(run_id, flush_every=10**9, flush_seconds=0.05)
+        step, acked = 0, 0
+
+        def write_block(rows: int) -> None:
+            nonlocal step
+            for _ in range(rows):
+                writer.log({key: value_at(step, key) for key in KEYS}, step=step)
+                step += 1
+
+        write_block(200)
+        writer.flush()
+        acked = step
+        filler = data_dir_disk / "filler"
+        _fill(filler)
+        refusal: BaseException | None = None
+        for _ in range(400):
+            write_block(50)
+            try:
+                writer.flush()
+            except DatabaseUnavailable as error:
+                refusal = error
+                break
+            acked = step
+        assert refusal is not None, "the disk never filled"
+        assert cluster.password not in str(refusal)
+        server_stopped = cluster.postmaster_pid() is None or not _answers(cluster)
+        if not server_stopped:  # still up: reads work, and hold every acknowledged point
+            history = repo.get_history(run_id, [KEYS[0]])
+            assert list(history[KEYS[0]].steps)[:acked] == list(range(acked))
+        filler.unlink()
+        if server_stopped:
+            cluster.start()
+        for _ in range(100):  # the pool's connections died with the server: retried
+            try:
+                writer.flush()
+                break
+            except DatabaseUnavailable:
+                time.sleep(0.2)
+        writer.close()
+        history = repo.get_history(run_id)
+        repo.close()
+        for key in KEYS:
+            assert list(history[key].steps) == list(range(step)), f"{key}: lost or repeated"
+        record(
+            f"PostgreSQL data directory on a full {DATA_DISK_MB} MB tmpfs",
+            refusal=type(refusal).__name__,
+            server_stopped=server_stopped,
+            points_acknowledged_before_full=acked * len(KEYS),
+            points_stored_after=step * len(KEYS),
+            lost=0,
+        )
+    finally:
+        cluster.teardown()
+
+
+def _answers(cluster: PgCluster) -> bool:
+    engine = create_engine(cluster.url())
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+    finally:
+        engine.dispose()

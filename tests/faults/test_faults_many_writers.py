@@ -24,24 +24,12 @@ from sqlalchemy.engine import URL
 
 from faults import fault_worker
 from faults.fault_figures import record, sized
+from faults.fault_invariants import legal
 from mangodb import RunCreate, RunRepository, RunStatus
 
 pytestmark = pytest.mark.faults
 
-TERMINAL = {"completed", "failed", "crashed", "terminated"}
 SHARED = [f"shared-{i:02d}" for i in range(6)]
-
-
-def legal(from_status: str | None, to_status: str) -> bool:
-    """The documented lifecycle: launched -> anything, running -> a terminal status,
-    a terminal status -> nothing (without force)."""
-    if from_status is None:
-        return True
-    if from_status == "launched":
-        return to_status != "launched"
-    if from_status == "running":
-        return to_status in TERMINAL
-    return False
 
 
 def _run_workers(url: URL, processes: int, ops: int, tmp_path: Path) -> list[dict[str, Any]]:

@@ -1,5 +1,7 @@
 """Passwords never show: every database-using CLI command, given a URL that carries a password
-(in the user info, percent-encoded, or as a ``password=`` query parameter), against the
+in every form libpq accepts (in the user info, plain or percent-encoded, as a ``password=``
+query parameter, or in a libpq keyword/value string, which mangodb refuses with an error that
+names its keywords only), against the
 session's password-protected cluster with a wrong password, a wrong database, and against a
 port nothing listens on. The password appears in no output, no error and no log record, with
 every logger at DEBUG (SQLAlchemy and psycopg included).
@@ -22,14 +24,21 @@ from mangodb.cli import app
 
 pytestmark = pytest.mark.faults
 
-FORMS = ["userinfo", "query"]
+FORMS = ["userinfo", "percent-encoded", "query", "conninfo"]
 FAILURES = ["wrong password", "wrong database", "unreachable"]
 CHECKED = {"command runs": 0}
 
 
 def _url(form: str, password: str, port: int, database: str) -> str:
     if form == "userinfo":
+        assert quote(password, safe="") == password, "a password that needs no encoding"
+        return f"postgresql://{ROLE}:{password}@127.0.0.1:{port}/{database}"
+    if form == "percent-encoded":
         return f"postgresql://{ROLE}:{quote(password, safe='')}@127.0.0.1:{port}/{database}"
+    if form == "conninfo":  # libpq quotes a value with spaces or quotes: 'it\'s'
+        quoted = password.replace("\\", "\\\\").replace("'", "\\'")
+        return (f"host=127.0.0.1 port={port} dbname={database} user={ROLE} "
+                f"password='{quoted}' connect_timeout=3")  # fmt: skip
     return (f"postgresql://127.0.0.1:{port}/{database}?user={ROLE}"
             f"&password={quote(password, safe='')}&connect_timeout=3")  # fmt: skip
 
@@ -69,15 +78,18 @@ def test_no_command_shows_the_password(
     if pg_cluster.postmaster_pid() is None:
         pg_cluster.start()
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # AWS calls fail on loopback
+    monkeypatch.chdir(tmp_path)  # a URL taken for a SQLite path would make its file here
+    special = form != "userinfo"
     password = {
-        "wrong password": "wr0ng:p@ss/" + secrets.token_hex(6),
+        "wrong password": ("wr0ng:p@ss/ it's" if special else "wr0ng-") + secrets.token_hex(6),
         "wrong database": pg_cluster.password,
-        "unreachable": "unre@chable:" + secrets.token_hex(6),
+        "unreachable": ("unre@chable:" if special else "unreachable-") + secrets.token_hex(6),
     }[failure]
     port = free_port() if failure == "unreachable" else pg_cluster.port
     database = "no_such_db" if failure == "wrong database" else "postgres"
     url = _url(form, password, port, database)
-    forms_of_secret = {password, quote(password, safe=""), quote(password)}
+    # The password as given, as encoded, and its random tail (found whatever the quoting).
+    forms_of_secret = {password, quote(password, safe=""), quote(password), password[-12:]}
     caplog.set_level(logging.DEBUG)
     runner = CliRunner()
     failed = 0
@@ -93,6 +105,7 @@ def test_no_command_shows_the_password(
     assert not any(s in logged for s in forms_of_secret), "a log record shows the password"
     # Each command failed on the database (import-wandb on an empty directory fails first).
     assert failed == len(_commands(url, tmp_path))
+    assert not any(password in p.name for p in tmp_path.rglob("*")), "a file named by it"
     CHECKED["command runs"] += failed
     record("password never shown (CLI output, errors, DEBUG logs)",
            command_runs=CHECKED["command runs"], shown=0)  # fmt: skip

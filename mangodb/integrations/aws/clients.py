@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from mangodb.errors import CloudError, MissingExtra
+from mangodb.errors import CloudError, MissingExtra, ValidationError
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -74,12 +74,7 @@ def s3_client(
     endpoint_url: str | None = None,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> S3Client:
-    client: S3Client = _boto3().client(
-        "s3",
-        region_name=region or default_region(),
-        endpoint_url=endpoint_url,
-        config=client_config(max_attempts),
-    )
+    client: S3Client = _client("s3", region, endpoint_url, max_attempts)
     return client
 
 
@@ -89,13 +84,21 @@ def ec2_client(
     endpoint_url: str | None = None,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> EC2Client:
-    client: EC2Client = _boto3().client(
-        "ec2",
-        region_name=region or default_region(),
-        endpoint_url=endpoint_url,
-        config=client_config(max_attempts),
-    )
+    client: EC2Client = _client("ec2", region, endpoint_url, max_attempts)
     return client
+
+
+def _client(service: str, region: str | None, endpoint_url: str | None, attempts: int) -> Any:
+    """A boto3 client; a region or endpoint botocore refuses is a ``ValidationError``."""
+    try:
+        return _boto3().client(
+            service,
+            region_name=region or default_region(),
+            endpoint_url=endpoint_url,
+            config=client_config(attempts),
+        )
+    except ValueError as error:  # botocore's InvalidRegionError; a malformed endpoint URL
+        raise ValidationError(f"cannot make an AWS {service} client: {error}") from error
 
 
 def error_code(error: BaseException) -> str | None:
