@@ -10,6 +10,9 @@ Printed per (hosts, mode): sustained points/s, append and heartbeat latency p50/
 (by type), points acknowledged vs stored (checked after, directly on PostgreSQL), and the most
 server connections the database had at once. PgBouncer (Debian's package) is started on a free
 port by tests/pgbouncer_support.py, in transaction mode with ``--pool`` server connections.
+Every simulated host's client work (packing 500 points a second) runs on this machine too, so
+on a small machine the clients, not the server, set the latencies. Direct mode with more hosts
+than ``max_connections`` uses up the server: run it where nothing else needs that server.
 
     python benchmarks/fleet.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test \\
         --hosts 50,200,500 --seconds 30
@@ -118,14 +121,27 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _connections(admin: URL, database: str) -> int:
-    engine = create_engine(admin)
-    try:
-        with engine.connect() as connection:
-            query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d")
-            return int(connection.scalar(query, {"d": database}) or 0)
-    finally:
-        engine.dispose()
+class _ConnectionWatch:
+    """Counts the database's server connections over one admin connection opened before the
+    fleet starts (a new one could be refused once the fleet has used every slot)."""
+
+    def __init__(self, admin: URL, database: str) -> None:
+        self.engine = create_engine(admin, pool_size=1, max_overflow=0)
+        self.connection = self.engine.connect()
+        self.database = database
+
+    def count(self) -> int:
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d")
+        try:
+            value = self.connection.scalar(query, {"d": self.database})
+            self.connection.rollback()
+            return int(value or 0)
+        except Exception:  # counted as nothing this time; the next poll tries again
+            return 0
+
+    def close(self) -> None:
+        self.connection.close()
+        self.engine.dispose()
 
 
 def measure(
@@ -161,11 +177,12 @@ def measure(
         for worker in workers:
             worker.start()
         peak = 0
-        admin_postgres = admin.set(database="postgres")
+        watch = _ConnectionWatch(admin.set(database="postgres"), database)
+        stack.callback(watch.close)
         began = time.monotonic()
         results = []
         while len(results) < processes:
-            peak = max(peak, _connections(admin_postgres, database))
+            peak = max(peak, watch.count())
             with contextlib.suppress(Exception):
                 results.append(queue.get(timeout=0.5))
         wall = time.monotonic() - began - 2.0
