@@ -2,8 +2,9 @@
 database, the figures by :mod:`mangodb.runs.method_maths`. On PostgreSQL the aggregates (n,
 mean, variance, declared directions, runs per method) are one statement of hash aggregates;
 SQLite has no variance, so it sums values and squares in one pass (squared deviations in a
-second one where that would lose digits), then counts the runs per method. The per-run values
-are fetched (one query) only when scipy is there to bootstrap Δm's interval.
+second one where that would lose digits), then counts the runs per method. With scipy, Δm's
+interval needs the per-run values of small samples (fetched, one query) and the moments of
+large ones (summed by the database, one statement).
 
 Runs without a gradient method are left out; NaN and never-set values are left out of their
 objective; the direction of an objective is the one most of its rows declare (``min`` unless
@@ -53,18 +54,74 @@ Aggregates = dict[tuple[str, str], method_maths.Aggregate]
 
 
 def _fetch_runs(
-    session: Session, plan: Plan, names: Sequence[str] | None
+    session: Session, plan: Plan, names: Sequence[str] | None, methods: Sequence[str]
 ) -> dict[str, list[dict[str, float]]]:
-    """One query: method, run, objective and value of every selected objective row that has a
-    value (NaN and never-set values are NULL), as each method's runs. Read through the Core
-    connection: plain tuples, no ORM row processing."""
+    """One query: method, run, objective and value of every selected objective row of the
+    given methods that has a value (NaN and never-set values are NULL), as each method's
+    runs. Read through the Core connection: plain tuples, no ORM row processing."""
     method, run_pk, where = _source(plan, names)
     value = RunObjective.value
-    statement = select(method, run_pk, RunObjective.name, value).where(*where, value.is_not(None))
+    statement = select(method, run_pk, RunObjective.name, value).where(
+        *where, value.is_not(None), method.in_(list(methods))
+    )
     runs: dict[str, dict[int, dict[str, float]]] = defaultdict(dict)
     for m, pk, name, number in session.connection().execute(statement).all():
         runs[m].setdefault(pk, {})[name] = number
     return {m: list(by_run.values()) for m, by_run in runs.items()}
+
+
+def _moments(
+    session: Session, plan: Plan, names: Sequence[str], aggregates: Aggregates
+) -> dict[str, method_maths.Moments]:
+    """One statement, instead of fetching every value: per method, its runs with a value and,
+    per pair of objectives, the count and sum of the products of the deviations from the
+    objective's mean (bound from ``aggregates``) over the runs having both. The values are
+    pivoted to one row per run (a grouping by run), then summed per method."""
+    method, run_pk, where = _source(plan, names)
+    value, name = RunObjective.value, RunObjective.name
+    # Grouped by run alone (its method is one value): SQLite reads the (run_pk, name) index
+    # in order, no sort.
+    pivot = select(
+        func.max(method).label("method"),
+        *(func.max(case((name == n, value))).label(f"x{i}") for i, n in enumerate(names)),
+    )
+    per_run = pivot.where(*where, value.is_not(None)).group_by(run_pk).subquery("per_run")
+
+    def mean_of(objective: str) -> Any:
+        known = {
+            m: literal(a.mean)
+            for (m, n), a in aggregates.items()
+            if n == objective and a.mean is not None and math.isfinite(a.mean)
+        }
+        return case(known, value=per_run.c.method) if known else literal(None)
+
+    deviations = select(
+        per_run.c.method.label("method"),
+        *((per_run.c[f"x{i}"] - mean_of(n)).label(f"d{i}") for i, n in enumerate(names)),
+    ).subquery("deviations")
+    pairs = [(i, j) for i in range(len(names)) for j in range(i, len(names))]
+    products = [deviations.c[f"d{i}"] * deviations.c[f"d{j}"] for i, j in pairs]
+    statement = select(
+        deviations.c.method,
+        func.count(),
+        *(func.count(p) for p in products),
+        *(func.sum(p) for p in products),
+    ).group_by(deviations.c.method)
+    moments: dict[str, method_maths.Moments] = {}
+    for m, runs, *sums in session.connection().execute(statement):
+        counts, totals = sums[: len(pairs)], sums[len(pairs) :]
+        covariances = {
+            (names[i], names[j]): float(t) / c
+            for (i, j), c, t in zip(pairs, counts, totals, strict=True)
+            if c and t is not None
+        }
+        moments[m] = method_maths.Moments(
+            runs=int(runs),
+            means={n: aggregates[(m, n)].mean for n in names if (m, n) in aggregates},
+            counts={names[i]: int(c) for (i, j), c in zip(pairs, counts, strict=True) if i == j},
+            covariances=covariances,
+        )
+    return moments
 
 
 def _aggregate(n: int, mean: Any, squares: Any) -> method_maths.Aggregate:
@@ -133,33 +190,46 @@ def _sqlite_aggregates(
     enough), then the runs per method."""
     method, run_pk, where = _source(plan, names)
     value, name = RunObjective.value, RunObjective.name
+    # Grouped in the order of the covering index (name, run_status, run_gradient_method, ...)
+    # when the criteria are on run_objectives alone: index-only and no sort; the groups of a
+    # (method, objective) over statuses are added up here.
+    order = (name, RunObjective.run_status, method) if method is not Run.gradient_method else ()
     sums = (
         select(
             method.label("method"),
             name.label("name"),
             func.count(value).label("n"),
-            func.avg(value).label("mean"),
+            func.total(value).label("total"),
             func.sum(value * value).label("squares"),
             func.count().filter(RunObjective.direction == "max").label("says_max"),
             func.count().filter(RunObjective.direction != "max").label("says_min"),
         )
         .where(*where)
-        .group_by(name, method)
+        .group_by(*(order or (name, method)))
     )
     connection = session.connection()
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     deviations: dict[tuple[str, str], float | None] = {}
     means: dict[tuple[str, str], tuple[int, Any]] = {}
     redo: dict[tuple[str, str], float] = {}
+    added: dict[tuple[str, str], list[Any]] = {}
     for row in connection.execute(sums):
         counts[row.name][0] += int(row.says_max)
         counts[row.name][1] += int(row.says_min)
-        key, n, mean = (row.method, row.name), int(row.n), row.mean
+        group = added.setdefault((row.method, row.name), [0, 0.0, None])
+        group[0] += int(row.n)
+        group[1] += math.nan if row.total is None else row.total  # NULL: +Inf and -Inf
+        if row.squares is not None:
+            group[2] = row.squares + (group[2] or 0.0)
+    for key, (n, total, squares) in added.items():
+        mean = total / n if n else None
         means[key] = (n, mean)
-        if n < 2 or mean is None or not math.isfinite(mean) or not math.isfinite(row.squares):
+        if n < 2 or mean is None or not math.isfinite(mean):
             continue
-        left = row.squares - n * mean * mean
-        if left >= _ONE_PASS_SHARE * row.squares:
+        if squares is None or not math.isfinite(squares):
+            continue
+        left = squares - n * mean * mean
+        if left >= _ONE_PASS_SHARE * squares:
             deviations[key] = left
         else:
             redo[key] = float(mean)
@@ -234,8 +304,18 @@ def method_report(
     _check_objectives(session, plan, names, counts)
     _check_baseline(baseline, sorted(run_counts))
     directions: dict[str, Direction] = _directions(counts, names)
-    # The per-run values serve Δm's bootstrap only (scipy); everything else is aggregates.
-    runs = _fetch_runs(session, plan, names) if statistics else {}
+    # Δm's interval (scipy) needs the runs themselves for an exact bootstrap of small samples
+    # only; a large sample's normal limit needs its moments, which the database sums.
+    moments: dict[str, method_maths.Moments] = {}
+    runs: dict[str, list[dict[str, float]]] = {}
+    if statistics and directions:
+        large = [m for m, c in run_counts.items() if c > method_maths.EXACT_BOOTSTRAP_RUNS]
+        if large:
+            moments = _moments(session, plan, list(directions), aggregates)
+        exact = method_maths.EXACT_BOOTSTRAP_RUNS
+        small = [m for m in run_counts if m not in moments or moments[m].runs <= exact]
+        if small:
+            runs = _fetch_runs(session, plan, names, small)
     return method_maths.build_report(
         baseline,
         directions,
@@ -243,4 +323,5 @@ def method_report(
         aggregates=aggregates,
         run_counts=run_counts,
         statistics=statistics,
+        moments=moments,
     )
