@@ -39,10 +39,10 @@ class Aggregate:
 
 @dataclass(frozen=True)
 class Moments:
-    """What Δm's interval needs of a large sample (more than ``EXACT_BOOTSTRAP_RUNS`` runs),
-    computed by the database instead of from every value: the runs with a value, per objective
-    its mean and number of values, per pair of objectives the mean product of the deviations
-    from those means over the runs having both (what ``numpy.ma.cov(bias=True)`` gives)."""
+    """What Δm's interval needs of a large sample (more than ``EXACT_BOOTSTRAP_RUNS`` runs):
+    the runs with a value, per objective its mean and number of values, per pair of objectives
+    the mean product of the deviations from those means over the runs having both (what
+    ``numpy.ma.cov(bias=True)`` gives). See :func:`moments_of`."""
 
     runs: int
     means: Mapping[str, float | None]
@@ -210,35 +210,39 @@ def _delta_m_of_means(means: Any, base: Any, signs: Any) -> Any:
         return 100.0 * np.mean(signs * (means - base) / base, axis=-1)
 
 
-def _normal_means(rng: Any, matrix: Any, resamples: int) -> Any:
+def moments_of(matrix: Any, names: Sequence[str]) -> Moments:
+    """The moments of a sample given as a matrix (a row per run, a column per objective of
+    ``names``, NaN where a run has no value): means and counts of the observed values, and
+    pairwise covariances over the runs having both (``numpy.ma.cov(bias=True)``)."""
+    import numpy as np
+
+    ma: Any = np.ma
+    masked = ma.masked_invalid(np.asarray(matrix, dtype=np.float64).reshape(-1, len(names)))
+    means = masked.mean(axis=0)
+    counts = (~ma.getmaskarray(masked)).sum(axis=0)
+    cov = np.atleast_2d(np.asarray(ma.cov(masked, rowvar=False, bias=True).filled(0.0)))
+    return Moments(
+        runs=len(masked),
+        means={n: None if ma.is_masked(means[i]) else float(means[i]) for i, n in enumerate(names)},
+        counts={n: int(counts[i]) for i, n in enumerate(names)},
+        covariances={
+            (a, b): float(cov[i, j]) for i, a in enumerate(names) for j, b in enumerate(names)
+        },
+    )
+
+
+def _normal_means(rng: Any, moments: Moments, names: Sequence[str], resamples: int) -> Any:
     """Resampled mean vectors of a large sample, from their normal limit (pairwise covariances
     of the observed values, divided by the number of values)."""
     import numpy as np
 
-    ma: Any = np.ma
-    masked = ma.masked_invalid(matrix)
-    means = np.asarray(masked.mean(axis=0), dtype=np.float64)
-    counts = np.maximum((~masked.mask).sum(axis=0) if masked.mask.ndim else len(matrix), 1)
-    cov = np.asarray(ma.cov(masked, rowvar=False, bias=True).filled(0.0), dtype=np.float64)
-    cov = np.atleast_2d(cov) / np.sqrt(np.outer(counts, counts))
-    return rng.multivariate_normal(means, cov, size=resamples, method="eigh", check_valid="ignore")
-
-
-def _normal_from(rng: Any, moments: Moments, names: Sequence[str], resamples: int) -> Any:
-    """:func:`_normal_means` from the sample's moments instead of its values."""
-    import numpy as np
-
     means = np.array([moments.means.get(n) for n in names], dtype=np.float64)
     counts = np.maximum(np.array([moments.counts.get(n, 0) for n in names], dtype=float), 1)
-
-    def cov(a: str, b: str) -> float:
-        return moments.covariances.get((a, b), moments.covariances.get((b, a), 0.0))
-
-    matrix = np.array([[cov(a, b) for b in names] for a in names], dtype=np.float64)
-    matrix = matrix / np.sqrt(np.outer(counts, counts))
-    return rng.multivariate_normal(
-        means, matrix, size=resamples, method="eigh", check_valid="ignore"
+    cov = np.array(
+        [[moments.covariances.get((a, b), 0.0) for b in names] for a in names], dtype=np.float64
     )
+    cov = cov / np.sqrt(np.outer(counts, counts))
+    return rng.multivariate_normal(means, cov, size=resamples, method="eigh", check_valid="ignore")
 
 
 def delta_m_interval(
@@ -263,9 +267,9 @@ def delta_m_interval(
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     if max(sizes) > EXACT_BOOTSTRAP_RUNS:
         drawn = [
-            _normal_means(rng, _matrix(r, names), BOOTSTRAP_RESAMPLES)
-            if m is None
-            else _normal_from(rng, m, names, BOOTSTRAP_RESAMPLES)
+            _normal_means(
+                rng, m or moments_of(_matrix(r, names), names), names, BOOTSTRAP_RESAMPLES
+            )
             for r, m in zip((runs, baseline), moments, strict=True)
         ]
         sampled = _delta_m_of_means(drawn[0], drawn[1], signs)

@@ -70,58 +70,32 @@ def _fetch_runs(
     return {m: list(by_run.values()) for m, by_run in runs.items()}
 
 
-def _moments(
-    session: Session, plan: Plan, names: Sequence[str], aggregates: Aggregates
-) -> dict[str, method_maths.Moments]:
-    """One statement, instead of fetching every value: per method, its runs with a value and,
-    per pair of objectives, the count and sum of the products of the deviations from the
-    objective's mean (bound from ``aggregates``) over the runs having both. The values are
-    pivoted to one row per run (a grouping by run), then summed per method."""
+def _moments(session: Session, plan: Plan, names: Sequence[str]) -> dict[str, method_maths.Moments]:
+    """The moments of each method's runs (Δm's interval of a large sample) from one row per
+    run, pivoted by the database (a grouping by run) and read as one numpy matrix: no Python
+    object per value. Only with scipy, so numpy is there."""
+    import numpy as np
+
     method, run_pk, where = _source(plan, names)
     value, name = RunObjective.value, RunObjective.name
     # Grouped by run alone (its method is one value): SQLite reads the (run_pk, name) index
     # in order, no sort.
-    pivot = select(
-        func.max(method).label("method"),
-        *(func.max(case((name == n, value))).label(f"x{i}") for i, n in enumerate(names)),
-    )
-    per_run = pivot.where(*where, value.is_not(None)).group_by(run_pk).subquery("per_run")
-
-    def mean_of(objective: str) -> Any:
-        known = {
-            m: literal(a.mean)
-            for (m, n), a in aggregates.items()
-            if n == objective and a.mean is not None and math.isfinite(a.mean)
-        }
-        return case(known, value=per_run.c.method) if known else literal(None)
-
-    deviations = select(
-        per_run.c.method.label("method"),
-        *((per_run.c[f"x{i}"] - mean_of(n)).label(f"d{i}") for i, n in enumerate(names)),
-    ).subquery("deviations")
-    pairs = [(i, j) for i in range(len(names)) for j in range(i, len(names))]
-    products = [deviations.c[f"d{i}"] * deviations.c[f"d{j}"] for i, j in pairs]
-    statement = select(
-        deviations.c.method,
-        func.count(),
-        *(func.count(p) for p in products),
-        *(func.sum(p) for p in products),
-    ).group_by(deviations.c.method)
-    moments: dict[str, method_maths.Moments] = {}
-    for m, runs, *sums in session.connection().execute(statement):
-        counts, totals = sums[: len(pairs)], sums[len(pairs) :]
-        covariances = {
-            (names[i], names[j]): float(t) / c
-            for (i, j), c, t in zip(pairs, counts, totals, strict=True)
-            if c and t is not None
-        }
-        moments[m] = method_maths.Moments(
-            runs=int(runs),
-            means={n: aggregates[(m, n)].mean for n in names if (m, n) in aggregates},
-            counts={names[i]: int(c) for (i, j), c in zip(pairs, counts, strict=True) if i == j},
-            covariances=covariances,
+    statement = (
+        select(
+            func.max(method),
+            *(func.max(case((name == n, value))) for n in names),
         )
-    return moments
+        .where(*where, value.is_not(None))
+        .group_by(run_pk)
+    )
+    rows = session.connection().execute(statement).all()
+    if not rows:
+        return {}
+    methods = np.array([row[0] for row in rows], dtype=object)
+    matrix = np.array([row[1:] for row in rows], dtype=np.float64).reshape(len(rows), len(names))
+    return {
+        str(m): method_maths.moments_of(matrix[methods == m], names) for m in sorted(set(methods))
+    }
 
 
 def _aggregate(n: int, mean: Any, squares: Any) -> method_maths.Aggregate:
@@ -311,7 +285,7 @@ def method_report(
     if statistics and directions:
         large = [m for m, c in run_counts.items() if c > method_maths.EXACT_BOOTSTRAP_RUNS]
         if large:
-            moments = _moments(session, plan, list(directions), aggregates)
+            moments = _moments(session, plan, list(directions))
         exact = method_maths.EXACT_BOOTSTRAP_RUNS
         small = [m for m in run_counts if m not in moments or moments[m].runs <= exact]
         if small:
