@@ -162,7 +162,7 @@ def _sqlite_aggregates(
     """SQLite has no variance: per (method, objective) n, mean, Σv² and declared directions in
     one pass (and Σ(v − mean)² in a second one where Σv² cannot give the variance exactly
     enough), then the runs per method."""
-    method, run_pk, where = _source(plan, names)
+    method, _, where = _source(plan, names)
     value, name = RunObjective.value, RunObjective.name
     # Grouped in the order of the covering index (name, run_status, run_gradient_method, ...)
     # when the criteria are on run_objectives alone: index-only and no sort; the groups of a
@@ -210,7 +210,15 @@ def _sqlite_aggregates(
     if redo:
         deviations.update(_squared_deviations(connection, method, where, redo))
     aggregates = {k: _aggregate(n, mean, deviations.get(k)) for k, (n, mean) in means.items()}
-    runs = select(method, func.count(func.distinct(run_pk))).where(*where).group_by(method)
+    # Runs per method as the runs having a selected objective row (an index probe each), not
+    # count(DISTINCT run_pk) over every row, which sorts them all.
+    chosen = () if names is None else (RunObjective.name.in_(list(names)),)
+    having = select(RunObjective.run_pk).where(RunObjective.run_pk == Run.id, *chosen).exists()
+    runs = (
+        select(Run.gradient_method, func.count())
+        .where(*plan.where, Run.gradient_method.is_not(None), having)
+        .group_by(Run.gradient_method)
+    )
     run_counts = {m: int(c) for m, c in connection.execute(runs)}
     return aggregates, run_counts, counts
 
