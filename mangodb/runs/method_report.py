@@ -98,6 +98,18 @@ def _moments(session: Session, plan: Plan, names: Sequence[str]) -> dict[str, me
     }
 
 
+def _runs_per_method(plan: Plan, names: Sequence[str] | None) -> Any:
+    """Runs per method as the selected runs having a selected objective row (an index probe
+    each), not distinct run keys over every objective row (a sort or hash of them all)."""
+    chosen = () if names is None else (RunObjective.name.in_(list(names)),)
+    having = select(RunObjective.run_pk).where(RunObjective.run_pk == Run.id, *chosen).exists()
+    return (
+        select(Run.gradient_method.label("method"), func.count().label("runs"))
+        .where(*plan.where, Run.gradient_method.is_not(None), having)
+        .group_by(Run.gradient_method)
+    )
+
+
 def _aggregate(n: int, mean: Any, squares: Any) -> method_maths.Aggregate:
     """n, mean and the sum of squared deviations from the mean -> n, mean, sample std."""
     if mean is None or n == 0:
@@ -112,9 +124,8 @@ def _postgres_aggregates(
     session: Session, plan: Plan, names: Sequence[str] | None
 ) -> tuple[Aggregates, dict[str, int], dict[str, list[int]]]:
     """One statement: per (method, objective) n, mean, variance and declared directions (a hash
-    aggregate), joined to the runs per method (distinct runs counted as groups, not with
-    ``count(DISTINCT)``, which would sort every row)."""
-    method, run_pk, where = _source(plan, names)
+    aggregate), joined to the runs per method."""
+    method, _, where = _source(plan, names)
     value = RunObjective.value
     stats = (
         select(
@@ -130,12 +141,7 @@ def _postgres_aggregates(
         .group_by(method, RunObjective.name)
         .subquery("stats")
     )
-    per_run = select(method.label("method")).where(*where).group_by(method, run_pk).subquery()
-    runs = (
-        select(per_run.c.method, func.count().label("runs"))
-        .group_by(per_run.c.method)
-        .subquery("runs")
-    )
+    runs = _runs_per_method(plan, names).subquery("runs")
     statement = select(stats, runs.c.runs).join_from(stats, runs, stats.c.method == runs.c.method)
     aggregates: Aggregates = {}
     run_counts: dict[str, int] = {}
@@ -210,16 +216,7 @@ def _sqlite_aggregates(
     if redo:
         deviations.update(_squared_deviations(connection, method, where, redo))
     aggregates = {k: _aggregate(n, mean, deviations.get(k)) for k, (n, mean) in means.items()}
-    # Runs per method as the runs having a selected objective row (an index probe each), not
-    # count(DISTINCT run_pk) over every row, which sorts them all.
-    chosen = () if names is None else (RunObjective.name.in_(list(names)),)
-    having = select(RunObjective.run_pk).where(RunObjective.run_pk == Run.id, *chosen).exists()
-    runs = (
-        select(Run.gradient_method, func.count())
-        .where(*plan.where, Run.gradient_method.is_not(None), having)
-        .group_by(Run.gradient_method)
-    )
-    run_counts = {m: int(c) for m, c in connection.execute(runs)}
+    run_counts = {m: int(c) for m, c in connection.execute(_runs_per_method(plan, names))}
     return aggregates, run_counts, counts
 
 
