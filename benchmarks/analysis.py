@@ -111,7 +111,7 @@ def pandas_report(repo: RunRepository) -> Callable[[], object]:
     return work
 
 
-def measure(url: URL, n: int, repeat: int) -> dict[str, float]:
+def measure(url: URL, n: int, repeat: int, with_pandas: bool = True) -> dict[str, float]:
     with RunRepository.connect(url) as repo:
         report = repo.method_report("stl")
         assert len(report.rows) == len(METHODS) and report.rows[0].runs >= n // len(METHODS)
@@ -123,9 +123,11 @@ def measure(url: URL, n: int, repeat: int) -> dict[str, float]:
                 lambda: repo.method_report("stl"), repeat
             )
         try:
+            if not with_pandas:
+                raise ImportError
             import pandas  # noqa: F401
         except ImportError:
-            print("    pandas: skipped (pip install 'mangodb[pandas]')")
+            print("    pandas: skipped (--skip-pandas, or pip install 'mangodb[pandas]')")
         else:
             work = pandas_report(repo)
             delta, _ = work()
@@ -154,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pg-url", help="an empty-able PostgreSQL database (a schema is made)")
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--skip-pandas", action="store_true", help="method_report only")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.repeat = 10_000, 5
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         url = URL.create("sqlite", database=str(Path(tmp) / "analysis.sqlite3"))
         if not args.skip_sqlite:
             print(f"  SQLite (seeded in {seed(url, args.runs):.0f} s)")
-            show("sqlite", measure(url, args.runs, args.repeat))
+            show("sqlite", measure(url, args.runs, args.repeat, not args.skip_pandas))
     if args.pg_url:
         admin = create_engine(make_url(args.pg_url))
         schema = f"bench_{uuid.uuid4().hex[:12]}"
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             url = make_url(args.pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
             print(f"  PostgreSQL (seeded in {seed(url, args.runs):.0f} s)")
-            show("postgresql", measure(url, args.runs, args.repeat))
+            show("postgresql", measure(url, args.runs, args.repeat, not args.skip_pandas))
         finally:
             with admin.begin() as connection:
                 connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pytest
+from sqlalchemy import text
 
 from mangodb import (
     MethodNotFound,
@@ -20,6 +21,7 @@ from mangodb import (
     RunRepository,
     ValidationError,
 )
+from mangodb.runs import method_maths
 
 # NYUv2 (13-class segmentation, depth, surface normals; SegNet/MTAN), 9 metrics.
 NAMES = (
@@ -256,3 +258,48 @@ def test_without_scipy_the_report_keeps_means_delta_m_ranks_and_pareto(
     with_scipy = {row.method: row for row in repo.method_report("uniform").rows}
     assert with_scipy["mgda"].objectives["loss"].p_value is not None
     assert with_scipy["mgda"].delta_m == pytest.approx(rows["mgda"].delta_m)
+
+
+def test_large_samples_interval_from_the_database_moments(repo: RunRepository) -> None:
+    """Above EXACT_BOOTSTRAP_RUNS runs a side, Δm's interval comes from the moments the
+    database sums, not from every value: the interval the runs themselves give (same normal
+    limit, same seed), with a value missing on some runs."""
+    if method_maths.scipy_stats() is None:
+        pytest.skip("needs scipy")
+    n = method_maths.EXACT_BOOTSTRAP_RUNS + 20
+    made = [
+        ObjectiveCreate(name="loss", direction="min"),
+        ObjectiveCreate(name="acc", direction="max"),
+    ]
+    repo.insert_runs(
+        RunCreate(run_id=f"{m}-{i}", gradient_method=m, status="completed", objectives=made)  # type: ignore[arg-type]
+        for m in ("base", "new")
+        for i in range(n)
+    )
+    with repo.engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE run_objectives SET value = CASE WHEN name = 'loss' "
+                "THEN 1.0 + ((run_pk * 37) % 101) / 100.0 + (run_pk % 2) / 10.0 "
+                "ELSE 0.5 + ((run_pk * 53) % 97) / 200.0 - ((run_pk * 37) % 101) / 1000.0 END "
+                "WHERE name = 'loss' OR run_pk % 13 <> 0"
+            )
+        )
+        rows = connection.execute(
+            text(
+                "SELECT r.gradient_method, o.run_pk, o.name, o.value FROM run_objectives o "
+                "JOIN runs r ON r.id = o.run_pk WHERE o.value IS NOT NULL"
+            )
+        ).all()
+    by_run: dict[str, dict[int, dict[str, float]]] = {}
+    for method, pk, name, value in rows:
+        by_run.setdefault(method, {}).setdefault(pk, {})[name] = value
+    runs = {m: list(r.values()) for m, r in by_run.items()}
+    expected = method_maths.build_report("base", {"acc": "max", "loss": "min"}, runs)
+    report = repo.method_report("base")
+    got = {r.method: r for r in report.rows}["new"]
+    want = {r.method: r for r in expected.rows}["new"]
+    assert got.delta_m == pytest.approx(want.delta_m, rel=1e-9)
+    assert got.delta_m_ci95 is not None and want.delta_m_ci95 is not None
+    assert got.delta_m_ci95 == pytest.approx(want.delta_m_ci95, rel=1e-7)
+    assert got.delta_m_ci95[0] < got.delta_m < got.delta_m_ci95[1]

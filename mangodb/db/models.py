@@ -206,14 +206,16 @@ class RunObjective(Base):
         # compare_gradient_methods joins one objective of every run: covering, index-only.
         Index("ix_run_objectives_name_run_pk_value", "name", "run_pk", "value"),
         # ... or, with status and method copied here, reads it without a join, index-only and
-        # already in method then value order.
+        # already in method then value order; method_report's aggregates read it alone too
+        # (direction and run_pk are key columns, not INCLUDE, so SQLite covers them: 0008).
         Index(
-            "ix_run_objectives_name_run_status_run_gradient_method_value",
+            "ix_run_objectives_name_status_method_value_direction_run_pk",
             "name",
             "run_status",
             "run_gradient_method",
             "value",
-            postgresql_include=["direction", "run_pk"],
+            "direction",
+            "run_pk",
         ),
     )
 

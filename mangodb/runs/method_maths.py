@@ -37,6 +37,19 @@ class Aggregate:
     std: float | None
 
 
+@dataclass(frozen=True)
+class Moments:
+    """What Δm's interval needs of a large sample (more than ``EXACT_BOOTSTRAP_RUNS`` runs):
+    the runs with a value, per objective its mean and number of values, per pair of objectives
+    the mean product of the deviations from those means over the runs having both (what
+    ``numpy.ma.cov(bias=True)`` gives). See :func:`moments_of`."""
+
+    runs: int
+    means: Mapping[str, float | None]
+    counts: Mapping[str, int]
+    covariances: Mapping[tuple[str, str], float]
+
+
 def aggregate(values: Sequence[float]) -> Aggregate:
     """Mean and sample standard deviation; a mean of +Inf and -Inf is undefined (None)."""
     n = len(values)
@@ -197,41 +210,72 @@ def _delta_m_of_means(means: Any, base: Any, signs: Any) -> Any:
         return 100.0 * np.mean(signs * (means - base) / base, axis=-1)
 
 
-def _normal_means(rng: Any, matrix: Any, resamples: int) -> Any:
+def moments_of(matrix: Any, names: Sequence[str]) -> Moments:
+    """The moments of a sample given as a matrix (a row per run, a column per objective of
+    ``names``, NaN where a run has no value): means and counts of the observed values, and
+    pairwise covariances over the runs having both (``numpy.ma.cov(bias=True)``)."""
+    import numpy as np
+
+    ma: Any = np.ma
+    masked = ma.masked_invalid(np.asarray(matrix, dtype=np.float64).reshape(-1, len(names)))
+    means = masked.mean(axis=0)
+    counts = (~ma.getmaskarray(masked)).sum(axis=0)
+    cov = np.atleast_2d(np.asarray(ma.cov(masked, rowvar=False, bias=True).filled(0.0)))
+    return Moments(
+        runs=len(masked),
+        means={n: None if ma.is_masked(means[i]) else float(means[i]) for i, n in enumerate(names)},
+        counts={n: int(counts[i]) for i, n in enumerate(names)},
+        covariances={
+            (a, b): float(cov[i, j]) for i, a in enumerate(names) for j, b in enumerate(names)
+        },
+    )
+
+
+def _normal_means(rng: Any, moments: Moments, names: Sequence[str], resamples: int) -> Any:
     """Resampled mean vectors of a large sample, from their normal limit (pairwise covariances
     of the observed values, divided by the number of values)."""
     import numpy as np
 
-    ma: Any = np.ma
-    masked = ma.masked_invalid(matrix)
-    means = np.asarray(masked.mean(axis=0), dtype=np.float64)
-    counts = np.maximum((~masked.mask).sum(axis=0) if masked.mask.ndim else len(matrix), 1)
-    cov = np.asarray(ma.cov(masked, rowvar=False, bias=True).filled(0.0), dtype=np.float64)
-    cov = np.atleast_2d(cov) / np.sqrt(np.outer(counts, counts))
+    means = np.array([moments.means.get(n) for n in names], dtype=np.float64)
+    counts = np.maximum(np.array([moments.counts.get(n, 0) for n in names], dtype=float), 1)
+    cov = np.array(
+        [[moments.covariances.get((a, b), 0.0) for b in names] for a in names], dtype=np.float64
+    )
+    cov = cov / np.sqrt(np.outer(counts, counts))
     return rng.multivariate_normal(means, cov, size=resamples, method="eigh", check_valid="ignore")
 
 
 def delta_m_interval(
-    stats: Any, runs: Runs, baseline: Runs, directions: Mapping[str, Direction]
+    stats: Any,
+    runs: Runs,
+    baseline: Runs,
+    directions: Mapping[str, Direction],
+    moments: tuple[Moments | None, Moments | None] = (None, None),
 ) -> tuple[float, float] | None:
     """Percentile bootstrap 95% interval of Δm over runs: the method's runs and the baseline's
-    resampled independently (a run keeps its objectives together), seeded and deterministic."""
+    resampled independently (a run keeps its objectives together), seeded and deterministic.
+    A side given as ``moments`` (the database's) is large: its runs are not needed."""
     import numpy as np
 
     names = list(directions)
-    if len(runs) < 2 or len(baseline) < 2 or not names:
+    sizes = [
+        len(r) if m is None else m.runs for r, m in zip((runs, baseline), moments, strict=True)
+    ]
+    if min(sizes) < 2 or not names:
         return None
-    mine, theirs = _matrix(runs, names), _matrix(baseline, names)
     signs = np.array([-1.0 if directions[n] == "max" else 1.0 for n in names])
     rng = np.random.default_rng(BOOTSTRAP_SEED)
-    if max(len(runs), len(baseline)) > EXACT_BOOTSTRAP_RUNS:
-        sampled = _delta_m_of_means(
-            _normal_means(rng, mine, BOOTSTRAP_RESAMPLES),
-            _normal_means(rng, theirs, BOOTSTRAP_RESAMPLES),
-            signs,
-        )
+    if max(sizes) > EXACT_BOOTSTRAP_RUNS:
+        drawn = [
+            _normal_means(
+                rng, m or moments_of(_matrix(r, names), names), names, BOOTSTRAP_RESAMPLES
+            )
+            for r, m in zip((runs, baseline), moments, strict=True)
+        ]
+        sampled = _delta_m_of_means(drawn[0], drawn[1], signs)
         low, high = np.percentile(sampled, [2.5, 97.5])
         return _finite((float(low), float(high)))
+    mine, theirs = _matrix(runs, names), _matrix(baseline, names)
 
     def statistic(i: Any, j: Any, axis: int = -1) -> Any:
         with warnings.catch_warnings():
@@ -270,11 +314,13 @@ def build_report(
     aggregates: Mapping[tuple[str, str], Aggregate] | None = None,
     run_counts: Mapping[str, int] | None = None,
     statistics: bool = True,
+    moments: Mapping[str, Moments] | None = None,
 ) -> MethodReport:
     """The report of ``runs`` (method -> its runs) against ``baseline`` on ``directions``
     (objective -> direction, in report order). ``aggregates`` (method, objective) -> n, mean,
-    std replace the ones computed from ``runs`` when given (PostgreSQL computes them);
-    ``statistics`` False, or scipy missing, leaves p-values and intervals None."""
+    std replace the ones computed from ``runs`` when given (the database computes them), and
+    ``moments`` replace the runs of the methods they are given for in Δm's interval (large
+    samples only); ``statistics`` False, or scipy missing, leaves p-values and intervals None."""
     stats = scipy_stats() if statistics else None
     methods = sorted(set(runs) | {m for m, _ in aggregates or {}})
     given = aggregates or {}
@@ -299,7 +345,13 @@ def build_report(
         interval = None
         if stats is not None and dm is not None and m != baseline:
             used = {n: d for n, d in directions.items() if n not in missing and base.get(n)}
-            interval = delta_m_interval(stats, runs.get(m, ()), runs.get(baseline, ()), used)
+            interval = delta_m_interval(
+                stats,
+                runs.get(m, ()),
+                runs.get(baseline, ()),
+                used,
+                ((moments or {}).get(m), (moments or {}).get(baseline)),
+            )
         objectives = {
             n: ObjectiveStats(
                 mean=a.mean,

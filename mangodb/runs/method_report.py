@@ -2,8 +2,9 @@
 database, the figures by :mod:`mangodb.runs.method_maths`. On PostgreSQL the aggregates (n,
 mean, variance, declared directions, runs per method) are one statement of hash aggregates;
 SQLite has no variance, so it sums values and squares in one pass (squared deviations in a
-second one where that would lose digits), then counts the runs per method. The per-run values
-are fetched (one query) only when scipy is there to bootstrap Δm's interval.
+second one where that would lose digits), then counts the runs per method. With scipy, Δm's
+interval needs the per-run values of small samples (fetched, one query) and the moments of
+large ones (summed by the database, one statement).
 
 Runs without a gradient method are left out; NaN and never-set values are left out of their
 objective; the direction of an objective is the one most of its rows declare (``min`` unless
@@ -53,18 +54,60 @@ Aggregates = dict[tuple[str, str], method_maths.Aggregate]
 
 
 def _fetch_runs(
-    session: Session, plan: Plan, names: Sequence[str] | None
+    session: Session, plan: Plan, names: Sequence[str] | None, methods: Sequence[str]
 ) -> dict[str, list[dict[str, float]]]:
-    """One query: method, run, objective and value of every selected objective row that has a
-    value (NaN and never-set values are NULL), as each method's runs. Read through the Core
-    connection: plain tuples, no ORM row processing."""
+    """One query: method, run, objective and value of every selected objective row of the
+    given methods that has a value (NaN and never-set values are NULL), as each method's
+    runs. Read through the Core connection: plain tuples, no ORM row processing."""
     method, run_pk, where = _source(plan, names)
     value = RunObjective.value
-    statement = select(method, run_pk, RunObjective.name, value).where(*where, value.is_not(None))
+    statement = select(method, run_pk, RunObjective.name, value).where(
+        *where, value.is_not(None), method.in_(list(methods))
+    )
     runs: dict[str, dict[int, dict[str, float]]] = defaultdict(dict)
     for m, pk, name, number in session.connection().execute(statement).all():
         runs[m].setdefault(pk, {})[name] = number
     return {m: list(by_run.values()) for m, by_run in runs.items()}
+
+
+def _moments(session: Session, plan: Plan, names: Sequence[str]) -> dict[str, method_maths.Moments]:
+    """The moments of each method's runs (Δm's interval of a large sample) from one row per
+    run, pivoted by the database (a grouping by run) and read as one numpy matrix: no Python
+    object per value. Only with scipy, so numpy is there."""
+    import numpy as np
+
+    method, run_pk, where = _source(plan, names)
+    value, name = RunObjective.value, RunObjective.name
+    # Grouped by run alone (its method is one value): SQLite reads the (run_pk, name) index
+    # in order, no sort.
+    statement = (
+        select(
+            func.max(method),
+            *(func.max(case((name == n, value))) for n in names),
+        )
+        .where(*where, value.is_not(None))
+        .group_by(run_pk)
+    )
+    rows = session.connection().execute(statement).all()
+    if not rows:
+        return {}
+    methods = np.array([row[0] for row in rows], dtype=object)
+    matrix = np.array([row[1:] for row in rows], dtype=np.float64).reshape(len(rows), len(names))
+    return {
+        str(m): method_maths.moments_of(matrix[methods == m], names) for m in sorted(set(methods))
+    }
+
+
+def _runs_per_method(plan: Plan, names: Sequence[str] | None) -> Any:
+    """Runs per method as the selected runs having a selected objective row (an index probe
+    each), not distinct run keys over every objective row (a sort or hash of them all)."""
+    chosen = () if names is None else (RunObjective.name.in_(list(names)),)
+    having = select(RunObjective.run_pk).where(RunObjective.run_pk == Run.id, *chosen).exists()
+    return (
+        select(Run.gradient_method.label("method"), func.count().label("runs"))
+        .where(*plan.where, Run.gradient_method.is_not(None), having)
+        .group_by(Run.gradient_method)
+    )
 
 
 def _aggregate(n: int, mean: Any, squares: Any) -> method_maths.Aggregate:
@@ -81,9 +124,8 @@ def _postgres_aggregates(
     session: Session, plan: Plan, names: Sequence[str] | None
 ) -> tuple[Aggregates, dict[str, int], dict[str, list[int]]]:
     """One statement: per (method, objective) n, mean, variance and declared directions (a hash
-    aggregate), joined to the runs per method (distinct runs counted as groups, not with
-    ``count(DISTINCT)``, which would sort every row)."""
-    method, run_pk, where = _source(plan, names)
+    aggregate), joined to the runs per method."""
+    method, _, where = _source(plan, names)
     value = RunObjective.value
     stats = (
         select(
@@ -99,12 +141,7 @@ def _postgres_aggregates(
         .group_by(method, RunObjective.name)
         .subquery("stats")
     )
-    per_run = select(method.label("method")).where(*where).group_by(method, run_pk).subquery()
-    runs = (
-        select(per_run.c.method, func.count().label("runs"))
-        .group_by(per_run.c.method)
-        .subquery("runs")
-    )
+    runs = _runs_per_method(plan, names).subquery("runs")
     statement = select(stats, runs.c.runs).join_from(stats, runs, stats.c.method == runs.c.method)
     aggregates: Aggregates = {}
     run_counts: dict[str, int] = {}
@@ -131,43 +168,55 @@ def _sqlite_aggregates(
     """SQLite has no variance: per (method, objective) n, mean, Σv² and declared directions in
     one pass (and Σ(v − mean)² in a second one where Σv² cannot give the variance exactly
     enough), then the runs per method."""
-    method, run_pk, where = _source(plan, names)
+    method, _, where = _source(plan, names)
     value, name = RunObjective.value, RunObjective.name
+    # Grouped in the order of the covering index (name, run_status, run_gradient_method, ...)
+    # when the criteria are on run_objectives alone: index-only and no sort; the groups of a
+    # (method, objective) over statuses are added up here.
+    order = (name, RunObjective.run_status, method) if method is not Run.gradient_method else ()
     sums = (
         select(
             method.label("method"),
             name.label("name"),
             func.count(value).label("n"),
-            func.avg(value).label("mean"),
+            func.total(value).label("total"),
             func.sum(value * value).label("squares"),
             func.count().filter(RunObjective.direction == "max").label("says_max"),
             func.count().filter(RunObjective.direction != "max").label("says_min"),
         )
         .where(*where)
-        .group_by(name, method)
+        .group_by(*(order or (name, method)))
     )
     connection = session.connection()
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     deviations: dict[tuple[str, str], float | None] = {}
     means: dict[tuple[str, str], tuple[int, Any]] = {}
     redo: dict[tuple[str, str], float] = {}
+    added: dict[tuple[str, str], list[Any]] = {}
     for row in connection.execute(sums):
         counts[row.name][0] += int(row.says_max)
         counts[row.name][1] += int(row.says_min)
-        key, n, mean = (row.method, row.name), int(row.n), row.mean
+        group = added.setdefault((row.method, row.name), [0, 0.0, None])
+        group[0] += int(row.n)
+        group[1] += math.nan if row.total is None else row.total  # NULL: +Inf and -Inf
+        if row.squares is not None:
+            group[2] = row.squares + (group[2] or 0.0)
+    for key, (n, total, squares) in added.items():
+        mean = total / n if n else None
         means[key] = (n, mean)
-        if n < 2 or mean is None or not math.isfinite(mean) or not math.isfinite(row.squares):
+        if n < 2 or mean is None or not math.isfinite(mean):
             continue
-        left = row.squares - n * mean * mean
-        if left >= _ONE_PASS_SHARE * row.squares:
+        if squares is None or not math.isfinite(squares):
+            continue
+        left = squares - n * mean * mean
+        if left >= _ONE_PASS_SHARE * squares:
             deviations[key] = left
         else:
             redo[key] = float(mean)
     if redo:
         deviations.update(_squared_deviations(connection, method, where, redo))
     aggregates = {k: _aggregate(n, mean, deviations.get(k)) for k, (n, mean) in means.items()}
-    runs = select(method, func.count(func.distinct(run_pk))).where(*where).group_by(method)
-    run_counts = {m: int(c) for m, c in connection.execute(runs)}
+    run_counts = {m: int(c) for m, c in connection.execute(_runs_per_method(plan, names))}
     return aggregates, run_counts, counts
 
 
@@ -234,8 +283,18 @@ def method_report(
     _check_objectives(session, plan, names, counts)
     _check_baseline(baseline, sorted(run_counts))
     directions: dict[str, Direction] = _directions(counts, names)
-    # The per-run values serve Δm's bootstrap only (scipy); everything else is aggregates.
-    runs = _fetch_runs(session, plan, names) if statistics else {}
+    # Δm's interval (scipy) needs the runs themselves for an exact bootstrap of small samples
+    # only; a large sample's normal limit needs its moments, which the database sums.
+    moments: dict[str, method_maths.Moments] = {}
+    runs: dict[str, list[dict[str, float]]] = {}
+    if statistics and directions:
+        large = [m for m, c in run_counts.items() if c > method_maths.EXACT_BOOTSTRAP_RUNS]
+        if large:
+            moments = _moments(session, plan, list(directions))
+        exact = method_maths.EXACT_BOOTSTRAP_RUNS
+        small = [m for m in run_counts if m not in moments or moments[m].runs <= exact]
+        if small:
+            runs = _fetch_runs(session, plan, names, small)
     return method_maths.build_report(
         baseline,
         directions,
@@ -243,4 +302,5 @@ def method_report(
         aggregates=aggregates,
         run_counts=run_counts,
         statistics=statistics,
+        moments=moments,
     )
