@@ -59,7 +59,6 @@ def schema_problems(url: URL) -> list[str]:
                 opts={
                     "version_table": schema.VERSION_TABLE,
                     "compare_type": True,
-                    "include_object": schema.include_object,
                 },
             )
             diff = list(compare_metadata(context, Base.metadata))
