@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL
 
 from mangodb.cli.app import console
 from mangodb.cli.tables import TableSpec, print_table
+from mangodb.codecs import plain
 from mangodb.errors import DatabaseUnavailable
 from mangodb.repository import RunRepository
 from mangodb.settings import resolve_url
@@ -51,19 +52,7 @@ def existing_url(url: str | None) -> URL:
 
 def jsonable(value: Any) -> Any:
     """Plain JSON values: datetimes as ISO text, enums by value, NaN/±Inf as null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "model_dump"):
-        return jsonable(value.model_dump())
-    return value
+    return plain.jsonable(value, plain.nonfinite_as_null)
 
 
 def print_json(value: Any) -> None:

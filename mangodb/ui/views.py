@@ -5,11 +5,11 @@ server's pages, its ``/api/`` routes and ``mangodb report`` cannot disagree."""
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from mangodb.codecs import plain
 from mangodb.errors import QuerySyntaxError, ValidationError
 from mangodb.frames import check_columns, column_value
 from mangodb.history import Series
@@ -27,19 +27,7 @@ DEFAULT_POINTS = 1000
 
 def jsonable(value: Any) -> Any:
     """Plain JSON: datetimes as ISO text, enums by value, NaN/±Inf as their names (text)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "model_dump"):
-        return jsonable(value.model_dump())
-    return value
+    return plain.jsonable(value, plain.nonfinite_as_name)
 
 
 def query_error(error: ValidationError) -> dict[str, Any]:
