@@ -221,7 +221,8 @@ def test_crashes_fleet_and_compare_pages_load_cleanly(browser: Browser, served: 
     page.goto(served.base + "/crashes")
     assert "torch.cuda.OutOfMemoryError" in page.locator("table.crashes").inner_text()
     page.click("table.crashes a >> text=run-009")
-    assert page.url.endswith("/runs/run-009")
+    page.wait_for_url("**/runs/run-009")
+    page.wait_for_load_state("load")  # leaving before it loads would abort the request
     page.goto(served.base + "/fleet")
     stale = page.locator("tr.stale")
     assert stale.count() == 1 and "run-027" in stale.inner_text()
