@@ -42,6 +42,17 @@ def pgbouncer_problem() -> str | None:
     return None
 
 
+def require_pgbouncer(required: bool) -> None:
+    """Skip (or, when ``required``, as in CI, fail) a test where PgBouncer cannot run."""
+    import pytest
+
+    problem = pgbouncer_problem()
+    if problem and required:
+        pytest.fail(f"{problem} (PgBouncer tests are required in CI)", pytrace=False)
+    if problem:
+        pytest.skip(problem)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import REQUIRE_PG, require_postgres
-from pgbouncer_support import pgbouncer_problem, running_pgbouncer
+from pgbouncer_support import require_pgbouncer, running_pgbouncer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 
@@ -61,11 +61,7 @@ def test_postgresql_out_of_connections_is_a_typed_error_naming_the_remedy(
 
 def test_pgbouncer_out_of_client_slots_is_the_same_typed_error(pg_admin_url: URL) -> None:
     require_postgres()
-    problem = pgbouncer_problem()
-    if problem:
-        if REQUIRE_PG:
-            pytest.fail(f"{problem} (PgBouncer tests are required in CI)", pytrace=False)
-        pytest.skip(problem)
+    require_pgbouncer(REQUIRE_PG)
     assert pg_admin_url.host and pg_admin_url.port
     with running_pgbouncer(
         server_host=pg_admin_url.host, server_port=pg_admin_url.port, max_client_conn=2

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import REQUIRE_PG, require_postgres
-from pgbouncer_support import Bouncer, pgbouncer_problem, running_pgbouncer
+from pgbouncer_support import Bouncer, require_pgbouncer, running_pgbouncer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 from test_transfer import _invoke, _url_text, build_source, read_all
@@ -41,11 +41,7 @@ POOL = 3  # server connections PgBouncer may open per database: small, so thread
 @pytest.fixture(scope="module")
 def bouncer(pg_admin_url: URL) -> Iterator[Bouncer]:
     require_postgres()
-    problem = pgbouncer_problem()
-    if problem:
-        if REQUIRE_PG:
-            pytest.fail(f"{problem} (PgBouncer tests are required in CI)", pytrace=False)
-        pytest.skip(problem)
+    require_pgbouncer(REQUIRE_PG)
     assert pg_admin_url.host and pg_admin_url.port
     with running_pgbouncer(
         server_host=pg_admin_url.host, server_port=pg_admin_url.port, pool_size=POOL
