@@ -197,6 +197,43 @@ def test_cursor_pages_are_stable_under_inserts(repo: RunRepository, order: str) 
         repo.query_runs_page(cursor="!!not-a-cursor!!")
 
 
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_by_objective_and_config_values(repo: RunRepository, descending: bool) -> None:
+    """Sorting by ``objective.<name>`` and ``config.<path>``: by the value (ints and floats
+    compared as numbers), runs without it last in either direction, ties by insertion, and the
+    same order page by page as in one call."""
+    values = [0.5, None, 2.0, -1.0, 0.5, 3, None, 1e-9]
+    for i, value in enumerate(values):
+        config: dict[str, Any] = {"optim": {"lr": value}} if value is not None else {"x": 1}
+        repo.insert_run(
+            RunCreate(
+                run_id=f"s{i}",
+                config=config,
+                objectives=[ObjectiveCreate(name="miou", direction="max")],
+            )
+        )
+        if value is not None:
+            repo.update_objective_metric(f"s{i}", "miou", value=float(value))
+    sign = -1 if descending else 1
+    present = [i for i, v in enumerate(values) if v is not None]
+    by_value = sorted(present, key=lambda i: (sign * float(values[i]), sign * i))  # type: ignore[arg-type]
+    expected = [f"s{i}" for i in by_value] + [f"s{i}" for i in (6, 1)[::-sign]]
+    prefix = "-" if descending else ""
+    for order in (f"{prefix}objective.miou", f"{prefix}config.optim.lr"):
+        assert ids(repo.query_runs(order_by=order)) == expected, order
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = repo.query_runs_page(limit=3, cursor=cursor, order_by=order)
+            seen.extend(ids(page.items))
+            if (cursor := page.next_cursor) is None:
+                break
+        assert seen == expected, order
+    for bad in ("config.", "objective.", "config.a..b", "colour"):
+        with pytest.raises(ValidationError, match="sort by"):
+            repo.query_runs(order_by=bad)
+
+
 # -- hostile strings are data -------------------------------------------------------------------
 @pytest.mark.parametrize("evil", INJECTIONS)
 def test_injection_strings_are_data(repo: RunRepository, evil: str) -> None:
@@ -225,6 +262,9 @@ def test_injection_strings_are_data(repo: RunRepository, evil: str) -> None:
     assert ids(repo.query_runs(objectives={evil: ("<", 1)})) == target
     assert ids(repo.query_runs_by_objectives({evil: {"max": 0.3}})) == target
     assert ids(repo.query_runs(order_by=f"metric.{evil}", limit=1)) == target
+    assert ids(repo.query_runs(order_by=f"objective.{evil}", limit=1)) == target
+    if "." not in evil:  # a dot splits a config path
+        assert ids(repo.query_runs(order_by=f"config.{evil}", limit=1)) == target
     # As values somewhere they do not occur, they match nothing.
     assert repo.query_runs(config={"plain": evil}) == []
     assert repo.query_runs(wandb_run_id=evil[:64]) == []

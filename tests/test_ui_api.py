@@ -82,6 +82,12 @@ def test_runs_api_columns_and_sort(client: TestClient) -> None:
     assert ids == sorted(ids, reverse=True)
     row = next(r for r in body["rows"] if r["run_id"] == "run-003")
     assert row["cells"][2] == "adam" and math.isclose(row["cells"][1], 0.4 + 0.03)
+    assert body["sortable"] == body["columns"]  # every shown column sorts
+    by_objective = client.get(
+        "/api/runs", params={"columns": "run_id,objective.hop", "sort": "-objective.hop"}
+    ).json()
+    hops = [row["cells"][1] for row in by_objective["rows"] if row["cells"][1] is not None]
+    assert len(hops) > 1 and hops == sorted(hops, reverse=True)
 
 
 def test_malformed_query_answers_400_with_the_caret_column(client: TestClient) -> None:
@@ -106,8 +112,13 @@ def test_history_api_downsamples_a_range_and_keeps_the_spike_and_nan(client: Tes
     assert [NAN_STEP, "NaN"] in series["nonfinite"]
     narrow = client.get(
         "/api/history",
-        params={"run": "run-000", "key": "train/loss", "min_step": 1200, "max_step": 1300,
-                "max_points": 1000},
+        params={
+            "run": "run-000",
+            "key": "train/loss",
+            "min_step": 1200,
+            "max_step": 1300,
+            "max_points": 1000,
+        },
     ).json()["series"]["train/loss"]
     assert narrow["steps"] == list(range(1200, 1301))
     assert narrow["values"][SPIKE_STEP - 1200] == 50.0

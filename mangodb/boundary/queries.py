@@ -34,7 +34,8 @@ class QueryMethods(Boundary):
         ``instance_id``, ``wandb_run_id``, ``config`` ({"data.batch_size": 96} or
         {"lr": ("<", 0.01)}), ``metrics`` ({"val/loss": ("<", 0.5)}), ``objectives``,
         ``where`` (the query language), ``filters`` (typed ``Filter`` objects), ``order_by``
-        ("-created_at", "run_id", "metric.val/loss", ...), ``offset``."""
+        ("-created_at", "run_id", "metric.val/loss", "objective.miou", "config.optim.lr",
+        ...), ``offset``."""
         return list(self.query_runs_page(limit=limit, **criteria).items)
 
     def query_runs_page(

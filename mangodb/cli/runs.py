@@ -52,7 +52,11 @@ def list_runs(
         ),
     ] = None,
     sort: Annotated[
-        str, typer.Option(help="Sort key, '-' for descending: -created, run_id, metric.<key>…")
+        str,
+        typer.Option(
+            help="Sort key, '-' for descending: -created, run_id, metric.<key>, "
+            "objective.<name>, config.<path>"
+        ),
     ] = "-created",
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many runs.")] = 50,
     json_output: JsonOption = False,

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, any_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from mangodb import inputs
-from mangodb.db.models import Run, RunMetric
+from mangodb.db.models import Run, RunMetric, RunObjective
 from mangodb.dto import RunRead, as_sequence
 from mangodb.errors import ValidationError
 from mangodb.language import parse
@@ -30,7 +30,9 @@ from mangodb.runs.filters import (
     PrefixFilter,
     TagFilter,
     check_op,
+    pg_lookup,
     split_path,
+    sqlite_lookup,
 )
 
 MAX_LIMIT = 10_000
@@ -175,7 +177,6 @@ def build_filters(criteria: Mapping[str, Any]) -> list[Filter]:
             filters.append(ObjectiveFilter(name, op, item))
     where = criteria.get("where")
     if where:
-
         filters.append(parse(where) if isinstance(where, str) else where)
     extra = criteria.get("filters")
     if extra is not None:
@@ -206,8 +207,7 @@ def _build_plan(criteria: Mapping[str, Any], dialect: str) -> Plan:
     order = str(criteria.get("order_by") or "-created_at")
     descending = order.startswith("-")
     order = order.lstrip("-+")
-    if order not in _KEYSET_SORTS and order not in FIELDS and not order.startswith("metric."):
-        raise ValidationError(f"cannot sort by {order!r}")
+    _check_sort(order)
     offset = int(criteria.get("offset") or 0)
     if offset < 0:
         raise ValidationError("offset must be >= 0")
@@ -235,7 +235,30 @@ def _walk_ordered_index(filters: list[Filter]) -> list[Filter]:
     ]
 
 
-def _sort_column(order: str) -> Any:
+_SORT_PREFIXES = ("metric.", "objective.", "config.")
+
+
+def _check_sort(order: str) -> None:
+    """A field, ``metric.<key>``, ``objective.<name>`` or ``config.<dotted.path>``."""
+    if order in _KEYSET_SORTS or order in FIELDS:
+        return
+    prefix = next((p for p in _SORT_PREFIXES if order.startswith(p)), None)
+    if prefix is None or order == prefix:
+        raise ValidationError(
+            f"cannot sort by {order!r}: sort by a field, metric.<key>, objective.<name> or "
+            "config.<dotted.path>"
+        )
+    if prefix == "config.":
+        try:
+            split_path(order.removeprefix(prefix))
+        except ValidationError as error:
+            raise ValidationError(f"cannot sort by {order!r}: {error}") from None
+
+
+def _sort_column(order: str, dialect: str) -> Any:
+    """The sort key: a column, a final metric's or objective's value, or a config value
+    (PostgreSQL orders ``jsonb`` values, SQLite the scalars ``json_extract`` gives; runs
+    without the value come last either way)."""
     if order in _KEYSET_SORTS:
         return _KEYSET_SORTS[order]
     if order.startswith("metric."):
@@ -245,6 +268,16 @@ def _sort_column(order: str) -> Any:
             .where(RunMetric.run_pk == Run.id, RunMetric.key == key)
             .scalar_subquery()
         )
+    if order.startswith("objective."):
+        name = order.removeprefix("objective.")
+        return (
+            select(RunObjective.value)
+            .where(RunObjective.run_pk == Run.id, RunObjective.name == name)
+            .scalar_subquery()
+        )
+    if order.startswith("config."):
+        path = split_path(order.removeprefix("config."))
+        return pg_lookup(path)[0] if dialect == "postgresql" else sqlite_lookup(path)[1]
     return FIELDS[order]
 
 
@@ -302,7 +335,7 @@ def page_statement(
 
 
 def _page_shape(plan: Plan, limit: int | None, kind: Continuation, dialect: str) -> PageShape:
-    column = _sort_column(plan.order)
+    column = _sort_column(plan.order, dialect)
     keyset = plan.order in _KEYSET_SORTS
     # The page is chosen on ids only (its sort then carries narrow rows instead of every
     # candidate's config, which PostgreSQL would detoast); the page's full rows are read by id

@@ -39,8 +39,9 @@ def query_error(error: ValidationError) -> dict[str, Any]:
 
 
 def sortable(column: str) -> bool:
-    """Whether ``query_runs`` can sort by the column (fields and final metrics)."""
-    return column in FIELDS or column.startswith("metric.")
+    """Whether ``query_runs`` can sort by the column: every column the table can show (fields,
+    final metrics, objectives and config paths)."""
+    return column in FIELDS or column.startswith(("metric.", "objective.", "config."))
 
 
 def split_columns(text: str | None) -> list[str]:
