@@ -217,9 +217,16 @@ def test_dry_run_prints_the_plan_and_writes_nothing(sqlite_url: URL, tmp_path: P
     result = _invoke("db", "copy", "--dry-run", str(sqlite_url.database), str(target))
     assert result.exit_code == 0, result.output
     assert "runs" in result.output and "nothing was written" in result.output
-    assert _tables(target) == []  # no schema and no rows (the check itself creates no file)
+    assert not target.exists()  # a dry run creates no file
     plan = dry_run_plan(sqlite_url, URL.create("sqlite", database=str(target)))
     assert {t.name: t.source_rows for t in plan.tables}["runs"] == 10
+    assert not target.exists() and "target.sqlite3" in plan.target
+    # An existing target is only read: its bytes are unchanged by a dry run.
+    build_source(URL.create("sqlite", database=str(target)), runs=2, prefix="other")
+    before = target.read_bytes()
+    result = _invoke("db", "copy", "--dry-run", "--merge", str(sqlite_url.database), str(target))
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes() == before
 
 
 def _tables(path: Path) -> list[str]:

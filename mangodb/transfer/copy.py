@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL, ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 from mangodb.db.engine import make_engine, write_engine
 from mangodb.db.translate import translate
@@ -70,18 +71,35 @@ class CopyResult:
 
 
 @contextmanager
-def _engines(source_url: str | URL, target_url: str | URL) -> Iterator[tuple[Engine, Engine]]:
+def _engines(
+    source_url: str | URL, target_url: str | URL, *, dry_run: bool = False
+) -> Iterator[tuple[Engine, Engine]]:
+    """The source and target engines. On a dry run the target is only read: opened read-only,
+    or, for a SQLite file that does not exist yet, an empty in-memory database standing in
+    for it (so a dry run creates no file)."""
     resolved = resolve_url(source_url)
     if resolved.get_backend_name() == "sqlite" and not Path(resolved.database or "").is_file():
         raise DatabaseUnavailable(f"source {mask_url(resolved)}: no such SQLite file")
     source = make_engine(resolved)
-    target = make_engine(resolve_url(target_url))
+    target_resolved = resolve_url(target_url)
+    if not dry_run:
+        target = make_engine(target_resolved)
+    elif target_resolved.get_backend_name() == "sqlite" and not _is_file(target_resolved):
+        target = make_engine(URL.create("sqlite"), poolclass=StaticPool)
+        target.url = target_resolved  # named as the user gave it in the plan and errors
+    else:
+        target = make_engine(target_resolved, read_only=True)
     event.listen(source, "handle_error", _mark_source_error)
     try:
         yield source, target
     finally:
         source.dispose()
         target.dispose()
+
+
+def _is_file(url: URL) -> bool:
+    database = url.database or ""
+    return database not in ("", ":memory:") and Path(database).is_file()
 
 
 @contextmanager
@@ -291,6 +309,7 @@ def _copy_all(
 
 def dry_run_plan(source_url: str | URL, target_url: str | URL, *, merge: bool = False) -> CopyPlan:
     """What ``copy_database`` would do, without touching the target."""
-    with _engines(source_url, target_url) as (source, target), _translated(source, target):
+    engines = _engines(source_url, target_url, dry_run=True)
+    with engines as (source, target), _translated(source, target):
         plan, _ = plan_copy(source, target, merge=merge, dry_run=True)
     return plan
