@@ -11,7 +11,9 @@ repository calls alone, measured in the same run, as the baseline: the ratio is 
 interface adds. The browser figure is navigation to every chart drawn (``#charts`` marked
 ready by the page) in Debian's chromium against uvicorn on a loopback port. MLflow's
 ``get-history`` REST call for one 100,000-point metric is the reference when ``import mlflow``
-works (``pip install 'mangodb[bench]'``): an ``mlflow server`` on SQLite, timed the same way.
+works (``pip install 'mangodb[bench]'``): an ``mlflow server`` whose backend store is a scratch
+database on the same PostgreSQL, timed the same way (MLflow returns every point; it has no
+downsampling).
 """
 
 from __future__ import annotations
@@ -160,8 +162,9 @@ def browser_time(url: URL, repeat: int) -> float | None:
     return statistics.median(timings)
 
 
-def mlflow_history(points: int, repeat: int) -> float | None:
-    """Median ms of MLflow's REST get-history for one ``points``-point metric."""
+def mlflow_history(admin: URL, points: int, repeat: int) -> float | None:
+    """Median ms of MLflow's REST get-history for one ``points``-point metric, from an
+    ``mlflow server`` whose backend store is a scratch database on the same PostgreSQL."""
     try:
         import mlflow  # noqa: F401
         from mlflow.entities import Metric
@@ -169,17 +172,25 @@ def mlflow_history(points: int, repeat: int) -> float | None:
     except ImportError:
         print("    mlflow is not installed: no reference (pip install 'mangodb[bench]')")
         return None
+    from sqlalchemy import create_engine, text
+
+    database = "mangodb_bench_mlflow"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {database}"))
+        connection.execute(text(f"CREATE DATABASE {database}"))
+    store = admin.set(database=database).render_as_string(hide_password=False)
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
-             str(port), "--backend-store-uri", f"sqlite:///{tmp}/mlflow.db",
+             str(port), "--backend-store-uri", store,
              "--default-artifact-root", f"{tmp}/artifacts", "--workers", "1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
             base = f"http://127.0.0.1:{port}"
-            for _ in range(120):
+            for _ in range(240):
                 try:
                     urllib.request.urlopen(base + "/health", timeout=1)
                     break
@@ -198,6 +209,9 @@ def mlflow_history(points: int, repeat: int) -> float | None:
         finally:
             server.terminate()
             server.wait(30)
+            with engine.connect() as connection:
+                connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+            engine.dispose()
 
 
 def main() -> None:
@@ -230,7 +244,9 @@ def main() -> None:
             chromium = browser_time(url, max(3, args.repeat // 4))
             if chromium is not None:
                 rows["run page in chromium"] = (chromium, math.nan)
-    reference = None if "mlflow" in args.skip else mlflow_history(args.points, args.repeat)
+    reference = None
+    if "mlflow" not in args.skip:
+        reference = mlflow_history(make_url(args.pg_url), args.points, max(3, args.repeat // 4))
     print(f"    {'':32} {'ui ms':>9} {'repo ms':>9} {'ui/repo':>8}  target")
     for name, (ui_ms, repo_ms) in rows.items():
         target = TARGETS_MS.get(name.replace(f"{args.keys} keys", "50 keys"))
