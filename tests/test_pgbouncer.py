@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 from test_transfer import _invoke, _url_text, build_source, read_all
 
-from mangodb import RunCreate, RunRepository, RunStatus
+from mangodb import MangoDBError, RunCreate, RunRepository, RunStatus
 from mangodb.dto import StatusUpdate
 
 if TYPE_CHECKING:
@@ -277,3 +277,30 @@ def test_reap_command_through_pgbouncer(databases: tuple[URL, URL], aws: AwsClie
         assert [repo.get_run(f"reap-{n}").status for n in range(3)] == [
             RunStatus.TERMINATED, RunStatus.TERMINATED, RunStatus.CRASHED,  # live, silent
         ]  # fmt: skip
+
+
+def test_read_only_sessions_through_pgbouncer(databases: tuple[URL, URL]) -> None:
+    """``connect(read_only=True)`` (what ``mangodb ui`` uses) through PgBouncer: PgBouncer
+    refuses the ``options`` startup parameter that makes sessions read-only directly, so each
+    transaction is made read-only instead, autocommit reads included. Reads work, and the
+    server itself refuses every write, whichever pooled connection the transaction lands on."""
+    _, pooled = databases
+    with RunRepository.connect(pooled) as writer:
+        writer.insert_run(RunCreate(run_id="r1", gradient_method="mgda"))
+        writer.append_history("r1", {"loss": ([0, 1], [1.0, 0.5])})
+    with RunRepository.connect(pooled, read_only=True) as reader:
+        for _ in range(3):  # several transactions, over the pool's server connections
+            assert reader.get_run("r1").gradient_method == "mgda"
+            assert reader.count_runs(where="method = mgda") == 1
+            assert reader.get_history("r1")["loss"].values == [1.0, 0.5]
+            assert [r.run_id for r in reader.query_runs()] == ["r1"]
+            with pytest.raises(MangoDBError, match="read-only"):
+                reader.insert_run(RunCreate(run_id="r2"))
+            with pytest.raises(MangoDBError, match="read-only"):
+                reader.set_tags("r1", add=["x"])
+        with reader.engine.connect() as connection:  # the session itself is left as it was
+            assert connection.scalar(text("SHOW default_transaction_read_only")) == "off"
+    with RunRepository.connect(pooled) as writer:
+        writer.set_tags("r1", add=["after"])  # the pool's connections still take writes
+        assert writer.get_run("r1").tags == ("after",)
+        assert writer.count_runs() == 1

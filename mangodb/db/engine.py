@@ -97,6 +97,10 @@ def _sqlite_engine(url: URL, *, read_only: bool = False, **overrides: Any) -> En
     return engine
 
 
+# Marks an engine whose read-only mode is set per transaction (behind PgBouncer).
+_READ_ONLY_PER_TRANSACTION = "mangodb_read_only_per_transaction"
+
+
 def _pgbouncer_mode() -> bool:
     return os.environ.get("MANGODB_PGBOUNCER", "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -112,7 +116,8 @@ def _postgres_engine(url: URL, *, read_only: bool = False, **overrides: Any) -> 
     - ``MANGODB_PGBOUNCER=1``: PgBouncer in transaction mode hands each transaction to any
       server connection, so psycopg's server-side prepared statements are turned off
       (``prepare_threshold=None``), and the statement timeout is set per transaction
-      (``SET LOCAL``) since PgBouncer refuses the ``options`` startup parameter.
+      (``SET LOCAL``) since PgBouncer refuses the ``options`` startup parameter; so is
+      ``read_only`` (``SET TRANSACTION READ ONLY``, every read in a transaction).
     - ``MANGODB_CONNECT_TIMEOUT`` (10 s).
     - ``?iam=true`` in the URL: each new connection signs a fresh RDS auth token as its
       password, over TLS (mangodb/db/iam.py).
@@ -128,7 +133,7 @@ def _postgres_engine(url: URL, *, read_only: bool = False, **overrides: Any) -> 
     startup = [str(url.query.get("options") or "")]
     if statement_timeout and not pgbouncer:
         startup.append(f"-c statement_timeout={statement_timeout}")
-    if read_only:  # every transaction, autocommit statements included, is read-only
+    if read_only and not pgbouncer:  # every transaction, autocommit ones included, is read-only
         startup.append("-c default_transaction_read_only=on")
     if len(startup) > 1:
         connect_args["options"] = " ".join(startup).strip()
@@ -158,11 +163,20 @@ def _postgres_engine(url: URL, *, read_only: bool = False, **overrides: Any) -> 
             # Every new connection signs a fresh token; none is kept or logged.
             cparams["password"] = iam.token()
 
-    if statement_timeout and pgbouncer:
+    if pgbouncer and (read_only or statement_timeout):
+        # PgBouncer refuses the ``options`` startup parameter and hands each transaction to
+        # any server connection: both settings are made per transaction instead.
+        if read_only:  # and never in autocommit (see single_statement_engine)
+            engine.update_execution_options(**{_READ_ONLY_PER_TRANSACTION: True})
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(statement_timeout)}")
+            if read_only:
+                connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            if statement_timeout:
+                connection.exec_driver_sql(
+                    f"SET LOCAL statement_timeout = {int(statement_timeout)}"
+                )
 
     return engine
 
@@ -182,5 +196,7 @@ def single_statement_engine(engine: Engine) -> Engine:
         return engine
     if _pgbouncer_mode() and _env_int("MANGODB_STATEMENT_TIMEOUT_MS", 0):
         return engine
+    if engine.get_execution_options().get(_READ_ONLY_PER_TRANSACTION):
+        return engine  # autocommit would skip the per-transaction SET TRANSACTION READ ONLY
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
