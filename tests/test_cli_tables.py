@@ -185,3 +185,38 @@ def test_runs_show_keeps_the_status_and_method_whole_at_any_width(
     for columns in (40, 60, 80, 120):
         output = cli(url, "runs", "show", LONG_IDS[1], terminal=True, columns=columns)
         assert LONG_IDS[1] in output and method in output and "terminated" in output
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_reap_report_keeps_run_and_instance_ids_whole(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mangodb reap``'s detail table in a narrow terminal: every run id and instance id is
+    printed whole on one line (the reason folds instead)."""
+    import datetime as dt
+
+    from mangodb.cli import aws
+    from mangodb.integrations.aws.reconcile import ReapReport, RunVerdict, Verdict
+    from mangodb.status import RunStatus
+
+    verdicts = [
+        RunVerdict(
+            run_id=run_id,
+            instance_id=f"i-0e4a3a096afeba3e{i}",
+            region="eu-west-1",
+            status=RunStatus.RUNNING,
+            verdict=Verdict.TERMINATED,
+            ec2_state="terminated",
+            reason="instance terminated (Server.SpotInstanceTermination) " * 2,
+        )
+        for i, run_id in enumerate(LONG_IDS)
+    ]
+    report = ReapReport(checked_at=dt.datetime(2026, 12, 1), dry_run=True, verdicts=verdicts)
+    out = io.StringIO()
+    narrow = Console(file=out, width=width, force_terminal=True, color_system=None)
+    monkeypatch.setattr(aws, "console", narrow)
+    aws.print_reap_report(report)
+    lines = ANSI.sub("", out.getvalue()).splitlines()
+    for verdict in verdicts:
+        assert any(verdict.run_id in line for line in lines), verdict.run_id
+        assert any(verdict.instance_id in line for line in lines), verdict.instance_id

@@ -10,13 +10,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from mangodb.cli.app import app, console, err_console
 from mangodb.cli.db import UrlOption
 from mangodb.cli.render import open_repo, print_json
 from mangodb.cli.render import text as plain_cell
 from mangodb.cli.runs import runs_app
+from mangodb.cli.tables import Column, TableSpec, print_table
 from mangodb.errors import CloudError, ValidationError
 from mangodb.integrations.aws.backfill import BackfillSummary, backfill_crash_data
 from mangodb.integrations.aws.clients import s3_client
@@ -27,6 +27,22 @@ crash_app = typer.Typer(help="Crash data: attach artefacts from S3.", no_args_is
 app.add_typer(crash_app, name="crash")
 
 ROW_LIMIT = 50  # rows of detail printed before "... and N more"
+# Run and instance ids stay whole in any terminal (mangodb/cli/tables.py); reasons fold.
+_REAP_COLUMNS = (
+    Column("run", kind="id"),
+    Column("instance", kind="id"),
+    Column("region", drop=2),
+    Column("ec2 state", floor=7),
+    Column("verdict", kind="id"),
+    Column("reason", kind="text"),
+    Column("written", drop=1),
+)
+_BACKFILL_COLUMNS = (
+    Column("run", kind="id"),
+    Column("outcome", kind="id"),
+    Column("attached"),
+    Column("detail", kind="text"),
+)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.I)
 
@@ -156,22 +172,19 @@ def reap_json(report: ReapReport) -> dict[str, Any]:
 
 def print_reap_report(report: ReapReport) -> None:
     mode = "dry run: nothing changed" if report.dry_run else f"{len(report.applied)} changed"
-    summary = Table(
-        title=f"reap at {report.checked_at:%Y-%m-%d %H:%M:%S} UTC ({mode})", show_edge=False
+    summary = TableSpec(
+        (Column("verdict", kind="id"), Column("runs", justify="right")),
+        title=f"reap at {report.checked_at:%Y-%m-%d %H:%M:%S} UTC ({mode})",
     )
-    summary.add_column("verdict")
-    summary.add_column("runs", justify="right")
     for verdict, count in report.counts().items():
-        summary.add_row(verdict, str(count))
-    console.print(summary)
+        summary.add_row(plain_cell(verdict), plain_cell(str(count)))
+    print_table(summary, console)
     for region, error in sorted(report.failed_regions.items()):
         err_console.print(f"region {region}: {error}", highlight=False, markup=False)
     changing = [v for v in report.verdicts if v.verdict.changes_run]
     if not changing:
         return
-    detail = Table(show_edge=False)
-    for name in ("run", "instance", "region", "ec2 state", "verdict", "reason", "written"):
-        detail.add_column(name)
+    detail = TableSpec(_REAP_COLUMNS)
     for v in changing[:ROW_LIMIT]:
         written = "dry run" if report.dry_run else ("lost race" if v.lost_race else "yes")
         detail.add_row(  # cells never read as markup: run ids and AWS errors hold [brackets]
@@ -188,7 +201,7 @@ def print_reap_report(report: ReapReport) -> None:
                 ),
             )
         )
-    console.print(detail)
+    print_table(detail, console)
     if len(changing) > ROW_LIMIT:
         console.print(f"... and {len(changing) - ROW_LIMIT} more", highlight=False)
 
@@ -255,18 +268,16 @@ def backfill(
 
 
 def print_backfill_summary(summary: BackfillSummary) -> None:
-    table = Table(title="crash backfill", show_edge=False)
-    table.add_column("outcome")
-    table.add_column("runs", justify="right")
+    table = TableSpec(
+        (Column("outcome", kind="id"), Column("runs", justify="right")), title="crash backfill"
+    )
     for status, count in summary.counts().items():
-        table.add_row(status, str(count))
-    console.print(table)
+        table.add_row(plain_cell(status), plain_cell(str(count)))
+    print_table(table, console)
     notable = [o for o in summary.outcomes if o.status.value != "attached"]
     if not notable:
         return
-    detail = Table(show_edge=False)
-    for name in ("run", "outcome", "attached", "detail"):
-        detail.add_column(name)
+    detail = TableSpec(_BACKFILL_COLUMNS)
     for outcome in notable[:ROW_LIMIT]:
         detail.add_row(  # never markup: an S3 error can quote a regex like [/:]
             *map(
@@ -279,7 +290,7 @@ def print_backfill_summary(summary: BackfillSummary) -> None:
                 ),
             )
         )
-    console.print(detail)
+    print_table(detail, console)
     if len(notable) > ROW_LIMIT:
         console.print(f"... and {len(notable) - ROW_LIMIT} more", highlight=False)
 
