@@ -95,6 +95,9 @@ class Run(Base):
     started_at: Mapped[dt.datetime | None]
     ended_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     heartbeat_at: Mapped[dt.datetime | None]
+    # Set by ``archive_runs``: the run is left out of listings and analysis unless asked for
+    # (``include_archived``); NULL for a run in view (migration 0009).
+    archived_at: Mapped[dt.datetime | None]
 
     gradient_method: Mapped[str | None] = mapped_column(String(64))
     model_name: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -208,14 +211,16 @@ class RunObjective(Base):
         # ... or, with status and method copied here, reads it without a join, index-only and
         # already in method then value order; method_report's aggregates read it alone too
         # (direction and run_pk are key columns, not INCLUDE, so SQLite covers them: 0008).
+        # The archive mark comes last: every default read tests it, in the index (0009).
         Index(
-            "ix_run_objectives_name_status_method_value_direction_run_pk",
+            "ix_run_objectives_name_status_method_value_dir_pk_archived",
             "name",
             "run_status",
             "run_gradient_method",
             "value",
             "direction",
             "run_pk",
+            "run_archived_at",
         ),
     )
 
@@ -231,10 +236,12 @@ class RunObjective(Base):
     step: Mapped[int | None]
     updated_at: Mapped[dt.datetime | None]
     details: Mapped[dict[str, Any] | None]
-    # Copies of the run's status and gradient method, written only by the database: triggers
-    # (migration 0003) set them when the row is inserted and when the run's values change.
+    # Copies of the run's status, gradient method and archive mark, written only by the
+    # database: triggers (migrations 0003, 0009) set them when the row is inserted and when
+    # the run's values change.
     run_status: Mapped[str | None] = mapped_column(String(16))
     run_gradient_method: Mapped[str | None] = mapped_column(String(64))
+    run_archived_at: Mapped[dt.datetime | None]
 
     run: Mapped[Run] = relationship(back_populates="objectives", lazy="raise")
 

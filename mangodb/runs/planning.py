@@ -17,7 +17,7 @@ from mangodb.db.models import Run, RunMetric
 from mangodb.dto import RunRead, as_sequence
 from mangodb.errors import ValidationError
 from mangodb.language import parse
-from mangodb.runs import cursors, loading, plan_cache
+from mangodb.runs import archive, cursors, loading, plan_cache
 from mangodb.runs.criteria import CRITERIA
 from mangodb.runs.filters import (
     FIELDS,
@@ -72,6 +72,8 @@ def check_criteria(values: Mapping[str, Any]) -> None:
             inputs.integer(value, "offset", minimum=0)
         elif name in ("order_by", "name_prefix"):
             inputs.text(value, name)
+        elif name == "include_archived":
+            inputs.flag(value, name)
         elif name in inputs.RANGE_CRITERIA:
             inputs.instance(value, dt.datetime, name)
         else:  # status, gradient_method, tags, ids, model_name, dataset, batch_size, …
@@ -180,7 +182,7 @@ def build_filters(criteria: Mapping[str, Any]) -> list[Filter]:
     extra = criteria.get("filters")
     if extra is not None:
         filters.extend([extra] if isinstance(extra, Filter) else list(extra))
-    return filters
+    return archive.visible(filters, bool(criteria.get("include_archived")))
 
 
 _PLANS: plan_cache.LRU[Plan] = plan_cache.LRU()
