@@ -275,8 +275,10 @@ def test_history_chunk_bytes_skip_compression_on_postgresql(db_url: URL) -> None
         schema.upgrade(engine, "0003")
         if db_url.get_backend_name() == "sqlite":
             added_later = [
+                ("add_column", "run_objectives", "run_archived_at"),
+                ("add_column", "runs", "archived_at"),
                 ("add_column", "runs", "config_text"),
-                ("add_index", "ix_run_objectives_name_status_method_value_direction_run_pk"),
+                ("add_index", "ix_run_objectives_name_status_method_value_dir_pk_archived"),
                 ("remove_index", "ix_run_objectives_name_run_status_run_gradient_method_value"),
             ]
             assert changes() == added_later
