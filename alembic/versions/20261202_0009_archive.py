@@ -6,7 +6,9 @@ criteria are on status and method (migrations 0003, 0008), so the objective rows
 ``run_archived_at``, kept in step by the triggers of 0003, which now copy it too (every
 writer, raw SQL included, and objective rows inserted after the run was archived). The copy is
 the last key column of the covering index, so the default reads stay index-only and keep the
-index's (name, status, method, value) order.
+index's (name, status, method, value) order. Likewise ``archived_at`` trails the three
+creation-ordered indexes of ``runs``: counts and the runs per method stay index-only, and a
+page walked in creation order tests the mark in the index.
 
 ``v_runs`` gains ``archived_at`` as its last column (a view may grow at the end, see 0006).
 
@@ -33,6 +35,14 @@ depends_on: str | Sequence[str] | None = None
 _OLD = 'ix_run_objectives_name_status_method_value_direction_run_pk'
 _NEW = 'ix_run_objectives_name_status_method_value_dir_pk_archived'
 _KEY = ['name', 'run_status', 'run_gradient_method', 'value', 'direction', 'run_pk']
+# The creation-ordered indexes of runs (0001, 0002) and the same with the mark trailing.
+_RUNS_INDEXES = (
+    ('ix_runs_created_at', 'ix_runs_created_at_id_archived', ['created_at']),
+    ('ix_runs_status_created_at', 'ix_runs_status_created_at_id_archived',
+     ['status', 'created_at']),
+    ('ix_runs_status_gradient_method_created_at', 'ix_runs_status_method_created_at_id_archived',
+     ['status', 'gradient_method', 'created_at', 'id']),
+)  # fmt: skip
 
 
 def _trigger_statements(archived: bool, dialect: str) -> tuple[str, ...]:
@@ -131,6 +141,11 @@ def upgrade() -> None:
     )
     op.create_index(_NEW, 'run_objectives', [*_KEY, 'run_archived_at'], unique=False)
     op.drop_index(_OLD, table_name='run_objectives')
+    for old, new, columns in _RUNS_INDEXES:
+        # ``id`` explicit (SQLite's rowid otherwise follows the mark): (created_at, id) order.
+        keys = columns if 'id' in columns else [*columns, 'id']
+        op.create_index(new, 'runs', [*keys, 'archived_at'], unique=False)
+        op.drop_index(old, table_name='runs')
     for statement in _trigger_statements(True, dialect):
         op.execute(statement)
     op.execute(f'CREATE VIEW v_runs AS\n{_v_runs(dialect, True)}')
@@ -143,6 +158,9 @@ def downgrade() -> None:
         op.execute(statement)
     op.create_index(_OLD, 'run_objectives', _KEY, unique=False)
     op.drop_index(_NEW, table_name='run_objectives')
+    for old, new, columns in _RUNS_INDEXES:
+        op.create_index(old, 'runs', columns, unique=False)
+        op.drop_index(new, table_name='runs')
     # SQLite >= 3.35 drops a column in place once no index, trigger or view names it.
     op.execute('ALTER TABLE run_objectives DROP COLUMN run_archived_at')
     op.execute('ALTER TABLE runs DROP COLUMN archived_at')

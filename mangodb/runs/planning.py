@@ -221,7 +221,7 @@ def _build_plan(criteria: Mapping[str, Any], dialect: str) -> Plan:
 
 def _walk_ordered_index(filters: list[Filter]) -> list[Filter]:
     """With equality on both status and gradient method, a page in creation order walks
-    ``ix_runs_status_gradient_method_created_at`` and stops after one page of matches; a
+    ``ix_runs_status_method_created_at_id_archived`` and stops after one page of matches; a
     config equality is then checked on those rows rather than through the GIN index, which the
     planner (without statistics on configs over 1 KB) would otherwise intersect with it and
     recheck every candidate's config (the whole page query, at 100K runs)."""
