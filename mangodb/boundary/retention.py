@@ -36,7 +36,9 @@ class RetentionMethods(Boundary):
         return self._archive(where, False, dry_run, runs_per_batch)
 
     def _archive(self, where: str, archived: bool, dry_run: bool, batch_size: int) -> ArchiveReport:
-        criteria: RunQuery = {"where": inputs.text(where, "where"), "include_archived": True}
+        if not inputs.text(where, "where").strip():
+            raise ValidationError("give a query: archiving never selects all runs by default")
+        criteria: RunQuery = {"where": where, "include_archived": True}
         dry_run = inputs.flag(dry_run, "dry_run")
         inputs.integer(batch_size, "runs_per_batch", minimum=1)
         chosen = (*planning.plan(criteria, dialect=self.dialect).where, archive.state(archived))
