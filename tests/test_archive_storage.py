@@ -182,6 +182,8 @@ def test_cli_archive_list_and_unarchive(seeded: RunRepository, db_url: URL) -> N
     assert [r["gradient_method"] for r in json.loads(compared.output)["hop"]] == ["pcgrad"]
     every = _invoke("compare", "-o", "hop", "--json", "--archived", "--url", url)
     assert [r["n"] for r in json.loads(every.output)["hop"]] == [3, 3]
+    shown = _invoke("runs", "show", "s0", "--url", url)
+    assert shown.exit_code == 0 and "archived" in shown.output, shown.output
     back = _invoke("runs", "unarchive", "run_id = 's0'", "--json", "--url", url)
     assert json.loads(back.output) == {"dry_run": False, "archived": False,
                                        "run_ids": ["s0"], "batches": 1}  # fmt: skip
