@@ -17,6 +17,8 @@ from mangodb.errors import ValidationError
 from mangodb.runs import archive, planning, purge
 from mangodb.runs.criteria import RunQuery
 
+_FIRST_DAY = dt.datetime(1, 1, 2, tzinfo=dt.timezone.utc)  # the earliest cut-off datetime holds
+
 
 class RetentionMethods(Boundary):
     def archive_runs(
@@ -80,6 +82,8 @@ class RetentionMethods(Boundary):
             not isinstance(older_than, dt.timedelta) or older_than < dt.timedelta(0)
         ):
             raise ValidationError("older_than must be a timedelta of zero or more")
+        if older_than is not None and older_than > utcnow() - _FIRST_DAY:
+            raise ValidationError("older_than reaches back before the year 1")
         inputs.integer(runs_per_batch, "runs_per_batch", minimum=1)
         planning.check_criteria(criteria)
         criteria.setdefault("include_archived", True)  # archived runs are deleted too
