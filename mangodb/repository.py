@@ -92,6 +92,8 @@ class RunRepository(
         transition_runs             many status changes in few transactions
         record_event                an observation in the event log, status unchanged
     retention (boundary/retention.py)
+        archive_runs                hide runs from listings and analysis, kept whole
+        unarchive_runs              bring archived runs back into view
         purge_runs                  delete finished runs and all they hold, in batches
     DataFrames (boundary/frames.py, the pandas extra)
         runs_frame                  one row per matching run

@@ -260,6 +260,7 @@ PLAUSIBLE: dict[Any, st.SearchStrategy[Any]] = {
     "force": st.booleans(),
     "dry_run": st.booleans(),
     "active_only": st.booleans(),
+    "include_archived": st.booleans(),
 }
 
 # Keyword names a method's ``**kwargs`` accepts (plus arbitrary ones, drawn too).

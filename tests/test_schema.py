@@ -262,7 +262,7 @@ def test_history_chunk_bytes_skip_compression_on_postgresql(db_url: URL) -> None
     """Migration 0004: packed chunk bytes are stored out of line uncompressed on PostgreSQL
     (EXTERNAL, 'e'), back to EXTENDED ('x') on downgrade; on SQLite it changes nothing (the
     schema at 0003 already equals the models but for ``config_text``, which 0007 adds, and the
-    covering index 0008 makes in place of 0003's)."""
+    covering index 0008 makes in place of 0003's, and 0009's archive mark and indexes)."""
     engine = make_engine(db_url)
 
     def changes() -> list[tuple[str, ...]]:
@@ -275,9 +275,17 @@ def test_history_chunk_bytes_skip_compression_on_postgresql(db_url: URL) -> None
         schema.upgrade(engine, "0003")
         if db_url.get_backend_name() == "sqlite":
             added_later = [
+                ("add_column", "run_objectives", "run_archived_at"),
+                ("add_column", "runs", "archived_at"),
                 ("add_column", "runs", "config_text"),
-                ("add_index", "ix_run_objectives_name_status_method_value_direction_run_pk"),
+                ("add_index", "ix_run_objectives_name_status_method_value_dir_pk_archived"),
+                ("add_index", "ix_runs_created_at_id_archived"),
+                ("add_index", "ix_runs_status_created_at_id_archived"),
+                ("add_index", "ix_runs_status_method_created_at_id_archived"),
                 ("remove_index", "ix_run_objectives_name_run_status_run_gradient_method_value"),
+                ("remove_index", "ix_runs_created_at"),
+                ("remove_index", "ix_runs_status_created_at"),
+                ("remove_index", "ix_runs_status_gradient_method_created_at"),
             ]
             assert changes() == added_later
             schema.upgrade(engine, "0004")

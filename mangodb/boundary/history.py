@@ -95,12 +95,17 @@ class HistoryMethods(Boundary):
         where: str | None = None,
         baseline: str | None = None,
         max_points: int = 1000,
+        *,
+        include_archived: bool = False,
     ) -> MethodCurves:
-        """``key`` per gradient method over the runs matching ``where`` (the query language):
-        mean, std, min, max and runs counted at each step, at most ``max_points`` steps of
-        equal-width buckets that keep every extreme (rule: ``mangodb.history.bands``)."""
+        """``key`` per gradient method over the runs matching ``where`` (the query language;
+        archived runs only with ``include_archived``): mean, std, min, max and runs counted at
+        each step, at most ``max_points`` steps of equal-width buckets that keep every extreme
+        (rule: ``mangodb.history.bands``)."""
         key, baseline = inputs.text(key, "key"), inputs.optional_text(baseline, "baseline")
         criteria: RunQuery = {} if where is None else {"where": inputs.text(where, "where")}
+        if inputs.flag(include_archived, "include_archived"):
+            criteria["include_archived"] = True
         plan = planning.plan(criteria, dialect=self.dialect)
         limit = inputs.integer(max_points, "max_points")
         read = functools.partial(curves.by_method, baseline=baseline, max_points=limit)

@@ -91,14 +91,22 @@ class ObjectiveMethods(QueryMethods):
         return self._read(lambda session: analysis.compare_methods(session, plan, objective))
 
     def method_report(
-        self, baseline: str, objectives: Sequence[str] | None = None, where: str | None = None
+        self,
+        baseline: str,
+        objectives: Sequence[str] | None = None,
+        where: str | None = None,
+        *,
+        include_archived: bool = False,
     ) -> MethodReport:
         """Gradient methods against ``baseline`` on several objectives (default: every one the
         runs have): per method mean, std, n, 95% intervals and Welch p-values (with scipy), Δm%
         (Maninis et al. 2019), mean rank and the Pareto mark. ``where`` selects the runs
-        (the query language); see docs/analysis.md."""
+        (the query language; archived runs only with ``include_archived``); see
+        docs/analysis.md."""
         baseline = inputs.text(baseline, "baseline")
         names = None if objectives is None else inputs.texts(objectives, "objectives")
         criteria: RunQuery = {} if where is None else {"where": inputs.text(where, "where")}
+        if inputs.flag(include_archived, "include_archived"):
+            criteria["include_archived"] = True
         plan = planning.plan(criteria, dialect=self.dialect)
         return self._read(lambda s: method_report.method_report(s, plan, baseline, names))

@@ -35,7 +35,8 @@ class QueryMethods(Boundary):
         {"lr": ("<", 0.01)}), ``metrics`` ({"val/loss": ("<", 0.5)}), ``objectives``,
         ``where`` (the query language), ``filters`` (typed ``Filter`` objects), ``order_by``
         ("-created_at", "run_id", "metric.val/loss", "objective.miou", "config.optim.lr",
-        ...), ``offset``."""
+        ...), ``offset``, ``include_archived`` (archived runs are left out unless true or a
+        filter names ``archived_at``)."""
         return list(self.query_runs_page(limit=limit, **criteria).items)
 
     def query_runs_page(
@@ -71,8 +72,12 @@ class QueryMethods(Boundary):
     def find_runs_by_instance(
         self, instance_id: str, *, active_only: bool = False
     ) -> list[RunRead]:
-        """Runs launched on an EC2 instance (newest first)."""
-        criteria: dict[str, Any] = {"instance_id": inputs.text(instance_id, "instance_id")}
+        """Runs launched on an EC2 instance (newest first), archived ones too: the
+        integrations look runs up by identity here, never as a listing."""
+        criteria: dict[str, Any] = {
+            "instance_id": inputs.text(instance_id, "instance_id"),
+            "include_archived": True,
+        }
         if inputs.flag(active_only, "active_only"):
             criteria["status"] = [s.value for s in ACTIVE_STATUSES]
         return self.query_runs(**criteria)

@@ -1,5 +1,6 @@
 """``mangodb runs purge``: delete old or unwanted runs for good, with everything that belongs to
-them, and optionally their S3 crash artefacts."""
+them, and optionally their S3 crash artefacts; ``runs archive``/``unarchive``: hide runs from
+listings and analysis, or bring them back."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from mangodb.cli.db import UrlOption
 from mangodb.cli.render import open_repo, out, print_json
 from mangodb.cli.runs import JsonOption, WhereArgument, runs_app
 from mangodb.cli.tables import Column, TableSpec
-from mangodb.dto import PurgeReport
+from mangodb.dto import ArchiveReport, PurgeReport
 from mangodb.errors import ValidationError
 from mangodb.integrations.aws.artifacts import DEFAULT_BUCKET, delete_keys
 from mangodb.integrations.aws.clients import s3_client
@@ -85,3 +86,52 @@ def purge_runs(
         err_console.print(f"not deleted: {line}", highlight=False, markup=False)
     if refused:
         raise typer.Exit(4)
+
+
+_SHOWN = 20  # run ids printed; --json lists them all
+
+
+def _print_archive(report: ArchiveReport, json_output: bool) -> None:
+    if json_output:
+        print_json(report.model_dump(mode="json"))
+        return
+    verb = "archive" if report.archived else "unarchive"
+    n = len(report.run_ids)
+    head = f"{n:,} runs to {verb}" if report.dry_run else f"{verb}d {n:,} runs"
+    spec = TableSpec(columns=(Column("run_id", kind="id"),), title=head)
+    for run_id in report.run_ids[:_SHOWN]:
+        spec.add_row(Text(run_id))
+    out(spec)
+    if n > _SHOWN:
+        console.print(f"… and {n - _SHOWN:,} more", style="dim", highlight=False, markup=False)
+
+
+@runs_app.command("archive")
+def archive_runs(
+    where: Annotated[
+        str, typer.Argument(help='A query, e.g. "created < 90d and status = failed".')
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be archived.")
+    ] = False,
+    json_output: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Hide the runs matching WHERE from listings and analysis (kept whole; `runs show` and
+    --archived still read them; `runs unarchive` brings them back)."""
+    with open_repo(url, must_exist=True) as repo:
+        report = repo.archive_runs(where, dry_run=dry_run)
+    _print_archive(report, json_output)
+
+
+@runs_app.command("unarchive")
+def unarchive_runs(
+    where: Annotated[str, typer.Argument(help='A query, e.g. "archived_at > 1d".')],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would come back.")] = False,
+    json_output: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Bring the archived runs matching WHERE back into listings and analysis."""
+    with open_repo(url, must_exist=True) as repo:
+        report = repo.unarchive_runs(where, dry_run=dry_run)
+    _print_archive(report, json_output)

@@ -37,6 +37,13 @@ WhereArgument = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+ArchivedOption = Annotated[
+    bool,
+    typer.Option(
+        "--archived",
+        help='Include archived runs (see runs archive); only them: "archived_at is not null".',
+    ),
+]
 
 
 @runs_app.command("ls")
@@ -59,16 +66,19 @@ def list_runs(
         ),
     ] = "-created",
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many runs.")] = 50,
+    archived: ArchivedOption = False,
     json_output: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
-    """List runs matching WHERE, newest first."""
+    """List runs matching WHERE, newest first (archived runs only with --archived)."""
 
     chosen = split_columns(columns) or list(DEFAULT_COLUMNS)
     check_columns(chosen)
     with open_repo(url, must_exist=True) as repo:
-        page = repo.query_runs_page(where=where, order_by=sort, limit=limit)
-        total = repo.count_runs(where=where)
+        page = repo.query_runs_page(
+            where=where, order_by=sort, limit=limit, include_archived=archived
+        )
+        total = repo.count_runs(where=where, include_archived=archived)
     rows = [{c: column_value(run, c) for c in chosen} for run in page.items]
     if json_output:
         print_json(rows)
@@ -182,11 +192,13 @@ def compare(
             show_default=False,
         ),
     ] = None,
+    archived: ArchivedOption = False,
     json_output: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
     """Compare gradient methods on objectives: n, mean, std, median, min, max, best run; with
-    --baseline, one table of all objectives against that method."""
+    --baseline, one table of all objectives against that method. Archived runs count only
+    with --archived."""
 
     if query is not None and where is not None:
         raise ValidationError("give the query once: as an argument or as --where, not both")
@@ -199,13 +211,17 @@ def compare(
         with open_repo(url, must_exist=True) as repo:
             if where:
                 repo.filter(where)  # a syntax error points at the user's text, not ours
-            report = repo.method_report(baseline, objectives=objective, where=selection)
+            report = repo.method_report(
+                baseline, objectives=objective, where=selection, include_archived=archived
+            )
         print_report(report, json_output)
         return
     with open_repo(url, must_exist=True) as repo:
-        names = objective or _objective_names(repo, where, statuses)
+        names = objective or _objective_names(repo, where, statuses, archived)
         results = {
-            name: repo.compare_gradient_methods(name, statuses=statuses, where=where)
+            name: repo.compare_gradient_methods(
+                name, statuses=statuses, where=where, include_archived=archived
+            )
             for name in names
         }
         for name in objective or ():
@@ -227,15 +243,17 @@ def _quoted(value: str) -> str:
 def _check_objective(repo: Any, name: str) -> None:
     """An objective no run has is a typo, not an empty comparison."""
 
-    present = _objective_names(repo, None, list(STATUSES))
+    present = _objective_names(repo, None, list(STATUSES), True)
     if name not in present:
         known = f" (objectives: {', '.join(present)})" if present else ""
         raise ValidationError(f"no run has an objective {name!r}{suggest(name, present)}{known}")
 
 
-def _objective_names(repo: Any, where: str | None, statuses: list[str]) -> list[str]:
+def _objective_names(
+    repo: Any, where: str | None, statuses: list[str], archived: bool
+) -> list[str]:
     """Objective names found on the newest 500 matching runs."""
-    runs = repo.query_runs(where=where, status=statuses, limit=500)
+    runs = repo.query_runs(where=where, status=statuses, include_archived=archived, limit=500)
     return sorted({o.name for run in runs for o in run.objectives})
 
 

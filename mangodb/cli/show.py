@@ -25,6 +25,7 @@ _IDENTITY = (
     ("started", "started_at"),
     ("ended", "ended_at"),
     ("heartbeat", "heartbeat_at"),
+    ("archived", "archived_at"),
     ("steps", "total_training_steps"),
     ("exit code", "exit_code"),
     ("instance", "instance_id"),

@@ -62,17 +62,22 @@ class Run(Base):
         CheckConstraint(
             "status IN (" + ", ".join(f"'{s}'" for s in STATUS_VALUES) + ")", name="status_valid"
         ),
-        Index("ix_runs_status_created_at", "status", "created_at"),
+        # The archive mark trails the creation-ordered indexes (migration 0009): the default
+        # question's ``archived_at IS NULL`` is answered in them (counts stay index-only).
+        # ``id`` is explicit so the mark does not come between the sort key and the tie-break.
+        Index("ix_runs_created_at_id_archived", "created_at", "id", "archived_at"),
+        Index("ix_runs_status_created_at_id_archived", "status", "created_at", "id", "archived_at"),
         Index("ix_runs_gradient_method_status", "gradient_method", "status"),
         Index("ix_runs_wandb_run_id", "wandb_run_id"),
         Index("ix_runs_instance_id", "instance_id"),
         # The filtered first page: equality on status and method, walked in creation order.
         Index(
-            "ix_runs_status_gradient_method_created_at",
+            "ix_runs_status_method_created_at_id_archived",
             "status",
             "gradient_method",
             "created_at",
             "id",
+            "archived_at",
         ),
         # Config equality compiles to `config @> {...}` on PostgreSQL, answered by this GIN
         # index. SQLite cannot use it: there it is an empty partial index (WHERE 0), declared
@@ -90,11 +95,14 @@ class Run(Base):
     run_id: Mapped[str] = mapped_column(String(RUN_ID_LENGTH), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="launched")
 
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[dt.datetime | None]
     ended_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     heartbeat_at: Mapped[dt.datetime | None]
+    # Set by ``archive_runs``: the run is left out of listings and analysis unless asked for
+    # (``include_archived``); NULL for a run in view (migration 0009).
+    archived_at: Mapped[dt.datetime | None]
 
     gradient_method: Mapped[str | None] = mapped_column(String(64))
     model_name: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -208,14 +216,16 @@ class RunObjective(Base):
         # ... or, with status and method copied here, reads it without a join, index-only and
         # already in method then value order; method_report's aggregates read it alone too
         # (direction and run_pk are key columns, not INCLUDE, so SQLite covers them: 0008).
+        # The archive mark comes last: every default read tests it, in the index (0009).
         Index(
-            "ix_run_objectives_name_status_method_value_direction_run_pk",
+            "ix_run_objectives_name_status_method_value_dir_pk_archived",
             "name",
             "run_status",
             "run_gradient_method",
             "value",
             "direction",
             "run_pk",
+            "run_archived_at",
         ),
     )
 
@@ -231,10 +241,12 @@ class RunObjective(Base):
     step: Mapped[int | None]
     updated_at: Mapped[dt.datetime | None]
     details: Mapped[dict[str, Any] | None]
-    # Copies of the run's status and gradient method, written only by the database: triggers
-    # (migration 0003) set them when the row is inserted and when the run's values change.
+    # Copies of the run's status, gradient method and archive mark, written only by the
+    # database: triggers (migrations 0003, 0009) set them when the row is inserted and when
+    # the run's values change.
     run_status: Mapped[str | None] = mapped_column(String(16))
     run_gradient_method: Mapped[str | None] = mapped_column(String(64))
+    run_archived_at: Mapped[dt.datetime | None]
 
     run: Mapped[Run] = relationship(back_populates="objectives", lazy="raise")
 

@@ -122,6 +122,9 @@ from mangodb.dto.core import (
     validation_error as validation_error,
 )
 from mangodb.dto.reports import (
+    ArchiveReport as ArchiveReport,
+)
+from mangodb.dto.reports import (
     CrashGroup as CrashGroup,
 )
 from mangodb.dto.reports import (

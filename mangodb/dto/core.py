@@ -289,6 +289,8 @@ class RunRead(_Read):
     error_summary: str | None
     config: dict[str, Any]
     final_metrics: dict[str, Any]
+    # When ``archive_runs`` hid the run from listings and analysis; None when it is in view.
+    archived_at: dt.datetime | None = None
     tags: tuple[str, ...] = ()
     objectives: tuple[ObjectiveRead, ...] = ()
     crash_reports: tuple[CrashReportRead, ...] = ()

@@ -101,6 +101,16 @@ class PurgeReport(_Read):
     batches: int
 
 
+class ArchiveReport(_Read):
+    """What ``archive_runs`` or ``unarchive_runs`` changed (or, with ``dry_run``, would
+    change): the runs, in insertion order, and the number of short transactions it took."""
+
+    dry_run: bool
+    archived: bool  # True: the runs were archived; False: brought back
+    run_ids: tuple[str, ...]
+    batches: int
+
+
 class MethodCurve(_Read):
     """One gradient method's curve of a history key over its runs (seeds), on steps shared by
     every method's curve: at each step the ``mean``, sample ``std`` (None under 2 runs),

@@ -32,7 +32,7 @@ PREFIXES = ("config", "metric", "objective")
 TAG_FIELDS = ("tag", "tags")
 TIME_FIELDS = frozenset(
     {"created", "created_at", "updated_at", "started", "started_at", "ended", "ended_at"}
-    | {"heartbeat_at"}
+    | {"heartbeat_at", "archived", "archived_at"}
 )
 INT_FIELDS = frozenset({"batch_size", "seed", "exit_code", "total_training_steps", "steps"})
 FLOAT_FIELDS = frozenset({"learning_rate", "lr"})

@@ -18,7 +18,7 @@ from sqlalchemy.sql.visitors import replacement_traverse
 
 from mangodb.db.models import Run, RunObjective
 from mangodb.dto import MethodComparison
-from mangodb.runs.filters import FieldFilter
+from mangodb.runs.filters import FIELDS, FieldFilter
 from mangodb.runs.planning import Plan
 
 
@@ -35,13 +35,18 @@ def _finite_or_none(value: Any) -> float | None:
 _WORK_MEM = "64MB"
 
 
-_COPIES = {"status": RunObjective.run_status, "gradient_method": RunObjective.run_gradient_method}
+_COPIES = {
+    "status": RunObjective.run_status,
+    "gradient_method": RunObjective.run_gradient_method,
+    "archived_at": RunObjective.run_archived_at,
+}
 
 
 def _on_objectives(plan: Plan) -> tuple[ColumnElement[bool], ...] | None:
-    """The plan's criteria moved onto the copies of the run's status and method that
-    ``run_objectives`` holds (migration 0003), when it has no other criterion; else None."""
-    if not all(isinstance(f, FieldFilter) and f.field in _COPIES for f in plan.filters):
+    """The plan's criteria moved onto the copies of the run's status, method and archive
+    mark that ``run_objectives`` holds (migrations 0003, 0009), when it has no other
+    criterion; else None."""
+    if not all(isinstance(f, FieldFilter) and FIELDS[f.field].key in _COPIES for f in plan.filters):
         return None
 
     def swap(element: Any, **_: Any) -> Any:

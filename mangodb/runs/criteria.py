@@ -41,6 +41,9 @@ class RunQuery(TypedDict, total=False):
     filters: Filter | list[Filter] | tuple[Filter, ...]
     order_by: str
     offset: int
+    # Archived runs (``archive_runs``) are left out unless this is true or a filter names
+    # ``archived_at`` (``archived_at > 30d``: the question is about them).
+    include_archived: bool
 
 
 CRITERIA: frozenset[str] = frozenset(RunQuery.__optional_keys__)

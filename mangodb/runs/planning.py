@@ -17,7 +17,7 @@ from mangodb.db.models import Run, RunMetric, RunObjective
 from mangodb.dto import RunRead, as_sequence
 from mangodb.errors import ValidationError
 from mangodb.language import parse
-from mangodb.runs import cursors, loading, plan_cache
+from mangodb.runs import archive, cursors, loading, plan_cache
 from mangodb.runs.criteria import CRITERIA
 from mangodb.runs.filters import (
     FIELDS,
@@ -74,6 +74,8 @@ def check_criteria(values: Mapping[str, Any]) -> None:
             inputs.integer(value, "offset", minimum=0)
         elif name in ("order_by", "name_prefix"):
             inputs.text(value, name)
+        elif name == "include_archived":
+            inputs.flag(value, name)
         elif name in inputs.RANGE_CRITERIA:
             inputs.instance(value, dt.datetime, name)
         else:  # status, gradient_method, tags, ids, model_name, dataset, batch_size, …
@@ -181,7 +183,7 @@ def build_filters(criteria: Mapping[str, Any]) -> list[Filter]:
     extra = criteria.get("filters")
     if extra is not None:
         filters.extend([extra] if isinstance(extra, Filter) else list(extra))
-    return filters
+    return archive.visible(filters, bool(criteria.get("include_archived")))
 
 
 _PLANS: plan_cache.LRU[Plan] = plan_cache.LRU()
@@ -219,7 +221,7 @@ def _build_plan(criteria: Mapping[str, Any], dialect: str) -> Plan:
 
 def _walk_ordered_index(filters: list[Filter]) -> list[Filter]:
     """With equality on both status and gradient method, a page in creation order walks
-    ``ix_runs_status_gradient_method_created_at`` and stops after one page of matches; a
+    ``ix_runs_status_method_created_at_id_archived`` and stops after one page of matches; a
     config equality is then checked on those rows rather than through the GIN index, which the
     planner (without statistics on configs over 1 KB) would otherwise intersect with it and
     recheck every candidate's config (the whole page query, at 100K runs)."""

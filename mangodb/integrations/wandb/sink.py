@@ -59,7 +59,7 @@ def resolve_run_id(repo: RunRepository, wandb_run_id: str, run_id: str | None) -
     else the W&B id itself."""
     if run_id:
         return run_id
-    matches = repo.query_runs(wandb_run_id=wandb_run_id, limit=2)
+    matches = repo.query_runs(wandb_run_id=wandb_run_id, include_archived=True, limit=2)
     if len(matches) > 1:
         raise ValidationError(
             f"several mangodb runs record W&B run {wandb_run_id!r}: pass --run-id"

@@ -45,6 +45,8 @@ FIELDS: dict[str, Any] = {
     "ended": Run.ended_at,
     "ended_at": Run.ended_at,
     "heartbeat_at": Run.heartbeat_at,
+    "archived": Run.archived_at,
+    "archived_at": Run.archived_at,
     "gradient_method": Run.gradient_method,
     "method": Run.gradient_method,
     "model": Run.model_name,
