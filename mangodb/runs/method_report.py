@@ -4,7 +4,7 @@ mean, variance, declared directions, runs per method) are one statement of hash 
 SQLite has no variance, so it sums values and squares in one pass (squared deviations in a
 second one where that would lose digits), then counts the runs per method. With scipy, Δm's
 interval needs the per-run values of small samples (fetched, one query) and the moments of
-large ones (summed by the database, one statement).
+large ones (summed by the database, one statement: only sums per method leave it).
 
 Runs without a gradient method are left out; NaN and never-set values are left out of their
 objective; the direction of an objective is the one most of its rows declare (``min`` unless
@@ -17,7 +17,18 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from mangodb.db.models import Run, RunObjective
@@ -70,32 +81,78 @@ def _fetch_runs(
     return {m: list(by_run.values()) for m, by_run in runs.items()}
 
 
-def _moments(session: Session, plan: Plan, names: Sequence[str]) -> dict[str, method_maths.Moments]:
-    """The moments of each method's runs (Δm's interval of a large sample) from one row per
-    run, pivoted by the database (a grouping by run) and read as one numpy matrix: no Python
-    object per value. Only with scipy, so numpy is there."""
-    import numpy as np
-
+def _moments(
+    session: Session, plan: Plan, names: Sequence[str], aggregates: Aggregates
+) -> dict[str, method_maths.Moments]:
+    """The moments of each method's runs (Δm's interval of a large sample), summed by the
+    database in one statement: one row per run (a grouping by run), then per method the
+    products of the runs' deviations from the method's means (the ``aggregates``' ones, bound
+    as a table of literals: the two-pass sums ``numpy.ma.cov`` makes, no cancellation). Only
+    sums per method leave the database, not a row per run. (An infinite value makes its mean
+    infinite or undefined, so Δm and its interval too: those moments are never used.)"""
     method, run_pk, where = _source(plan, names)
     value, name = RunObjective.value, RunObjective.name
-    # Grouped by run alone (its method is one value): SQLite reads the (run_pk, name) index
-    # in order, no sort.
-    statement = (
+    k = len(names)
+    per_run = (
         select(
-            func.max(method),
-            *(func.max(case((name == n, value))) for n in names),
+            func.max(method).label("method"),
+            *(func.max(case((name == n, value))).label(f"v{i}") for i, n in enumerate(names)),
         )
         .where(*where, value.is_not(None))
         .group_by(run_pk)
+        .subquery("per_run")
     )
-    rows = session.connection().execute(statement).all()
-    if not rows:
+    methods = sorted({m for m, _ in aggregates})
+    if not methods:
         return {}
-    methods = np.array([row[0] for row in rows], dtype=object)
-    matrix = np.array([row[1:] for row in rows], dtype=np.float64).reshape(len(rows), len(names))
-    return {
-        str(m): method_maths.moments_of(matrix[methods == m], names) for m in sorted(set(methods))
-    }
+    # A table of literals (SQLite has no column names on VALUES): a row of means per method,
+    # cast once there (PostgreSQL would type a NULL alone as text, a literal as numeric).
+    means = union_all(
+        *(
+            select(
+                literal(m, String).label("method"),
+                *(
+                    cast(literal(_mean(aggregates, m, n), Double), Double).label(f"m{i}")
+                    for i, n in enumerate(names)
+                ),
+            )
+            for m in methods
+        )
+    ).subquery("means")
+    v = [per_run.c[f"v{i}"] for i in range(k)]
+    d = [v[i] - means.c[f"m{i}"] for i in range(k)]
+    pairs = [(i, j) for i in range(k) for j in range(i, k)]
+    statement = (
+        select(
+            per_run.c.method,
+            func.count(),
+            *(func.count(v[i]) for i in range(k)),
+            *(func.count(d[i] * d[j]) for i, j in pairs),
+            *(func.sum(d[i] * d[j]) for i, j in pairs),
+        )
+        .join_from(per_run, means, per_run.c.method == means.c.method)
+        .group_by(per_run.c.method)
+    )
+    moments: dict[str, method_maths.Moments] = {}
+    for row in session.connection().execute(statement):
+        m, runs, counts = row[0], row[1], row[2 : 2 + k]
+        both, sums = row[2 + k : 2 + k + len(pairs)], row[2 + k + len(pairs) :]
+        covariances: dict[tuple[str, str], float] = {}
+        for (i, j), n_ij, s_ij in zip(pairs, both, sums, strict=True):
+            c = float(s_ij) / n_ij if n_ij and s_ij is not None else 0.0
+            covariances[(names[i], names[j])] = covariances[(names[j], names[i])] = c
+        moments[m] = method_maths.Moments(
+            runs=int(runs),
+            means={n: _mean(aggregates, m, n) for n in names},
+            counts={n: int(c) for n, c in zip(names, counts, strict=True)},
+            covariances=covariances,
+        )
+    return moments
+
+
+def _mean(aggregates: Aggregates, method: str, name: str) -> float | None:
+    aggregate = aggregates.get((method, name))
+    return None if aggregate is None else aggregate.mean
 
 
 def _runs_per_method(plan: Plan, names: Sequence[str] | None) -> Any:
@@ -290,7 +347,7 @@ def method_report(
     if statistics and directions:
         large = [m for m, c in run_counts.items() if c > method_maths.EXACT_BOOTSTRAP_RUNS]
         if large:
-            moments = _moments(session, plan, list(directions))
+            moments = _moments(session, plan, list(directions), aggregates)
         exact = method_maths.EXACT_BOOTSTRAP_RUNS
         small = [m for m in run_counts if m not in moments or moments[m].runs <= exact]
         if small:
