@@ -83,9 +83,10 @@ def _fetch_runs(
 
 def _moments(
     session: Session, plan: Plan, names: Sequence[str], aggregates: Aggregates
-) -> dict[str, method_maths.Moments]:
-    """The moments of each method's runs (Δm's interval of a large sample), summed by the
-    database in one statement: one row per run (a grouping by run), then per method the
+) -> tuple[dict[str, method_maths.Moments], dict[str, int]]:
+    """The moments of each method's runs (Δm's interval of a large sample) and the runs per
+    method, summed by the database in one statement: one row per run (a grouping by run, which
+    also counts the runs: no probe per run as in :func:`_runs_per_method`), then per method the
     products of the runs' deviations from the method's means (the ``aggregates``' ones, bound
     as a table of literals: the two-pass sums ``numpy.ma.cov`` makes, no cancellation). Only
     sums per method leave the database, not a row per run. (An infinite value makes its mean
@@ -96,15 +97,14 @@ def _moments(
     per_run = (
         select(
             func.max(method).label("method"),
+            func.count(value).label("valued"),
             *(func.max(case((name == n, value))).label(f"v{i}") for i, n in enumerate(names)),
         )
-        .where(*where, value.is_not(None))
+        .where(*where)
         .group_by(run_pk)
         .subquery("per_run")
     )
     methods = sorted({m for m, _ in aggregates})
-    if not methods:
-        return {}
     # A table of literals (SQLite has no column names on VALUES): a row of means per method,
     # cast once there (PostgreSQL would type a NULL alone as text, a literal as numeric).
     means = union_all(
@@ -126,17 +126,21 @@ def _moments(
         select(
             per_run.c.method,
             func.count(),
+            func.count(case((per_run.c.valued > 0, 1))),
             *(func.count(v[i]) for i in range(k)),
             *(func.count(d[i] * d[j]) for i, j in pairs),
             *(func.sum(d[i] * d[j]) for i, j in pairs),
         )
-        .join_from(per_run, means, per_run.c.method == means.c.method)
+        .join_from(per_run, means, per_run.c.method == means.c.method, isouter=True)
         .group_by(per_run.c.method)
     )
     moments: dict[str, method_maths.Moments] = {}
+    run_counts: dict[str, int] = {}
     for row in session.connection().execute(statement):
-        m, runs, counts = row[0], row[1], row[2 : 2 + k]
-        both, sums = row[2 + k : 2 + k + len(pairs)], row[2 + k + len(pairs) :]
+        m, run_counts[row[0]], runs, counts = row[0], int(row[1]), row[2], row[3 : 3 + k]
+        both, sums = row[3 + k : 3 + k + len(pairs)], row[3 + k + len(pairs) :]
+        if not runs:
+            continue  # no value at all: no moments (as no row), only its runs
         covariances: dict[tuple[str, str], float] = {}
         for (i, j), n_ij, s_ij in zip(pairs, both, sums, strict=True):
             c = float(s_ij) / n_ij if n_ij and s_ij is not None else 0.0
@@ -147,7 +151,7 @@ def _moments(
             counts={n: int(c) for n, c in zip(names, counts, strict=True)},
             covariances=covariances,
         )
-    return moments
+    return moments, run_counts
 
 
 def _mean(aggregates: Aggregates, method: str, name: str) -> float | None:
@@ -185,10 +189,10 @@ def _aggregate(n: int, mean: Any, squares: Any) -> method_maths.Aggregate:
 
 
 def _postgres_aggregates(
-    session: Session, plan: Plan, names: Sequence[str] | None
+    session: Session, plan: Plan, names: Sequence[str] | None, with_runs: bool
 ) -> tuple[Aggregates, dict[str, int], dict[str, list[int]]]:
     """One statement: per (method, objective) n, mean, variance and declared directions (a hash
-    aggregate), joined to the runs per method."""
+    aggregate), joined to the runs per method ``with_runs`` (else no run counts)."""
     method, _, where = _source(plan, names)
     value = RunObjective.value
     stats = (
@@ -205,13 +209,18 @@ def _postgres_aggregates(
         .group_by(method, RunObjective.name)
         .subquery("stats")
     )
-    runs = _runs_per_method(plan, names).subquery("runs")
-    statement = select(stats, runs.c.runs).join_from(stats, runs, stats.c.method == runs.c.method)
+    statement: Any = select(stats)
+    if with_runs:
+        runs = _runs_per_method(plan, names).subquery("runs")
+        statement = select(stats, runs.c.runs).join_from(
+            stats, runs, stats.c.method == runs.c.method
+        )
     aggregates: Aggregates = {}
     run_counts: dict[str, int] = {}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in session.connection().execute(statement):
-        run_counts[row.method] = int(row.runs)
+        if with_runs:
+            run_counts[row.method] = int(row.runs)
         counts[row.name][0] += int(row.says_max)
         counts[row.name][1] += int(row.says_min)
         n = int(row.n)
@@ -227,7 +236,7 @@ _ONE_PASS_SHARE = 1e-6
 
 
 def _sqlite_aggregates(
-    session: Session, plan: Plan, names: Sequence[str] | None
+    session: Session, plan: Plan, names: Sequence[str] | None, with_runs: bool
 ) -> tuple[Aggregates, dict[str, int], dict[str, list[int]]]:
     """SQLite has no variance: per (method, objective) n, mean, Σv² and declared directions in
     one pass (and Σ(v − mean)² in a second one where Σv² cannot give the variance exactly
@@ -280,7 +289,9 @@ def _sqlite_aggregates(
     if redo:
         deviations.update(_squared_deviations(connection, method, where, redo))
     aggregates = {k: _aggregate(n, mean, deviations.get(k)) for k, (n, mean) in means.items()}
-    run_counts = {m: int(c) for m, c in connection.execute(_runs_per_method(plan, names))}
+    run_counts: dict[str, int] = {}
+    if with_runs:
+        run_counts = {m: int(c) for m, c in connection.execute(_runs_per_method(plan, names))}
     return aggregates, run_counts, counts
 
 
@@ -340,22 +351,25 @@ def method_report(
 ) -> MethodReport:
     names = None if names is None else list(dict.fromkeys(names))
     statistics = method_maths.scipy_stats() is not None
+    # With scipy, the runs per method come with the moments (one grouping by run for both).
+    with_runs = not statistics
     if session.get_bind().dialect.name == "postgresql":
         _without_jit(session)
-        aggregates, run_counts, counts = _postgres_aggregates(session, plan, names)
+        aggregates, run_counts, counts = _postgres_aggregates(session, plan, names, with_runs)
     else:
-        aggregates, run_counts, counts = _sqlite_aggregates(session, plan, names)
+        aggregates, run_counts, counts = _sqlite_aggregates(session, plan, names, with_runs)
     _check_objectives(session, plan, names, counts)
-    _check_baseline(baseline, sorted(run_counts))
     directions: dict[str, Direction] = _directions(counts, names)
     # Δm's interval (scipy) needs the runs themselves for an exact bootstrap of small samples
     # only; a large sample's normal limit needs its moments, which the database sums.
     moments: dict[str, method_maths.Moments] = {}
     runs: dict[str, list[dict[str, float]]] = {}
     if statistics and directions:
-        large = [m for m, c in run_counts.items() if c > method_maths.EXACT_BOOTSTRAP_RUNS]
-        if large:
-            moments = _moments(session, plan, list(directions), aggregates)
+        moments, run_counts = _moments(session, plan, list(directions), aggregates)
+    elif statistics:  # no objective row selected: no moments, and no runs to count
+        run_counts = {}
+    _check_baseline(baseline, sorted(run_counts))
+    if statistics and directions:
         exact = method_maths.EXACT_BOOTSTRAP_RUNS
         small = [m for m in run_counts if m not in moments or moments[m].runs <= exact]
         if small:
