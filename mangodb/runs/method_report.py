@@ -13,7 +13,7 @@ objective; the direction of an objective is the one most of its rows declare (``
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -81,20 +81,16 @@ def _fetch_runs(
     return {m: list(by_run.values()) for m, by_run in runs.items()}
 
 
-def _moments(
-    session: Session, plan: Plan, names: Sequence[str], aggregates: Aggregates
-) -> tuple[dict[str, method_maths.Moments], dict[str, int]]:
-    """The moments of each method's runs (Δm's interval of a large sample) and the runs per
-    method, summed by the database in one statement: one row per run (a grouping by run, which
-    also counts the runs: no probe per run as in :func:`_runs_per_method`), then per method the
-    products of the runs' deviations from the method's means (the ``aggregates``' ones, bound
-    as a table of literals: the two-pass sums ``numpy.ma.cov`` makes, no cancellation). Only
-    sums per method leave the database, not a row per run. (An infinite value makes its mean
-    infinite or undefined, so Δm and its interval too: those moments are never used.)"""
+Moments = dict[str, method_maths.Moments]
+
+
+def _per_run(plan: Plan, names: Sequence[str]) -> Any:
+    """One row per selected run (a grouping by run, which also counts the runs: no probe per
+    run as in :func:`_runs_per_method`): its method, how many values it has, its value of each
+    of ``names`` (NULL for none). SQLite reads the (run_pk, name) index in order, no sort."""
     method, run_pk, where = _source(plan, names)
     value, name = RunObjective.value, RunObjective.name
-    k = len(names)
-    per_run = (
+    return (
         select(
             func.max(method).label("method"),
             func.count(value).label("valued"),
@@ -102,8 +98,44 @@ def _moments(
         )
         .where(*where)
         .group_by(run_pk)
-        .subquery("per_run")
     )
+
+
+def _moments_in_numpy(
+    session: Session, plan: Plan, names: Sequence[str]
+) -> tuple[Moments, dict[str, int]]:
+    """The moments of each method's runs (Δm's interval of a large sample) and the runs per
+    method from :func:`_per_run`'s rows, read as plain tuples into one numpy matrix (SQLite:
+    its VDBE sums the deviation products of 100,000 runs slower than numpy does, measured)."""
+    import numpy as np
+
+    result = session.connection().execute(_per_run(plan, names))
+    rows = result.cursor.fetchall()  # the driver's tuples: no Row object per run
+    result.close()
+    run_counts = dict(Counter(row[0] for row in rows))
+    valued = [row for row in rows if row[1]]
+    if not valued or max(run_counts.values()) <= method_maths.EXACT_BOOTSTRAP_RUNS:
+        return {}, run_counts  # small samples only: their runs give Δm's interval
+    methods = np.array([row[0] for row in valued], dtype=object)
+    matrix = np.array([row[2:] for row in valued], dtype=np.float64).reshape(len(valued), -1)
+    moments = {
+        str(m): method_maths.moments_of(matrix[methods == m], names) for m in sorted(set(methods))
+    }
+    return moments, run_counts
+
+
+def _moments_in_sql(
+    session: Session, plan: Plan, names: Sequence[str], aggregates: Aggregates
+) -> tuple[Moments, dict[str, int]]:
+    """The moments of each method's runs (Δm's interval of a large sample) and the runs per
+    method, summed by the database in one statement (PostgreSQL): :func:`_per_run`, then per
+    method the products of the runs' deviations from the method's means (the ``aggregates``'
+    ones, bound as a table of literals: the two-pass sums ``numpy.ma.cov`` makes, no
+    cancellation). Only sums per method leave the database, not a row per run. (An infinite
+    value makes its mean infinite or undefined, so Δm and its interval too: those moments
+    are never used.)"""
+    k = len(names)
+    per_run = _per_run(plan, names).subquery("per_run")
     methods = sorted({m for m, _ in aggregates})
     # A table of literals (SQLite has no column names on VALUES): a row of means per method,
     # cast once there (PostgreSQL would type a NULL alone as text, a literal as numeric).
@@ -134,7 +166,7 @@ def _moments(
         .join_from(per_run, means, per_run.c.method == means.c.method, isouter=True)
         .group_by(per_run.c.method)
     )
-    moments: dict[str, method_maths.Moments] = {}
+    moments: Moments = {}
     run_counts: dict[str, int] = {}
     for row in session.connection().execute(statement):
         m, run_counts[row[0]], runs, counts = row[0], int(row[1]), row[2], row[3 : 3 + k]
@@ -353,7 +385,8 @@ def method_report(
     statistics = method_maths.scipy_stats() is not None
     # With scipy, the runs per method come with the moments (one grouping by run for both).
     with_runs = not statistics
-    if session.get_bind().dialect.name == "postgresql":
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
         _without_jit(session)
         aggregates, run_counts, counts = _postgres_aggregates(session, plan, names, with_runs)
     else:
@@ -362,10 +395,13 @@ def method_report(
     directions: dict[str, Direction] = _directions(counts, names)
     # Δm's interval (scipy) needs the runs themselves for an exact bootstrap of small samples
     # only; a large sample's normal limit needs its moments, which the database sums.
-    moments: dict[str, method_maths.Moments] = {}
+    moments: Moments = {}
     runs: dict[str, list[dict[str, float]]] = {}
     if statistics and directions:
-        moments, run_counts = _moments(session, plan, list(directions), aggregates)
+        if postgres:
+            moments, run_counts = _moments_in_sql(session, plan, list(directions), aggregates)
+        else:
+            moments, run_counts = _moments_in_numpy(session, plan, list(directions))
     elif statistics:  # no objective row selected: no moments, and no runs to count
         run_counts = {}
     _check_baseline(baseline, sorted(run_counts))
