@@ -4,7 +4,8 @@ mean, variance, declared directions, runs per method) are one statement of hash 
 SQLite has no variance, so it sums values and squares in one pass (squared deviations in a
 second one where that would lose digits), then counts the runs per method. With scipy, Δm's
 interval needs the per-run values of small samples (fetched, one query) and the moments of
-large ones (summed by the database, one statement: only sums per method leave it).
+large ones, from one grouping of the rows by run that also counts the runs per method
+(PostgreSQL sums the moments in that statement; SQLite's rows go to numpy, faster there).
 
 Runs without a gradient method are left out; NaN and never-set values are left out of their
 objective; the direction of an objective is the one most of its rows declare (``min`` unless
