@@ -4,6 +4,7 @@ beside pandas computing the same means, standard deviations, Δm% and mean ranks
 ``repo.runs_frame()`` in the same process.
 
     python benchmarks/analysis.py [--quick] [--runs N] [--pg-url postgresql+psycopg://user@host/db]
+    python benchmarks/analysis.py --keep analysis ...   # seed once, then reuse
 
 Prints medians. Goals (issue 14): method_report <= 100 ms on PostgreSQL, <= 500 ms on SQLite.
 "With statistics" is the report as users get it with scipy installed (Welch p-values, t
@@ -15,16 +16,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scale import scratch_schema
 
 from mangodb import ObjectiveCreate, RunCreate, RunRepository
 from mangodb.runs import method_maths
@@ -78,6 +83,17 @@ def seed(url: URL, n: int) -> float:
             with repo.engine.begin() as connection:
                 connection.execute(text("ANALYZE"))
     return time.perf_counter() - started
+
+
+def seeded(url: URL, n: int) -> str:
+    """Seed ``url`` unless it already holds ``n`` runs (a database kept by ``--keep``)."""
+    with RunRepository.connect(url) as repo:
+        have = repo.count_runs()
+    if have == n:
+        return f"reused, {n:,} runs"
+    if have:
+        raise SystemExit(f"the kept database holds {have:,} runs, not {n:,}: change --keep")
+    return f"seeded in {seed(url, n):.0f} s"
 
 
 def median_ms(work: Callable[[], object], repeat: int) -> float:
@@ -157,29 +173,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--skip-pandas", action="store_true", help="method_report only")
+    parser.add_argument(
+        "--keep",
+        metavar="NAME",
+        help="keep the seeded databases (PostgreSQL schema bench_keep_analysis_NAME, SQLite "
+        "file mangodb-analysis-NAME.sqlite3 in the temporary directory) and reuse them",
+    )
     args = parser.parse_args(argv)
+    if args.keep and not args.keep.isidentifier():
+        parser.error("--keep takes a name made of letters, digits and underscores")
     if args.quick:
         args.runs, args.repeat = 10_000, 5
     print(f"method_report at {args.runs:,} runs x {len(OBJECTIVES)} objectives, "
           f"{len(METHODS)} methods")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mangodb-analysis-") as tmp:
-        url = URL.create("sqlite", database=str(Path(tmp) / "analysis.sqlite3"))
+        kept = Path(tempfile.gettempdir()) / f"mangodb-analysis-{args.keep}.sqlite3"
+        path = kept if args.keep else Path(tmp) / "analysis.sqlite3"
+        url = URL.create("sqlite", database=str(path))
         if not args.skip_sqlite:
-            print(f"  SQLite (seeded in {seed(url, args.runs):.0f} s)")
+            print(f"  SQLite ({seeded(url, args.runs)})")
             show("sqlite", measure(url, args.runs, args.repeat, not args.skip_pandas))
     if args.pg_url:
-        admin = create_engine(make_url(args.pg_url))
-        schema = f"bench_{uuid.uuid4().hex[:12]}"
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            url = make_url(args.pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
-            print(f"  PostgreSQL (seeded in {seed(url, args.runs):.0f} s)")
+        with scratch_schema(make_url(args.pg_url), args.keep and f"analysis_{args.keep}") as url:
+            print(f"  PostgreSQL ({seeded(url, args.runs)})")
             show("postgresql", measure(url, args.runs, args.repeat, not args.skip_pandas))
-        finally:
-            with admin.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            admin.dispose()
 
 
 if __name__ == "__main__":

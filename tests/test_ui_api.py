@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from ui_seed import IMG, NAN_STEP, SCRIPT, SPIKE_STEP, XSS_RUN, seed
 
 from mangodb import MangoDBError, RunCreate, RunRepository
-from mangodb.ui import create_app
+from mangodb.ui import create_app, methods
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -214,3 +214,14 @@ def test_compare_api_is_the_method_report(client: TestClient, seeded_url: URL) -
     assert refused.status_code == 400 and "nope" in refused.json()["error"]["message"]
     page = client.get("/compare", params={"q": "status = completed"})
     assert page.status_code == 200 and "Methods against uniform" in page.text
+
+
+def test_compare_page_says_which_runs_its_strips_draw(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The strip plots draw the newest STRIP_RUNS runs, not all of them: the page says so
+    when there are more (the report table above it uses every run)."""
+    monkeypatch.setattr(methods, "STRIP_RUNS", 2)
+    page = client.get("/compare", params={"q": "status = completed"})
+    assert page.status_code == 200
+    assert "Drawn: the newest 2 of the" in page.text

@@ -4,7 +4,8 @@ mean, variance, declared directions, runs per method) are one statement of hash 
 SQLite has no variance, so it sums values and squares in one pass (squared deviations in a
 second one where that would lose digits), then counts the runs per method. With scipy, Δm's
 interval needs the per-run values of small samples (fetched, one query) and the moments of
-large ones (summed by the database, one statement).
+large ones, from one grouping of the rows by run that also counts the runs per method
+(PostgreSQL sums the moments in that statement; SQLite's rows go to numpy, faster there).
 
 Runs without a gradient method are left out; NaN and never-set values are left out of their
 objective; the direction of an objective is the one most of its rows declare (``min`` unless
@@ -13,11 +14,22 @@ objective; the direction of an objective is the one most of its rows declare (``
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from mangodb.db.models import Run, RunObjective
@@ -70,32 +82,114 @@ def _fetch_runs(
     return {m: list(by_run.values()) for m, by_run in runs.items()}
 
 
-def _moments(session: Session, plan: Plan, names: Sequence[str]) -> dict[str, method_maths.Moments]:
-    """The moments of each method's runs (Δm's interval of a large sample) from one row per
-    run, pivoted by the database (a grouping by run) and read as one numpy matrix: no Python
-    object per value. Only with scipy, so numpy is there."""
-    import numpy as np
+Moments = dict[str, method_maths.Moments]
 
+
+def _per_run(plan: Plan, names: Sequence[str]) -> Any:
+    """One row per selected run (a grouping by run, which also counts the runs: no probe per
+    run as in :func:`_runs_per_method`): its method, how many values it has, its value of each
+    of ``names`` (NULL for none). SQLite reads the (run_pk, name) index in order, no sort."""
     method, run_pk, where = _source(plan, names)
     value, name = RunObjective.value, RunObjective.name
-    # Grouped by run alone (its method is one value): SQLite reads the (run_pk, name) index
-    # in order, no sort.
-    statement = (
+    return (
         select(
-            func.max(method),
-            *(func.max(case((name == n, value))) for n in names),
+            func.max(method).label("method"),
+            func.count(value).label("valued"),
+            *(func.max(case((name == n, value))).label(f"v{i}") for i, n in enumerate(names)),
         )
-        .where(*where, value.is_not(None))
+        .where(*where)
         .group_by(run_pk)
     )
-    rows = session.connection().execute(statement).all()
-    if not rows:
-        return {}
-    methods = np.array([row[0] for row in rows], dtype=object)
-    matrix = np.array([row[1:] for row in rows], dtype=np.float64).reshape(len(rows), len(names))
-    return {
+
+
+def _moments_in_numpy(
+    session: Session, plan: Plan, names: Sequence[str]
+) -> tuple[Moments, dict[str, int]]:
+    """The moments of each method's runs (Δm's interval of a large sample) and the runs per
+    method from :func:`_per_run`'s rows, read as plain tuples into one numpy matrix (SQLite:
+    its VDBE sums the deviation products of 100,000 runs slower than numpy does, measured)."""
+    import numpy as np
+
+    result = session.connection().execute(_per_run(plan, names))
+    rows = result.cursor.fetchall()  # the driver's tuples: no Row object per run
+    result.close()
+    run_counts = dict(Counter(row[0] for row in rows))
+    valued = [row for row in rows if row[1]]
+    if not valued or max(run_counts.values()) <= method_maths.EXACT_BOOTSTRAP_RUNS:
+        return {}, run_counts  # small samples only: their runs give Δm's interval
+    methods = np.array([row[0] for row in valued], dtype=object)
+    matrix = np.array([row[2:] for row in valued], dtype=np.float64).reshape(len(valued), -1)
+    moments = {
         str(m): method_maths.moments_of(matrix[methods == m], names) for m in sorted(set(methods))
     }
+    return moments, run_counts
+
+
+def _moments_in_sql(
+    session: Session, plan: Plan, names: Sequence[str], aggregates: Aggregates
+) -> tuple[Moments, dict[str, int]]:
+    """The moments of each method's runs (Δm's interval of a large sample) and the runs per
+    method, summed by the database in one statement (PostgreSQL): :func:`_per_run`, then per
+    method the products of the runs' deviations from the method's means (the ``aggregates``'
+    ones, bound as a table of literals: the two-pass sums ``numpy.ma.cov`` makes, no
+    cancellation). Only sums per method leave the database, not a row per run. (An infinite
+    value makes its mean infinite or undefined, so Δm and its interval too: those moments
+    are never used.)"""
+    k = len(names)
+    per_run = _per_run(plan, names).subquery("per_run")
+    methods = sorted({m for m, _ in aggregates})
+    # A table of literals (SQLite has no column names on VALUES): a row of means per method,
+    # cast once there (PostgreSQL would type a NULL alone as text, a literal as numeric).
+    means = union_all(
+        *(
+            select(
+                literal(m, String).label("method"),
+                *(
+                    cast(literal(_mean(aggregates, m, n), Double), Double).label(f"m{i}")
+                    for i, n in enumerate(names)
+                ),
+            )
+            for m in methods
+        )
+    ).subquery("means")
+    v = [per_run.c[f"v{i}"] for i in range(k)]
+    d = [v[i] - means.c[f"m{i}"] for i in range(k)]
+    pairs = [(i, j) for i in range(k) for j in range(i, k)]
+    statement = (
+        select(
+            per_run.c.method,
+            func.count(),
+            func.count(case((per_run.c.valued > 0, 1))),
+            *(func.count(v[i]) for i in range(k)),
+            *(func.count(d[i] * d[j]) for i, j in pairs),
+            *(func.sum(d[i] * d[j]) for i, j in pairs),
+        )
+        .join_from(per_run, means, per_run.c.method == means.c.method, isouter=True)
+        .group_by(per_run.c.method)
+    )
+    moments: Moments = {}
+    run_counts: dict[str, int] = {}
+    for row in session.connection().execute(statement):
+        m, run_counts[row[0]], runs, counts = row[0], int(row[1]), row[2], row[3 : 3 + k]
+        both, sums = row[3 + k : 3 + k + len(pairs)], row[3 + k + len(pairs) :]
+        if not runs:
+            continue  # no value at all: no moments (as no row), only its runs
+        covariances: dict[tuple[str, str], float] = {}
+        for (i, j), n_ij, s_ij in zip(pairs, both, sums, strict=True):
+            c = float(s_ij) / n_ij if n_ij and s_ij is not None else 0.0
+            covariances[(names[i], names[j])] = covariances[(names[j], names[i])] = c
+        moments[m] = method_maths.Moments(
+            runs=int(runs),
+            means={n: _mean(aggregates, m, n) for n in names},
+            counts={n: int(c) for n, c in zip(names, counts, strict=True)},
+            covariances=covariances,
+        )
+    return moments, run_counts
+
+
+def _mean(aggregates: Aggregates, method: str, name: str) -> float | None:
+    aggregate = aggregates.get((method, name))
+    return None if aggregate is None else aggregate.mean
 
 
 def _runs_per_method(plan: Plan, names: Sequence[str] | None) -> Any:
@@ -110,6 +204,13 @@ def _runs_per_method(plan: Plan, names: Sequence[str] | None) -> Any:
     )
 
 
+def _without_jit(session: Session) -> None:
+    """JIT off for this transaction: PostgreSQL compiles these statements (their cost is over
+    ``jit_above_cost`` at 100,000 runs) and the compiling takes longer than it saves: 0.4-0.6 s
+    of code generation for the moments at 100,000 runs x 9 objectives, for nine rows out."""
+    session.execute(select(func.set_config("jit", "off", True)))
+
+
 def _aggregate(n: int, mean: Any, squares: Any) -> method_maths.Aggregate:
     """n, mean and the sum of squared deviations from the mean -> n, mean, sample std."""
     if mean is None or n == 0:
@@ -121,10 +222,10 @@ def _aggregate(n: int, mean: Any, squares: Any) -> method_maths.Aggregate:
 
 
 def _postgres_aggregates(
-    session: Session, plan: Plan, names: Sequence[str] | None
+    session: Session, plan: Plan, names: Sequence[str] | None, with_runs: bool
 ) -> tuple[Aggregates, dict[str, int], dict[str, list[int]]]:
     """One statement: per (method, objective) n, mean, variance and declared directions (a hash
-    aggregate), joined to the runs per method."""
+    aggregate), joined to the runs per method ``with_runs`` (else no run counts)."""
     method, _, where = _source(plan, names)
     value = RunObjective.value
     stats = (
@@ -141,13 +242,18 @@ def _postgres_aggregates(
         .group_by(method, RunObjective.name)
         .subquery("stats")
     )
-    runs = _runs_per_method(plan, names).subquery("runs")
-    statement = select(stats, runs.c.runs).join_from(stats, runs, stats.c.method == runs.c.method)
+    statement: Any = select(stats)
+    if with_runs:
+        runs = _runs_per_method(plan, names).subquery("runs")
+        statement = select(stats, runs.c.runs).join_from(
+            stats, runs, stats.c.method == runs.c.method
+        )
     aggregates: Aggregates = {}
     run_counts: dict[str, int] = {}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in session.connection().execute(statement):
-        run_counts[row.method] = int(row.runs)
+        if with_runs:
+            run_counts[row.method] = int(row.runs)
         counts[row.name][0] += int(row.says_max)
         counts[row.name][1] += int(row.says_min)
         n = int(row.n)
@@ -163,7 +269,7 @@ _ONE_PASS_SHARE = 1e-6
 
 
 def _sqlite_aggregates(
-    session: Session, plan: Plan, names: Sequence[str] | None
+    session: Session, plan: Plan, names: Sequence[str] | None, with_runs: bool
 ) -> tuple[Aggregates, dict[str, int], dict[str, list[int]]]:
     """SQLite has no variance: per (method, objective) n, mean, Σv² and declared directions in
     one pass (and Σ(v − mean)² in a second one where Σv² cannot give the variance exactly
@@ -216,7 +322,9 @@ def _sqlite_aggregates(
     if redo:
         deviations.update(_squared_deviations(connection, method, where, redo))
     aggregates = {k: _aggregate(n, mean, deviations.get(k)) for k, (n, mean) in means.items()}
-    run_counts = {m: int(c) for m, c in connection.execute(_runs_per_method(plan, names))}
+    run_counts: dict[str, int] = {}
+    if with_runs:
+        run_counts = {m: int(c) for m, c in connection.execute(_runs_per_method(plan, names))}
     return aggregates, run_counts, counts
 
 
@@ -276,21 +384,29 @@ def method_report(
 ) -> MethodReport:
     names = None if names is None else list(dict.fromkeys(names))
     statistics = method_maths.scipy_stats() is not None
-    if session.get_bind().dialect.name == "postgresql":
-        aggregates, run_counts, counts = _postgres_aggregates(session, plan, names)
+    # With scipy, the runs per method come with the moments (one grouping by run for both).
+    with_runs = not statistics
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        _without_jit(session)
+        aggregates, run_counts, counts = _postgres_aggregates(session, plan, names, with_runs)
     else:
-        aggregates, run_counts, counts = _sqlite_aggregates(session, plan, names)
+        aggregates, run_counts, counts = _sqlite_aggregates(session, plan, names, with_runs)
     _check_objectives(session, plan, names, counts)
-    _check_baseline(baseline, sorted(run_counts))
     directions: dict[str, Direction] = _directions(counts, names)
     # Δm's interval (scipy) needs the runs themselves for an exact bootstrap of small samples
     # only; a large sample's normal limit needs its moments, which the database sums.
-    moments: dict[str, method_maths.Moments] = {}
+    moments: Moments = {}
     runs: dict[str, list[dict[str, float]]] = {}
     if statistics and directions:
-        large = [m for m, c in run_counts.items() if c > method_maths.EXACT_BOOTSTRAP_RUNS]
-        if large:
-            moments = _moments(session, plan, list(directions))
+        if postgres:
+            moments, run_counts = _moments_in_sql(session, plan, list(directions), aggregates)
+        else:
+            moments, run_counts = _moments_in_numpy(session, plan, list(directions))
+    elif statistics:  # no objective row selected: no moments, and no runs to count
+        run_counts = {}
+    _check_baseline(baseline, sorted(run_counts))
+    if statistics and directions:
         exact = method_maths.EXACT_BOOTSTRAP_RUNS
         small = [m for m in run_counts if m not in moments or moments[m].runs <= exact]
         if small:

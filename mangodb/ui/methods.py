@@ -45,6 +45,7 @@ def method_section(
         "objectives": [],
         "curves": [],
         "strips": [],
+        "strip_runs": STRIP_RUNS,
         "scatter": None,
         "methods": [],
         "error": None,
