@@ -152,6 +152,12 @@ def test_default_analysis_stays_index_only(seeded: RunRepository) -> None:
     postgres = repo.dialect == "postgresql"
     for statement, params in alone:
         plan = _plan(repo, statement, params)
+        if not postgres and "GROUP BY run_objectives.run_pk" in statement:
+            # Δm's moments group each run's objectives (with scipy): SQLite walks the
+            # (name, run_pk) index in run order, which measured faster than the covering
+            # index plus a sort (mangodb/runs/method_report.py).
+            assert "USING INDEX ix_run_objectives_name_run_pk_value" in plan, plan
+            continue
         assert COVERING in plan, plan
         assert ("Index Only Scan" in plan) if postgres else ("COVERING INDEX" in plan), plan
     counts = [(s, p) for s, p in asked if s.lstrip().startswith("SELECT count(*)")]
