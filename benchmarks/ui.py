@@ -4,13 +4,16 @@ run of 50 keys x 100,000 points, the run page in headless chromium, the compare 
     python benchmarks/ui.py                       # 100,000 runs, 50 keys x 100,000 points
     python benchmarks/ui.py --quick               # 2,000 runs, 50 keys x 5,000 points
     python benchmarks/ui.py --keep ui             # keep the seeded schema for the next run
-    python benchmarks/ui.py --only history        # /api/history alone (no 100,000 runs seeded)
+    python benchmarks/ui.py --only history        # /api/history alone (no 100,000 runs seeded;
+                                                  # a --keep schema of its own: no runs in it)
 
 Server times are medians of ``--repeat`` requests through the ASGI app in process (FastAPI's
 TestClient: routing, the repository calls, templates or JSON, no socket). Beside each, the
 repository calls alone, measured in the same run, as the baseline: the ratio is what the
-interface adds. The browser figure is navigation to every chart drawn (``#charts`` marked
-ready by the page) in Debian's chromium against uvicorn on a loopback port. MLflow's
+interface adds. The ``floor`` rows are the bare driver (psycopg, binary format) fetching the
+chunk bytes ``/api/history`` reads, nothing decoded: what no reader of them can beat. The
+browser figure is navigation to every chart drawn (``#charts`` marked ready by the page) in
+Debian's chromium against uvicorn on a loopback port. MLflow's
 ``get-history`` REST call for one 100,000-point metric is the reference when ``import mlflow``
 works (``pip install 'mangodb[bench]'``): an ``mlflow server`` on SQLite, timed the same way.
 """
