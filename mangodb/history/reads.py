@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from mangodb.codecs.floats import decode_float
 from mangodb.db.models import HistorySeries, Run
-from mangodb.errors import ValidationError
+from mangodb.errors import RunNotFound, ValidationError
 from mangodb.history.chunk_plan import CHUNKS
 from mangodb.history.chunk_stats import numpy
 from mangodb.history.columns import step_value
@@ -39,7 +39,7 @@ _CHUNK_COLUMNS = (
 
 def read(
     session: Session,
-    run_pk: int,
+    run_id: str,
     *,
     keys: Sequence[str] | str | None = None,
     min_step: int | None = None,
@@ -47,20 +47,31 @@ def read(
     max_points: int | None = None,
 ) -> dict[str, Series]:
     """Key -> ``Series`` of one run, keys sorted. A stored key with no point in the step range
-    comes back empty; a key never logged is absent."""
+    comes back empty; a key never logged is absent; ``RunNotFound`` when the run does not
+    exist (found by the same query: one round trip fewer than looking the run up first)."""
     low, high = _bounds(min_step, max_step, max_points)
-    base = (
-        select(SERIES.c.key, *_CHUNK_COLUMNS)
-        .select_from(SERIES.outerjoin(CHUNKS, _chunk_join(low, high)))
-        .where(SERIES.c.run_pk == run_pk)
-        .order_by(SERIES.c.key, CHUNKS.c.first_step)
-    )
+
+    def statement(part: Sequence[str] | None) -> Select[Any]:
+        series = SERIES.c.run_pk == RUNS.c.id
+        if part is not None:  # in the join, so that the run's row says it exists
+            series = and_(series, SERIES.c.key.in_(part))
+        joined = RUNS.outerjoin(SERIES, series).outerjoin(CHUNKS, _chunk_join(low, high))
+        return (
+            select(SERIES.c.key, *_CHUNK_COLUMNS)
+            .select_from(joined)
+            .where(RUNS.c.run_id == run_id)
+            .order_by(SERIES.c.key, CHUNKS.c.first_step)
+        )
+
     if keys is None:
-        statements: Iterable[Select[Any]] = [base]
+        statements = [statement(None)]
     else:
         wanted = sorted({keys} if isinstance(keys, str) else set(keys))
-        statements = (base.where(SERIES.c.key.in_(part)) for part in batched(wanted))
-    return _collect(session, statements, low, high, max_points)
+        statements = [statement(part) for part in batched(wanted)] or [statement([])]
+    result, rows = _collect(session, statements, low, high, max_points)
+    if not rows:
+        raise RunNotFound(run_id)
+    return result
 
 
 def read_many(
@@ -85,7 +96,7 @@ def read_many(
     )
     wanted = sorted(set(run_ids))
     statements = (base.where(RUNS.c.run_id.in_(part)) for part in batched(wanted))
-    return _collect(session, statements, low, high, max_points, key=key)
+    return _collect(session, statements, low, high, max_points, key=key)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,15 +289,19 @@ def _collect(
     max_points: int | None,
     *,
     key: str | None = None,
-) -> dict[str, Series]:
-    """Group chunk rows (ordered by name, then first step) into series. The first column of
-    each row names the series (a key, or a run id when ``key`` is given). With numpy, numeric
-    series are read straight from their bytes into arrays and downsampled there; only the
-    points kept become Python lists."""
+) -> tuple[dict[str, Series], int]:
+    """Group chunk rows (ordered by name, then first step) into series, and count the rows.
+    The first column of each row names the series (a key, or a run id when ``key`` is given;
+    None: no series, from an outer join). With numpy, numeric series are read straight from
+    their bytes into arrays and downsampled there; only the points kept become lists."""
     np = numpy()
     parts: dict[str, tuple[list[Any], list[Any], str]] = {}
+    rows = 0
     for statement in statements:
         for name, kind, codec, first, last, count, step_blob, payload in _rows(session, statement):
+            rows += 1
+            if name is None:
+                continue
             entry = parts.get(name)
             if entry is None:
                 entry = parts[name] = ([], [], kind)
@@ -304,10 +319,11 @@ def _collect(
                 steps, values = steps[start:end], values[start:end]
             entry[0].append(steps)
             entry[1].append(values)
-    return {
+    result = {
         name: Series.build(key or name, *_points(np, steps, values, kind, max_points), kind)
         for name, (steps, values, kind) in parts.items()
     }
+    return result, rows
 
 
 def _points(
