@@ -4,12 +4,16 @@ run of 50 keys x 100,000 points, the run page in headless chromium, the compare 
     python benchmarks/ui.py                       # 100,000 runs, 50 keys x 100,000 points
     python benchmarks/ui.py --quick               # 2,000 runs, 50 keys x 5,000 points
     python benchmarks/ui.py --keep ui             # keep the seeded schema for the next run
+    python benchmarks/ui.py --only history        # /api/history alone (no 100,000 runs seeded;
+                                                  # a --keep schema of its own: no runs in it)
 
 Server times are medians of ``--repeat`` requests through the ASGI app in process (FastAPI's
 TestClient: routing, the repository calls, templates or JSON, no socket). Beside each, the
 repository calls alone, measured in the same run, as the baseline: the ratio is what the
-interface adds. The browser figure is navigation to every chart drawn (``#charts`` marked
-ready by the page) in Debian's chromium against uvicorn on a loopback port. MLflow's
+interface adds. The ``floor`` rows are the bare driver (psycopg, binary format) fetching the
+chunk bytes ``/api/history`` reads, nothing decoded: what no reader of them can beat. The
+browser figure is navigation to every chart drawn (``#charts`` marked ready by the page) in
+Debian's chromium against uvicorn on a loopback port. MLflow's
 ``get-history`` REST call for one 100,000-point metric is the reference when ``import mlflow``
 works (``pip install 'mangodb[bench]'``): an ``mlflow server`` whose backend store is a scratch
 database on the same PostgreSQL, timed the same way (MLflow returns every point; it has no
@@ -82,7 +86,69 @@ def free_port() -> int:
         return port
 
 
-def server_times(url: URL, repeat: int, keys: int) -> dict[str, tuple[float, float]]:
+def history_floor(url: URL) -> Callable[[list[str] | None], int]:
+    """The floor of ``/api/history``: the bare driver (psycopg, binary format, one open
+    connection) fetching the chunk bytes of the history run's keys (all when None), nothing
+    decoded. Returns the fetch (it returns the payload bytes read)."""
+    import psycopg
+
+    sql = (
+        "SELECT c.codec, c.first_step, c.last_step, c.point_count, c.steps, c.payload "
+        "FROM runs AS r JOIN history_series AS s ON s.run_pk = r.id "
+        "JOIN history_chunks AS c ON c.series_id = s.id WHERE r.run_id = %s {keys}"
+        "ORDER BY s.key, c.first_step"
+    )
+    options = url.query.get("options")
+    connection = psycopg.connect(
+        host=url.host, port=url.port, user=url.username, password=url.password,
+        dbname=url.database, options=options if isinstance(options, str) else "",
+        autocommit=True,
+    )  # fmt: skip
+
+    def fetch(keys: list[str] | None) -> int:
+        with connection.cursor(binary=True) as cursor:
+            if keys is None:
+                rows = cursor.execute(sql.format(keys=""), (HISTORY_RUN,)).fetchall()
+            else:
+                statement = sql.format(keys="AND s.key = ANY(%s) ")
+                rows = cursor.execute(statement, (HISTORY_RUN, keys)).fetchall()
+        return sum(len(row[5]) for row in rows)
+
+    return fetch
+
+
+def history_times(
+    client: object, repo: RunRepository, url: URL, repeat: int, keys: int
+) -> dict[str, tuple[float, float]]:
+    """``/api/history`` for one key and for every key, beside the repository call alone."""
+    figures: dict[str, tuple[float, float]] = {}
+    get = client.get  # type: ignore[attr-defined]
+    one = {"run": HISTORY_RUN, "key": "metric/00", "max_points": 2000}
+    figures["/api/history 1 key @2000"] = (
+        median_ms(lambda: get("/api/history", params=one).raise_for_status(), repeat),
+        median_ms(lambda: repo.get_history(HISTORY_RUN, ["metric/00"], max_points=2000), repeat),
+    )
+    every = {"run": HISTORY_RUN, "max_points": 2000}
+    figures[f"/api/history {keys} keys @2000"] = (
+        median_ms(lambda: get("/api/history", params=every).raise_for_status(), repeat),
+        median_ms(lambda: repo.get_history(HISTORY_RUN, max_points=2000), repeat),
+    )
+    # The floor: the bare driver fetching the same chunk bytes (no decoding, no downsampling).
+    fetch = history_floor(url)
+    figures["floor: fetch 1 key's chunks"] = (
+        median_ms(lambda: fetch(["metric/00"]), repeat),
+        math.nan,
+    )
+    figures[f"floor: fetch {keys} keys' chunks"] = (
+        median_ms(lambda: fetch(None), repeat),
+        math.nan,
+    )
+    return figures
+
+
+def server_times(
+    url: URL, repeat: int, keys: int, only_history: bool = False
+) -> dict[str, tuple[float, float]]:
     """name -> (interface ms, repository-alone ms)."""
     import warnings
 
@@ -96,6 +162,10 @@ def server_times(url: URL, repeat: int, keys: int) -> dict[str, tuple[float, flo
     client = TestClient(app)
     figures: dict[str, tuple[float, float]] = {}
     where = "status = completed and method = mgda"
+    if only_history:
+        figures.update(history_times(client, repo, url, repeat, keys))
+        repo.close()
+        return figures
 
     def repo_page() -> None:
         repo.query_runs_page(where=where, order_by="-created", limit=50)
@@ -105,16 +175,7 @@ def server_times(url: URL, repeat: int, keys: int) -> dict[str, tuple[float, flo
         median_ms(lambda: client.get("/", params={"q": where}).raise_for_status(), repeat),
         median_ms(repo_page, repeat),
     )
-    one = {"run": HISTORY_RUN, "key": "metric/00", "max_points": 2000}
-    figures["/api/history 1 key @2000"] = (
-        median_ms(lambda: client.get("/api/history", params=one).raise_for_status(), repeat),
-        median_ms(lambda: repo.get_history(HISTORY_RUN, ["metric/00"], max_points=2000), repeat),
-    )
-    every = {"run": HISTORY_RUN, "max_points": 2000}
-    figures[f"/api/history {keys} keys @2000"] = (
-        median_ms(lambda: client.get("/api/history", params=every).raise_for_status(), repeat),
-        median_ms(lambda: repo.get_history(HISTORY_RUN, max_points=2000), repeat),
-    )
+    figures.update(history_times(client, repo, url, repeat, keys))
     page = client.get("/api/compare").json()
     baseline = page["baseline"]
     figures["compare page"] = (
@@ -224,7 +285,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2,000 runs, 5,000 points a key")
     parser.add_argument("--keep", default=None, help="keep the seeded schema under this name")
     parser.add_argument("--skip", action="append", default=[], choices=["browser", "mlflow"])
+    parser.add_argument(
+        "--only", choices=["history"], help="history: /api/history and its floor, no runs seeded"
+    )
     args = parser.parse_args()
+    only_history = args.only == "history"
+    if only_history:
+        args.skip += ["browser", "mlflow"]
     if args.quick:
         args.runs, args.points, args.repeat = 2000, 5000, 5
     print(f"mangodb ui on PostgreSQL: {args.runs:,} runs, history run {args.keys} keys x "
@@ -236,10 +303,11 @@ def main() -> None:
         if reused:  # a schema kept by --keep: the runs and the history run are there
             print("    reusing the kept schema")
         else:
-            print(f"    runs: {seeded(url, args.runs)}")
+            if not only_history:
+                print(f"    runs: {seeded(url, args.runs)}")
             seed_history(url, args.keys, args.points)
             print(f"    seeded in {time.perf_counter() - started:.0f} s")
-        rows = server_times(url, args.repeat, args.keys)
+        rows = server_times(url, args.repeat, args.keys, only_history)
         if "browser" not in args.skip:
             chromium = browser_time(url, max(3, args.repeat // 4))
             if chromium is not None:
@@ -250,10 +318,15 @@ def main() -> None:
     print(f"    {'':32} {'ui ms':>9} {'repo ms':>9} {'ui/repo':>8}  target")
     for name, (ui_ms, repo_ms) in rows.items():
         target = TARGETS_MS.get(name.replace(f"{args.keys} keys", "50 keys"))
+        if name.startswith("floor"):
+            print(f"    {name:<32} {ui_ms:9.2f}  (bare psycopg, binary; ui ms column)")
+            continue
         ratio = "" if math.isnan(repo_ms) else f"{ui_ms / repo_ms:7.2f}x"
         base = "" if math.isnan(repo_ms) else f"{repo_ms:9.2f}"
-        verdict = "" if target is None else (
-            f"<= {target:.0f} ms " + ("met" if ui_ms <= target else "MISSED")
+        verdict = (
+            ""
+            if target is None
+            else (f"<= {target:.0f} ms " + ("met" if ui_ms <= target else "MISSED"))
         )
         print(f"    {name:<32} {ui_ms:9.2f} {base:>9} {ratio:>8}  {verdict}")
     if reference is not None:

@@ -6,6 +6,7 @@ chart's zoom) downsample that range by the same rule (both dialects)."""
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from hypothesis import strategies as st
 from mangodb import RunRepository, ValidationError
 from mangodb.codecs.floats import is_number
 from mangodb.history.downsample import MIN_POINTS, check_max_points, downsample
+from mangodb.history.m4_arrays import downsample_arrays, downsample_objects
+from mangodb.history.steps import ProgressionSteps
 
 SPECIAL = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1.0, 1.0, -1.0]
 floats = st.one_of(st.floats(), st.sampled_from(SPECIAL))
@@ -131,6 +134,81 @@ def test_reads_downsample_by_the_same_rule(repo: RunRepository) -> None:
 
 
 def history_steps(repo: RunRepository, low: int, high: int) -> list[int]:
-    return repo.get_history("r", ["loss"], min_step=low, max_step=high, max_points=50)[
-        "loss"
-    ].steps
+    return repo.get_history("r", ["loss"], min_step=low, max_step=high, max_points=50)["loss"].steps
+
+
+# The numpy path (mangodb.history.m4_arrays) picks the very points the Python code picks.
+big_ints = st.one_of(st.integers(-(2**70), 2**70), st.sampled_from([2**53, 2**53 + 1, 10**400]))
+duplicated = st.sampled_from([1.0, -1.0, 0.0, -0.0, math.inf, -math.inf, math.nan, 2.0])
+float_bits = st.integers(0, 2**64 - 1).map(
+    lambda bits: struct.unpack("<d", bits.to_bytes(8, "little"))[0]
+)
+
+
+def numpy() -> Any:
+    return pytest.importorskip("numpy")
+
+
+def numpy_points(steps: list[int], values: list[float], max_points: int) -> tuple[list, list]:
+    np = numpy()
+    step_array = np.asarray(steps, dtype=np.int64)
+    return downsample_arrays(np, step_array, np.asarray(values, dtype=np.float64), max_points)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    points=series(st.one_of(floats, duplicated, float_bits)),
+    max_points=st.integers(MIN_POINTS, 80),
+)
+def test_numpy_and_python_keep_the_same_numeric_points(
+    points: tuple[list[int], list[float]], max_points: int
+) -> None:
+    steps, values = points
+    expected = downsample(steps, values, max_points, numeric=True)
+    got = numpy_points(steps, values, max_points)
+    assert got[0] == expected[0]
+    assert [bits(v) for v in got[1]] == [bits(v) for v in expected[1]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    points=series(st.one_of(floats, duplicated, others, big_ints)),
+    max_points=st.integers(MIN_POINTS, 80),
+)
+def test_numpy_and_python_keep_the_same_mixed_points(
+    points: tuple[list[int], list[Any]], max_points: int
+) -> None:
+    steps, values = points
+    expected = downsample(steps, values, max_points, numeric=False)
+    got = downsample_objects(numpy(), steps, values, max_points)
+    assert got[0] == expected[0]
+    assert all(a is b for a, b in zip(got[1], expected[1], strict=True))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.integers(-(2**62), 2**62),
+    parts=st.lists(st.tuples(st.integers(1, 40), st.integers(1, 2**20)), min_size=1, max_size=6),
+    data=st.data(),
+    max_points=st.integers(MIN_POINTS, 40),
+)
+def test_steps_kept_as_progressions_give_the_same_points(
+    start: int, parts: list[tuple[int, int]], data: st.DataObject, max_points: int
+) -> None:
+    """Chunks whose steps are progressions are read as ``ProgressionSteps``, not arrays."""
+    ranges, first = [], start
+    for count, stride in parts:
+        ranges.append(range(first, first + count * stride, stride))
+        first += count * stride + data.draw(st.integers(0, 2**30))
+    steps = [s for part in ranges for s in part]
+    values = data.draw(st.lists(duplicated, min_size=len(steps), max_size=len(steps)))
+    expected = downsample(steps, values, max_points, numeric=True)
+    np = numpy()
+    array = np.asarray(values, dtype=np.float64)
+    got = downsample_arrays(np, ProgressionSteps(np, ranges), array, max_points)
+    assert got[0] == expected[0]
+    assert [bits(v) for v in got[1]] == [bits(v) for v in expected[1]]
+
+
+def bits(value: float) -> bytes:
+    return struct.pack("<d", value)

@@ -54,9 +54,7 @@ class HistoryMethods(Boundary):
         max_points = inputs.optional_integer(max_points, "max_points")
 
         steps = {"min_step": min_step, "max_step": max_step, "max_points": max_points}
-        return self._read(
-            lambda s: history.read(s, lookup.run_pk(s, run_id), keys=keys, **steps)
-        )
+        return self._read(lambda s: history.read(s, run_id, keys=keys, **steps))
 
     def get_history_many(
         self,

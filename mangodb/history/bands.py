@@ -195,17 +195,25 @@ def _reduce_run(
     at = starts[filled]
     points += sizes
     values = run.values
-    if run.nan_count:
-        finite_or_inf = ~np.isnan(values)
-        numbers[row, filled] = np.add.reduceat(finite_or_inf.astype(np.int64), at)
-        values = np.where(finite_or_inf, values, 0.0)
-        lows[row, filled] = np.fmin.reduceat(run.values, at)
-        highs[row, filled] = np.fmax.reduceat(run.values, at)
-    else:
-        numbers[row, filled] = sizes[filled]
+    numbers[row, filled] = sizes[filled]
+    sums[row, filled] = np.add.reduceat(values, at)
+    if not run.nan_count:
         lows[row, filled] = np.minimum.reduceat(values, at)
         highs[row, filled] = np.maximum.reduceat(values, at)
-    sums[row, filled] = np.add.reduceat(values, at)
+        return
+    lows[row, filled] = np.fmin.reduceat(values, at)
+    highs[row, filled] = np.fmax.reduceat(values, at)
+    # The few buckets holding a NaN: count and sum again without it (the same reduceat over
+    # the bucket alone, so the sum is the one a NaN-free bucket gets).
+    nan_at = np.flatnonzero(np.isnan(values))
+    buckets = np.unique(np.searchsorted(at, nan_at, side="right") - 1).tolist()
+    columns = np.flatnonzero(filled)
+    ends = [*at[1:].tolist(), len(values)]
+    for bucket in buckets:
+        part = values[at[bucket] : ends[bucket]]
+        kept = ~np.isnan(part)
+        numbers[row, columns[bucket]] = int(kept.sum())
+        sums[row, columns[bucket]] = np.add.reduceat(np.where(kept, part, 0.0), [0])[0]
 
 
 def _number(value: float) -> float | None:

@@ -21,7 +21,7 @@ NUMPY_MIN_VALUES = 64  # below this, numpy's per-call overhead exceeds the built
 
 
 @functools.cache
-def _numpy() -> Any:
+def numpy() -> Any:
     """numpy when it is importable (it is optional), else None."""
     try:
         return importlib.import_module("numpy")
@@ -33,7 +33,7 @@ def batch_stats(raws: list[bytes | None]) -> list[Stats | None]:
     """``(0, min, max)`` of each float payload without NaN, from one pass over all of them;
     None where that is not known (no numpy, a NaN, a JSON or short payload)."""
     found: list[Stats | None] = [None] * len(raws)
-    np = _numpy()
+    np = numpy()
     numeric = [i for i, raw in enumerate(raws) if raw and len(raw) >= 8 * NUMPY_MIN_VALUES]
     if np is None or len(numeric) < 2:
         return found
@@ -50,7 +50,7 @@ def batch_stats(raws: list[bytes | None]) -> list[Stats | None]:
 
 def packed_stats(raw: bytes, values: Sequence[Any]) -> Stats:
     """``(nan_count, min, max)`` of numeric values, from their float64 bytes ``raw``."""
-    np = _numpy() if len(values) >= NUMPY_MIN_VALUES else None
+    np = numpy() if len(values) >= NUMPY_MIN_VALUES else None
     if np is None:
         if all(type(v) is float for v in values):
             return float_stats(values)

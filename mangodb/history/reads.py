@@ -13,14 +13,16 @@ from sqlalchemy.orm import Session
 
 from mangodb.codecs.floats import decode_float
 from mangodb.db.models import HistorySeries, Run
-from mangodb.errors import ValidationError
+from mangodb.errors import RunNotFound, ValidationError
 from mangodb.history.chunk_plan import CHUNKS
+from mangodb.history.chunk_stats import numpy
 from mangodb.history.columns import step_value
 from mangodb.history.downsample import check_max_points, downsample
+from mangodb.history.m4_arrays import downsample_arrays, downsample_objects
 from mangodb.history.packing import unpack, unpack_numbers
 from mangodb.history.series import Series, SeriesSummary
 from mangodb.history.sql import batched
-from mangodb.history.steps import ProgressionSteps
+from mangodb.history.steps import ProgressionSteps, progression
 from mangodb.history.store import SERIES
 
 RUNS = cast(Table, Run.__table__)
@@ -37,7 +39,7 @@ _CHUNK_COLUMNS = (
 
 def read(
     session: Session,
-    run_pk: int,
+    run_id: str,
     *,
     keys: Sequence[str] | str | None = None,
     min_step: int | None = None,
@@ -45,20 +47,31 @@ def read(
     max_points: int | None = None,
 ) -> dict[str, Series]:
     """Key -> ``Series`` of one run, keys sorted. A stored key with no point in the step range
-    comes back empty; a key never logged is absent."""
+    comes back empty; a key never logged is absent; ``RunNotFound`` when the run does not
+    exist (found by the same query: one round trip fewer than looking the run up first)."""
     low, high = _bounds(min_step, max_step, max_points)
-    base = (
-        select(SERIES.c.key, *_CHUNK_COLUMNS)
-        .select_from(SERIES.outerjoin(CHUNKS, _chunk_join(low, high)))
-        .where(SERIES.c.run_pk == run_pk)
-        .order_by(SERIES.c.key, CHUNKS.c.first_step)
-    )
+
+    def statement(part: Sequence[str] | None) -> Select[Any]:
+        series = SERIES.c.run_pk == RUNS.c.id
+        if part is not None:  # in the join, so that the run's row says it exists
+            series = and_(series, SERIES.c.key.in_(part))
+        joined = RUNS.outerjoin(SERIES, series).outerjoin(CHUNKS, _chunk_join(low, high))
+        return (
+            select(SERIES.c.key, *_CHUNK_COLUMNS)
+            .select_from(joined)
+            .where(RUNS.c.run_id == run_id)
+            .order_by(SERIES.c.key, CHUNKS.c.first_step)
+        )
+
     if keys is None:
-        statements: Iterable[Select[Any]] = [base]
+        statements = [statement(None)]
     else:
         wanted = sorted({keys} if isinstance(keys, str) else set(keys))
-        statements = (base.where(SERIES.c.key.in_(part)) for part in batched(wanted))
-    return _collect(session, statements, low, high, max_points)
+        statements = [statement(part) for part in batched(wanted)] or [statement([])]
+    result, rows = _collect(session, statements, low, high, max_points)
+    if not rows:
+        raise RunNotFound(run_id)
+    return result
 
 
 def read_many(
@@ -83,7 +96,7 @@ def read_many(
     )
     wanted = sorted(set(run_ids))
     statements = (base.where(RUNS.c.run_id.in_(part)) for part in batched(wanted))
-    return _collect(session, statements, low, high, max_points, key=key)
+    return _collect(session, statements, low, high, max_points, key=key)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,10 +176,7 @@ def _steps(np: Any, parts: list[Any]) -> Any:
         return np.empty(0, dtype=np.int64)
     if all(isinstance(part, range) for part in parts):
         return ProgressionSteps(np, parts)
-    arrays = [
-        np.arange(p.start, p.stop, p.step, dtype=np.int64) if isinstance(p, range) else p
-        for p in parts
-    ]
+    arrays = [progression(np, p) if isinstance(p, range) else p for p in parts]
     return np.concatenate(arrays)
 
 
@@ -279,30 +289,78 @@ def _collect(
     max_points: int | None,
     *,
     key: str | None = None,
-) -> dict[str, Series]:
-    """Group chunk rows (ordered by name, then first step) into series. The first column of
-    each row names the series (a key, or a run id when ``key`` is given)."""
-    parts: dict[str, tuple[list[int], list[Any], str]] = {}
+) -> tuple[dict[str, Series], int]:
+    """Group chunk rows (ordered by name, then first step) into series, and count the rows.
+    The first column of each row names the series (a key, or a run id when ``key`` is given;
+    None: no series, from an outer join). With numpy, numeric series are read straight from
+    their bytes into arrays and downsampled there; only the points kept become lists."""
+    np = numpy()
+    parts: dict[str, tuple[list[Any], list[Any], str]] = {}
+    rows = 0
     for statement in statements:
-        for name, kind, codec, first, last, count, step_blob, payload in session.execute(statement):
+        for name, kind, codec, first, last, count, step_blob, payload in _rows(session, statement):
+            rows += 1
+            if name is None:
+                continue
             entry = parts.get(name)
             if entry is None:
                 entry = parts[name] = ([], [], kind)
             if codec is None:  # a series with no chunk in range (outer join)
                 continue
-            steps, values = unpack(codec, first, last, count, bytes(step_blob), bytes(payload))
-            if (low is not None and first < low) or (high is not None and last > high):
+            clipped = (low is not None and first < low) or (high is not None and last > high)
+            if np is not None and kind == "numeric":  # steps: a range or an array
+                blobs = bytes(step_blob), bytes(payload)
+                steps, values = unpack_numbers(codec, first, last, count, *blobs, np)
+            else:
+                steps, values = unpack(codec, first, last, count, bytes(step_blob), bytes(payload))
+            if clipped:
                 start = 0 if low is None else bisect_left(steps, low)
                 end = len(steps) if high is None else bisect_right(steps, high)
                 steps, values = steps[start:end], values[start:end]
-            entry[0].extend(steps)
-            entry[1].extend(values)
-    result: dict[str, Series] = {}
-    for name, (steps, values, kind) in parts.items():
-        if max_points is not None:
-            steps, values = downsample(steps, values, max_points, numeric=kind == "numeric")
-        result[name] = Series.build(key or name, steps, values, kind)
-    return result
+            entry[0].append(steps)
+            entry[1].append(values)
+    result = {
+        name: Series.build(key or name, *_points(np, steps, values, kind, max_points), kind)
+        for name, (steps, values, kind) in parts.items()
+    }
+    return result, rows
+
+
+def _points(
+    np: Any, step_parts: list[Any], value_parts: list[Any], kind: str, max_points: int | None
+) -> tuple[list[int], list[Any]]:
+    """The steps and values of one series from its chunks' parts, downsampled."""
+    if np is not None and kind == "numeric":
+        steps = _steps(np, [part for part in step_parts if len(part)])
+        values = np.concatenate(value_parts) if value_parts else np.empty(0)
+        if max_points is None:
+            return np.asarray(steps).tolist(), values.tolist()
+        return downsample_arrays(np, steps, values, max_points)
+    steps = [s for part in step_parts for s in part]
+    values = [v for part in value_parts for v in part]
+    if max_points is None:
+        return steps, values
+    if np is not None:
+        return downsample_objects(np, steps, values, max_points)
+    return downsample(steps, values, max_points, numeric=kind == "numeric")
+
+
+def _rows(session: Session, statement: Select[Any]) -> Iterable[Sequence[Any]]:
+    """The rows of ``statement``; on PostgreSQL with psycopg read in binary format (the
+    default text format sends ``bytea`` as hex: twice the bytes, and decoding them took
+    more time than the rest of a large read)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or connection.dialect.driver != "psycopg":
+        return session.execute(statement)
+    compiled = statement.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    driver = connection.connection.driver_connection
+    assert driver is not None  # an open connection
+    with driver.cursor(binary=True) as cursor:
+        cursor.execute(str(compiled), compiled.params)
+        rows: list[Sequence[Any]] = cursor.fetchall()
+    return rows
 
 
 def key_counts(session: Session, run_pk: int) -> dict[str, int]:

@@ -48,14 +48,16 @@ class ProgressionSteps:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         np = self.np
+        counts = np.diff(np.append(self.offsets, self.size)).tolist()
         parts = [
-            np.arange(f, f + s * (len_), s, dtype=np.int64)
-            for f, s, len_ in zip(
-                self.firsts.tolist(),
-                self.strides.tolist(),
-                np.diff(np.append(self.offsets, self.size)).tolist(),
-                strict=True,
-            )
+            progression(np, range(f, f + s * n, s))
+            for f, s, n in zip(self.firsts.tolist(), self.strides.tolist(), counts, strict=True)
         ]
         steps = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
         return steps if dtype is None else steps.astype(dtype)
+
+
+def progression(np: Any, steps: range) -> Any:
+    """``steps`` as an int64 array (``np.arange`` computes the length in float64: it drops
+    or adds a step near 2**53 and beyond)."""
+    return steps.start + np.arange(len(steps), dtype=np.int64) * steps.step

@@ -105,9 +105,17 @@ def run_record(repo: RunRepository, run_id: str) -> dict[str, Any]:
 def series_points(series: Series) -> dict[str, Any]:
     """A series for a chart: numbers or null (JSON has no NaN), and the steps where the value
     was NaN or ±Inf listed apart so the chart can mark them."""
+    numeric = series.kind == "numeric"
+    if numeric and all(map(math.isfinite, series.values)):  # the usual case, in C
+        return {
+            "key": series.key,
+            "kind": series.kind,
+            "steps": list(series.steps),
+            "values": list(series.values),
+            "nonfinite": [],
+        }
     values: list[float | None] = []
     nonfinite: list[list[Any]] = []
-    numeric = series.kind == "numeric"
     for step, value in zip(series.steps, series.values, strict=True):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             values.append(None)
