@@ -112,6 +112,16 @@ class RunNumbers:
     nan_count: int
 
 
+@dataclass(frozen=True, slots=True)
+class KeyNumbers:
+    """What :func:`read_numbers` found: ``runs``, the runs matching the conditions that logged
+    the key (insertion order), and ``groups``, the distinct values of the grouping column over
+    every matching run, whether it logged the key or not (empty: no run matched)."""
+
+    runs: list[RunNumbers]
+    groups: list[Any]
+
+
 def read_numbers(
     session: Session,
     key: str,
@@ -119,39 +129,49 @@ def read_numbers(
     group: ColumnElement[Any],
     *,
     np: Any = None,
-) -> list[RunNumbers]:
-    """The numeric points of ``key`` of every run matching ``conditions`` (on the runs
-    table), with the run's ``group`` column: one entry per matching run in insertion order,
-    with no points when the run never logged ``key``. Values that are not numbers are left
-    out (see :func:`unpack_numbers`); arrays when ``np`` is numpy.
+) -> KeyNumbers:
+    """The numeric points of ``key`` of every run matching ``conditions`` (on the runs table)
+    that logged it, with the run's ``group`` column, and the groups of all matching runs.
+    Values that are not numbers are left out (see :func:`unpack_numbers`); arrays when ``np``
+    is numpy.
 
-    One query on SQLite. On PostgreSQL (psycopg) two: the runs, then the chunks of all of
-    them in binary format (psycopg's default text format sends ``bytea`` as hex: twice the
-    bytes, and encoding plus decoding them took most of the time of a large read)."""
+    Runs that never logged the key cost nothing beyond the distinct groups (a hundred
+    thousand matching runs of which ten logged it read ten runs' chunks). On SQLite the chunks
+    come with their runs in one query; on PostgreSQL (psycopg) the series are found first,
+    then their chunks are read in binary format (psycopg's default text format sends
+    ``bytea`` as hex: twice the bytes, and encoding plus decoding them took most of the time
+    of a large read)."""
     connection = session.connection()
+    groups = list(session.scalars(select(group).where(*conditions).distinct()))
     found: dict[int, tuple[str, Any, list[Any], list[Any], list[int]]] = {}
     chunks: list[Sequence[Any]] = []
-    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
-        runs = select(RUNS.c.id, RUNS.c.run_id, group).where(*conditions).order_by(RUNS.c.id)
-        for pk, run_id, label in session.execute(runs):
-            found[pk] = (run_id, label, [], [], [])
-        chunks = _binary_chunks(session, key, list(found))
+    logged = RUNS.join(SERIES, and_(SERIES.c.run_pk == RUNS.c.id, SERIES.c.key == key))
+    if not groups:
+        pass
+    elif connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        series = (
+            select(SERIES.c.id, RUNS.c.run_id, group)
+            .select_from(logged)
+            .where(*conditions)
+            .order_by(RUNS.c.id)
+        )
+        for series_id, run_id, label in session.execute(series):
+            found[series_id] = (run_id, label, [], [], [])
+        chunks = _binary_chunks(session, list(found))
     else:
-        series = and_(SERIES.c.run_pk == RUNS.c.id, SERIES.c.key == key)
-        joined = RUNS.outerjoin(SERIES, series).outerjoin(CHUNKS, _chunk_join(None, None))
         statement = (
-            select(RUNS.c.id, RUNS.c.run_id, group, *_NUMBER_COLUMNS)
-            .select_from(joined)
+            select(SERIES.c.id, RUNS.c.run_id, group, *_NUMBER_COLUMNS)
+            .select_from(logged.outerjoin(CHUNKS, _chunk_join(None, None)))
             .where(*conditions)
             .order_by(RUNS.c.id, CHUNKS.c.first_step)
         )
-        for pk, run_id, label, *chunk in session.execute(statement):
-            if pk not in found:
-                found[pk] = (run_id, label, [], [], [])
-            if chunk[0] is not None:  # else no series or no chunk (outer joins)
-                chunks.append((pk, *chunk))
-    for pk, codec, first, last, count, steps, payload, nans in chunks:
-        entry = found[pk]
+        for series_id, run_id, label, *chunk in session.execute(statement):
+            if series_id not in found:
+                found[series_id] = (run_id, label, [], [], [])
+            if chunk[0] is not None:  # else a series with no chunk (outer join)
+                chunks.append((series_id, *chunk))
+    for series_id, codec, first, last, count, steps, payload, nans in chunks:
+        entry = found[series_id]
         chunk_steps, chunk_values = unpack_numbers(
             codec, first, last, count, bytes(steps), bytes(payload), np
         )
@@ -167,7 +187,7 @@ def read_numbers(
             steps_all = [s for part in step_parts for s in part]
             values_all = [v for part in value_parts for v in part]
         result.append(RunNumbers(run_id, label, steps_all, values_all, sum(nans)))
-    return result
+    return KeyNumbers(result, groups)
 
 
 def _steps(np: Any, parts: list[Any]) -> Any:
@@ -191,21 +211,20 @@ _NUMBER_COLUMNS = (
 )
 
 
-def _binary_chunks(session: Session, key: str, run_pks: list[int]) -> list[Sequence[Any]]:
-    """``(run_pk, *_NUMBER_COLUMNS)`` of the chunks of ``key`` of the runs, ordered by run and
+def _binary_chunks(session: Session, series_ids: list[int]) -> list[Sequence[Any]]:
+    """``(series_id, *_NUMBER_COLUMNS)`` of the chunks of the series, ordered by series and
     step, read with a binary psycopg cursor on the session's connection (its transaction)."""
-    if not run_pks:
+    if not series_ids:
         return []
     names = ", ".join(f"c.{column.name}" for column in _NUMBER_COLUMNS)
     sql = (
-        f"SELECT s.run_pk, {names} FROM {SERIES.name} AS s "
-        f"JOIN {CHUNKS.name} AS c ON c.series_id = s.id "
-        "WHERE s.key = %s AND s.run_pk = ANY(%s) ORDER BY s.run_pk, c.first_step"
+        f"SELECT c.series_id, {names} FROM {CHUNKS.name} AS c "
+        "WHERE c.series_id = ANY(%s) ORDER BY c.series_id, c.first_step"
     )
     driver = session.connection().connection.driver_connection
     assert driver is not None  # an open connection
     with driver.cursor(binary=True) as cursor:
-        cursor.execute(sql, (key, run_pks))
+        cursor.execute(sql, (series_ids,))
         return list(cursor.fetchall())
 
 

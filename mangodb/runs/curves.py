@@ -13,7 +13,6 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
-from collections import defaultdict
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -42,14 +41,14 @@ def by_method(
     """See the module docstring; ``use_numpy=False`` forces the pure-Python path."""
     check_max_points(max_points)
     np = numpy() if use_numpy else None
-    runs = read_numbers(session, key, plan.where, METHOD, np=np)
-    groups: dict[str, list[RunNumbers]] = defaultdict(list)
-    for run in runs:
+    read = read_numbers(session, key, plan.where, METHOD, np=np)
+    groups: dict[str, list[RunNumbers]] = {m: [] for m in read.groups if m is not None}
+    for run in read.runs:
         if run.group is not None:
             groups[run.group].append(run)
     if baseline is not None and baseline not in groups:
         raise UnknownGradientMethod(baseline, _unknown_method(baseline, sorted(groups)))
-    if runs and not any(len(run.steps) for run in runs):
+    if read.groups and not any(len(run.steps) for run in read.runs):
         raise UnknownHistoryKey(key, _unknown_key(key, keys_of_runs(session, plan.where)))
     steps = grid([run for members in groups.values() for run in members], max_points, np)
     order = sorted(groups, key=lambda method: (method != baseline, method))
