@@ -157,3 +157,16 @@ def test_export_includes_archived_runs_only_with_the_option(
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in target.read_text().splitlines()]
     assert {r["run_id"] for r in rows if r["archived_at"]} == {*ARCHIVED, XSS_ARCHIVED}
+
+
+def test_report_includes_archived_runs_only_with_the_option(
+    seeded: RunRepository, db_url: URL, tmp_path: Path
+) -> None:
+    url = db_url.render_as_string(hide_password=False)
+    for extra, expected in (((), False), (("--archived",), True)):
+        target = tmp_path / f"report{len(extra)}.html"
+        result = CliRunner().invoke(app, ["report", "--out", str(target), "--url", url, *extra])
+        assert result.exit_code == 0, result.output
+        html = target.read_text()
+        assert ('<tr data-run-id="a03" class="archived">' in html) is expected
+        assert ('<a href="/runs/a03">' in html or ">a03<" in html) is expected
