@@ -64,6 +64,7 @@ SCALAR_FIELDS = (
     "exit_code",
     "total_training_steps",
     "error_summary",
+    "archived_at",
 )
 
 

@@ -316,3 +316,26 @@ def test_with_a_token_a_request_without_it_gets_401(browser: Browser, tmp_path: 
         page.wait_for_selector("#charts[data-ready='1']")
         assert watch.problems == []
         page.close()
+
+
+def test_include_archived_runs_toggles_the_rows(browser: Browser, tmp_path: Path) -> None:
+    database = URL.create("sqlite", database=str(tmp_path / "a.sqlite3"))
+    with RunRepository.connect(database) as writer:
+        for run_id in ("keep-1", "keep-2", "old-1"):
+            writer.insert_run(run_id=run_id, gradient_method="mgda")
+        writer.archive_runs("run_id = 'old-1'")
+    with Server(database) as server:
+        page = browser.new_page()
+        watch = Watch(page)
+        page.goto(server.base + "/?q=method%20%3D%20mgda")
+        rows = page.locator("table.runs tbody tr")
+        assert rows.count() == 2 and page.locator(".badge.archived").count() == 0
+        with page.expect_navigation():
+            page.click("#include-archived")
+        assert rows.count() == 3 and "archived=1" in page.url and "q=method" in page.url
+        assert page.locator("tr[data-run-id='old-1'] .badge.archived").is_visible()
+        with page.expect_navigation():
+            page.click("#include-archived")
+        assert rows.count() == 2 and "archived" not in page.url
+        assert watch.problems == []
+        page.close()

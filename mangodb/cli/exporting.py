@@ -58,19 +58,28 @@ def column_order(names: Sequence[str]) -> list[str]:
     return fields + sorted((n for n in names if group(n)), key=lambda n: (group(n), n))
 
 
-def _rows(repo: Any, where: str | None, columns: Sequence[str] | None) -> Iterator[dict[str, Any]]:
-    total = repo.count_runs(where=where)
+def _rows(
+    repo: Any, where: str | None, columns: Sequence[str] | None, archived: bool
+) -> Iterator[dict[str, Any]]:
+    total = repo.count_runs(where=where, include_archived=archived)
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("exporting runs", total=total)
-        for run in iter_runs(repo, where=where, order_by="created"):
+        for run in iter_runs(repo, where=where, order_by="created", include_archived=archived):
             yield select_row(run, columns)
             progress.advance(task)
 
 
 def export_runs(
-    repo: Any, where: str | None, fmt: str, out: Path, columns: Sequence[str] | None
+    repo: Any,
+    where: str | None,
+    fmt: str,
+    out: Path,
+    columns: Sequence[str] | None,
+    *,
+    include_archived: bool = False,
 ) -> int:
-    """Write the matching runs to ``out``; returns how many were written."""
+    """Write the matching runs to ``out`` (archived runs only with ``include_archived``);
+    returns how many were written."""
     if fmt not in FORMATS:
         raise ValidationError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     check_destination(out)
@@ -81,7 +90,7 @@ def export_runs(
             import pyarrow  # noqa: F401
         except ImportError as error:
             raise MissingExtra("pyarrow", "pandas") from error
-        rows = list(_rows(repo, where, columns))
+        rows = list(_rows(repo, where, columns, include_archived))
         frame = pd.DataFrame.from_records(
             [_flat_json(r) for r in rows], columns=_names(rows, columns)
         )
@@ -90,11 +99,11 @@ def export_runs(
     if fmt == "jsonl":
         count = 0
         with out.open("w", encoding="utf-8") as handle:
-            for row in _rows(repo, where, columns):
+            for row in _rows(repo, where, columns, include_archived):
                 handle.write(json.dumps(jsonable(row), allow_nan=False) + "\n")
                 count += 1
         return count
-    rows = list(_rows(repo, where, columns))
+    rows = list(_rows(repo, where, columns, include_archived))
     names = _names(rows, columns)
     with out.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=names)

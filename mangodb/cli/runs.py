@@ -273,12 +273,16 @@ def export(
     columns: Annotated[
         str | None, typer.Option("--columns", "-c", help="Comma-separated columns (default: all).")
     ] = None,
+    archived: ArchivedOption = False,
     url: UrlOption = None,
 ) -> None:
-    """Export matching runs, one row per run (config flattened to config.* columns)."""
+    """Export matching runs, one row per run (config flattened to config.* columns;
+    archived runs only with --archived)."""
 
     fmt = export_format(output, output_format)
     check_destination(output)
     with open_repo(url, must_exist=True) as repo:
-        count = export_runs(repo, where, fmt, output, split_columns(columns))
+        count = export_runs(
+            repo, where, fmt, output, split_columns(columns), include_archived=archived
+        )
     console.print(f"wrote {count} runs to {output}", highlight=False, markup=False)

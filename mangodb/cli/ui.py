@@ -14,6 +14,7 @@ import typer
 from mangodb.cli.app import app, console
 from mangodb.cli.db import UrlOption
 from mangodb.cli.render import existing_url, split_columns
+from mangodb.cli.runs import ArchivedOption
 from mangodb.errors import MissingExtra, ValidationError
 from mangodb.repository import RunRepository
 
@@ -98,6 +99,7 @@ def report(
     keys: Annotated[
         str | None, typer.Option(help="Comma-separated history keys to draw per method.")
     ] = None,
+    archived: ArchivedOption = False,
     url: UrlOption = None,
 ) -> None:
     """Write one self-contained HTML file (runs, methods, curves, crashes) that opens with
@@ -110,7 +112,12 @@ def report(
     module, _ = _ui_module()
     with RunRepository.connect(existing_url(url), read_only=True, source="cli") as repo:
         written = module.write_report(
-            repo, out, where=where, baseline=baseline, keys=split_columns(keys) or ()
+            repo,
+            out,
+            where=where,
+            baseline=baseline,
+            keys=split_columns(keys) or (),
+            include_archived=archived,
         )
     console.print(f"wrote {written['path']} ({written['bytes'] / 1024:.0f} KB)",
                   highlight=False, markup=False)

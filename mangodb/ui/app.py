@@ -108,10 +108,13 @@ def _pages(app: FastAPI, repo: RunRepository) -> None:
         columns: str = "",
         sort: str = "-created",
         cursor: str | None = None,
+        archived: bool = False,
     ) -> HTMLResponse:
         chosen = views.split_columns(columns)
-        page = views.runs_page(repo, where=q, columns=chosen, sort=sort, cursor=cursor)
-        base = [("q", q), ("columns", ",".join(chosen))]
+        page = views.runs_page(
+            repo, where=q, columns=chosen, sort=sort, cursor=cursor, include_archived=archived
+        )
+        base = [("q", q), ("columns", ",".join(chosen)), ("archived", "1" if archived else "")]
 
         def link(*extra: tuple[str, str]) -> str:
             return "/?" + _query_string([(k, v) for k, v in [*base, *extra] if v])
@@ -119,6 +122,9 @@ def _pages(app: FastAPI, repo: RunRepository) -> None:
         sort_urls = {
             c: link(("sort", c if sort == f"-{c}" else f"-{c}")) for c in page["sortable"]
         }
+        # The same page with archived runs shown or hidden, from the first page.
+        kept = [(k, v) for k, v in [*base[:2], ("sort", sort)] if v]
+        toggled = "/?" + _query_string(kept + ([] if archived else [("archived", "1")]))
         html = render(
             request,
             "runs.html",
@@ -131,6 +137,8 @@ def _pages(app: FastAPI, repo: RunRepository) -> None:
             sort_urls=sort_urls,
             next_url=link(("sort", sort), ("cursor", page["next_cursor"] or "")),
             first_url=link(("sort", sort)),
+            archived=archived,
+            archived_url=toggled,
         )
         return HTMLResponse(html, status_code=200 if page["error"] is None else 400)
 
@@ -140,10 +148,10 @@ def _pages(app: FastAPI, repo: RunRepository) -> None:
         return HTMLResponse(render(request, "run.html", title=run_id, run=record))
 
     @app.get("/crashes", response_class=HTMLResponse, include_in_schema=False)
-    def crashes_page(request: Request, q: str = "") -> HTMLResponse:
-        data = views.crashes(repo, where=q)
+    def crashes_page(request: Request, q: str = "", archived: bool = False) -> HTMLResponse:
+        data = views.crashes(repo, where=q, include_archived=archived)
         return HTMLResponse(
-            render(request, "crashes.html", title="Crashes", data=data, q=q),
+            render(request, "crashes.html", title="Crashes", data=data, q=q, archived=archived),
             status_code=200 if data["error"] is None else 400,
         )
 
@@ -161,8 +169,11 @@ def _pages(app: FastAPI, repo: RunRepository) -> None:
         x: str = "",
         y: str = "",
         run: list[str] = Query(default=[]),  # noqa: B008 (FastAPI's way to declare it)
+        archived: bool = False,
     ) -> HTMLResponse:
-        return compare_page(request, repo, q=q, baseline=baseline, key=key, runs=run, x=x, y=y)
+        return compare_page(
+            request, repo, q=q, baseline=baseline, key=key, runs=run, x=x, y=y, archived=archived
+        )
 
 
 def _api(app: FastAPI, repo: RunRepository) -> None:
@@ -173,12 +184,19 @@ def _api(app: FastAPI, repo: RunRepository) -> None:
         sort: str = Query("-created", description="Sort key, '-' for descending"),
         cursor: str | None = Query(None, description="`next_cursor` of the previous page"),
         limit: int = Query(views.PAGE_LIMIT, ge=1, le=views.MAX_LIMIT),
+        archived: bool = Query(False, description="Include archived runs (`runs ls --archived`)"),
     ) -> JSONBody:
         """One page of runs (keyset paging), the total and the counts by status. A refused
         query answers 400 with the message, the query and the caret's column."""
         chosen = views.split_columns(columns)
         page = views.runs_page(
-            repo, where=q, columns=chosen, sort=sort, cursor=cursor, limit=limit
+            repo,
+            where=q,
+            columns=chosen,
+            sort=sort,
+            cursor=cursor,
+            limit=limit,
+            include_archived=archived,
         )
         return JSONBody(page, status_code=200 if page["error"] is None else 400)
 
@@ -207,9 +225,10 @@ def _api(app: FastAPI, repo: RunRepository) -> None:
         )
 
     @app.get("/api/crashes", tags=["crashes"])
-    def api_crashes(q: str = "") -> JSONBody:
-        """Crash reports grouped by error type and fingerprint."""
-        data = views.crashes(repo, where=q)
+    def api_crashes(q: str = "", archived: bool = False) -> JSONBody:
+        """Crash reports grouped by error type and fingerprint (of archived runs too with
+        ``archived=1``)."""
+        data = views.crashes(repo, where=q, include_archived=archived)
         return JSONBody(data, status_code=200 if data["error"] is None else 400)
 
     @app.get("/api/fleet", tags=["fleet"])

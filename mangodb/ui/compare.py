@@ -70,11 +70,13 @@ def _points(series: Any) -> dict[str, Any]:
     return {"steps": points["steps"], "values": points["values"]}
 
 
-def query_keys(repo: RunRepository, where: str | None, sample: int = 20) -> list[str]:
+def query_keys(
+    repo: RunRepository, where: str | None, sample: int = 20, archived: bool = False
+) -> list[str]:
     """History keys offered for the curves: those of the newest matching runs."""
     keys: dict[str, None] = {}
     try:
-        for run in repo.query_runs_page(where=where, limit=sample).items:
+        for run in repo.query_runs_page(where=where, limit=sample, include_archived=archived).items:
             keys.update(dict.fromkeys(repo.history_keys(run.run_id)))
     except ValidationError:
         return []
@@ -86,10 +88,17 @@ def default_key(keys: Sequence[str]) -> str | None:
 
 
 def methods_view(
-    repo: RunRepository, *, q: str, baseline: str, key: str, x: str = "", y: str = ""
+    repo: RunRepository,
+    *,
+    q: str,
+    baseline: str,
+    key: str,
+    x: str = "",
+    y: str = "",
+    archived: bool = False,
 ) -> dict[str, Any]:
     where = q.strip() or None
-    keys = query_keys(repo, where)
+    keys = query_keys(repo, where, archived=archived)
     chosen = key or default_key(keys)
     section = method_section(
         repo,
@@ -98,8 +107,10 @@ def methods_view(
         keys=[chosen] if chosen else [],
         x_objective=x or None,
         y_objective=y or None,
+        include_archived=archived,
     )
     section["history_keys"] = keys
+    section["include_archived"] = archived
     section["key"] = chosen
     return section
 
@@ -114,6 +125,7 @@ def compare_page(
     runs: Sequence[str],
     x: str = "",
     y: str = "",
+    archived: bool = False,
 ) -> HTMLResponse:
     if runs:
         data = selected_runs(repo, runs, key=key or None)
@@ -122,7 +134,7 @@ def compare_page(
             request, "compare_runs.html", title="Compare runs", data=data, chart_data=chart_data
         )
         return HTMLResponse(html)
-    methods = methods_view(repo, q=q, baseline=baseline, key=key, x=x, y=y)
+    methods = methods_view(repo, q=q, baseline=baseline, key=key, x=x, y=y, archived=archived)
     chart_data = {
         "curves": methods["curves"],
         "strips": methods["strips"],
@@ -153,10 +165,11 @@ def compare_api(app: FastAPI, repo: RunRepository) -> None:
         q: str = Query("", description="A query selecting the runs"),
         baseline: str = Query("", description="Baseline method (default: a usual one)"),
         key: str = Query("", description="History key for the curves per method"),
+        archived: bool = Query(False, description="Include archived runs (`compare --archived`)"),
     ) -> JSONBody:
         """The method report, each objective's run values per method, the Pareto scatter of
         two objectives and the curves per method of one history key."""
-        data = methods_view(repo, q=q, baseline=baseline, key=key)
+        data = methods_view(repo, q=q, baseline=baseline, key=key, archived=archived)
         return JSONBody(data, status_code=200 if data["error"] is None else 400)
 
     @app.get("/api/curves", tags=["compare"])
@@ -165,10 +178,15 @@ def compare_api(app: FastAPI, repo: RunRepository) -> None:
         q: str = Query("", description="A query selecting the runs"),
         baseline: str | None = Query(None, description="Method listed first"),
         max_points: int = Query(CURVE_POINTS, ge=2, le=views.MAX_POINTS),
+        archived: bool = Query(False, description="Include archived runs"),
     ) -> Any:
         """``history_by_method``: per gradient method the mean, std, min, max and count of
         the runs' values at each step."""
         curves = repo.history_by_method(
-            key, where=q.strip() or None, baseline=baseline, max_points=max_points
+            key,
+            where=q.strip() or None,
+            baseline=baseline,
+            max_points=max_points,
+            include_archived=archived,
         )
         return views.jsonable(curves)

@@ -34,9 +34,11 @@ def method_section(
     keys: Sequence[str] = (),
     x_objective: str | None = None,
     y_objective: str | None = None,
+    include_archived: bool = False,
 ) -> dict[str, Any]:
-    """Everything the methods view draws. Without ``baseline``, a method named like a usual
-    baseline (uniform, linear, …) is taken, else the newest run's."""
+    """Everything the methods view draws (archived runs only with ``include_archived``).
+    Without ``baseline``, a method named like a usual baseline (uniform, linear, …) is
+    taken, else the newest run's."""
     where = (where or "").strip() or None
     section: dict[str, Any] = {
         "available": True,
@@ -51,7 +53,7 @@ def method_section(
         "error": None,
     }
     try:
-        report = _report(repo, where, baseline)
+        report = _report(repo, where, baseline, include_archived)
         if report is None:
             return section
         section["baseline"] = report.baseline
@@ -61,7 +63,7 @@ def method_section(
         section["objectives"] = [
             {"name": o.name, "direction": o.direction} for o in report.objectives
         ]
-        section["strips"] = _strips(repo, where, names)
+        section["strips"] = _strips(repo, where, names, include_archived)
         if len(names) >= 2:
             x = x_objective if x_objective is not None and x_objective in names else names[0]
             others = [n for n in names if n != x]
@@ -69,7 +71,11 @@ def method_section(
             section["scatter"] = _scatter(section["report"], x, y)
         for key in keys:
             curves = repo.history_by_method(
-                key, where=where, baseline=report.baseline, max_points=CURVE_POINTS
+                key,
+                where=where,
+                baseline=report.baseline,
+                max_points=CURVE_POINTS,
+                include_archived=include_archived,
             )
             section["curves"].append(_curves(key, curves))
     except ValidationError as error:
@@ -77,17 +83,19 @@ def method_section(
     return section
 
 
-def _report(repo: RunRepository, where: str | None, baseline: str | None) -> MethodReport | None:
+def _report(
+    repo: RunRepository, where: str | None, baseline: str | None, archived: bool = False
+) -> MethodReport | None:
     """The report against ``baseline``; without one, against a usual baseline among the
     newest runs' methods, else their most frequent method that has objective values."""
     if baseline:
-        return repo.method_report(baseline, where=where)
-    newest = repo.query_runs_page(where=where, limit=GUESS_RUNS).items
+        return repo.method_report(baseline, where=where, include_archived=archived)
+    newest = repo.query_runs_page(where=where, limit=GUESS_RUNS, include_archived=archived).items
     counts = Counter(r.gradient_method for r in newest if r.gradient_method)
     usual = [m for m in counts if m.lower() in BASELINE_NAMES]
     for method in [*usual, *(m for m, _ in counts.most_common() if m not in usual)][:5]:
         try:
-            return repo.method_report(method, where=where)
+            return repo.method_report(method, where=where, include_archived=archived)
         except MethodNotFound:  # e.g. runs of this method have no objective values
             continue
     return None
@@ -133,8 +141,10 @@ def _report_rows(report: MethodReport) -> dict[str, Any]:
     }
 
 
-def _strips(repo: RunRepository, where: str | None, names: Sequence[str]) -> list[Any]:
-    page = repo.query_runs_page(where=where, limit=STRIP_RUNS)
+def _strips(
+    repo: RunRepository, where: str | None, names: Sequence[str], archived: bool = False
+) -> list[Any]:
+    page = repo.query_runs_page(where=where, limit=STRIP_RUNS, include_archived=archived)
     by_method: dict[str, dict[str, list[float]]] = {}
     for run in page.items:
         method = run.gradient_method or "(none)"

@@ -36,16 +36,23 @@ def build_report(
     baseline: str | None = None,
     keys: Sequence[str] = (),
     columns: Sequence[str] = views.DEFAULT_COLUMNS,
+    include_archived: bool = False,
 ) -> str:
-    """The report's HTML text. A query the language refuses raises its ``ValidationError``."""
-    page = views.runs_page(repo, where=where, columns=columns, limit=REPORT_RUNS)
+    """The report's HTML text (archived runs only with ``include_archived``). A query the
+    language refuses raises its ``ValidationError``."""
+    archived = include_archived
+    page = views.runs_page(
+        repo, where=where, columns=columns, limit=REPORT_RUNS, include_archived=archived
+    )
     if page["error"] is not None:
         repo.count_runs(where=where)  # raises the refusal with its message and caret
-    crashes = views.crashes(repo, where=where)
+    crashes = views.crashes(repo, where=where, include_archived=archived)
     if not keys:
-        chosen = default_key(query_keys(repo, where))
+        chosen = default_key(query_keys(repo, where, archived=archived))
         keys = [chosen] if chosen else []
-    methods = method_section(repo, where=where, baseline=baseline, keys=keys)
+    methods = method_section(
+        repo, where=where, baseline=baseline, keys=keys, include_archived=archived
+    )
     return render(
         None,
         "report.html",
@@ -69,8 +76,11 @@ def write_report(
     where: str | None = None,
     baseline: str | None = None,
     keys: Sequence[str] = (),
+    include_archived: bool = False,
 ) -> dict[str, Any]:
     """Write the report to ``out``; returns what it holds (runs, groups, bytes)."""
-    text = build_report(repo, where=where, baseline=baseline, keys=keys)
+    text = build_report(
+        repo, where=where, baseline=baseline, keys=keys, include_archived=include_archived
+    )
     out.write_text(text, encoding="utf-8")
     return {"path": str(out), "bytes": len(text.encode())}

@@ -57,12 +57,15 @@ def runs_page(
     sort: str = "-created",
     cursor: str | None = None,
     limit: int = PAGE_LIMIT,
+    include_archived: bool = False,
 ) -> dict[str, Any]:
-    """One page of the runs table with the total and the counts by status. A query the
+    """One page of the runs table with the total and the counts by status (archived runs
+    only with ``include_archived``; each row has its ``archived_at``). A query the
     language refuses gives ``error`` (and no rows) instead of raising."""
     where = (where or "").strip() or None
     result: dict[str, Any] = {
         "where": where,
+        "include_archived": include_archived,
         "columns": list(columns),
         "sortable": [c for c in columns if sortable(c)],
         "sort": sort,
@@ -74,8 +77,15 @@ def runs_page(
     }
     try:
         check_columns(columns)
-        page = repo.query_runs_page(where=where, order_by=sort, cursor=cursor, limit=limit)
-        by_status = repo.count_by_status(where=where)  # the total is their sum: one count
+        page = repo.query_runs_page(
+            where=where,
+            order_by=sort,
+            cursor=cursor,
+            limit=limit,
+            include_archived=include_archived,
+        )
+        # The total is their sum: one count.
+        by_status = repo.count_by_status(where=where, include_archived=include_archived)
     except ValidationError as error:
         result["error"] = query_error(error)
         return result
@@ -86,6 +96,7 @@ def runs_page(
         {
             "run_id": run.run_id,
             "status": run.status.value,
+            "archived_at": jsonable(run.archived_at),
             "cells": [jsonable(column_value(run, c)) for c in columns],
         }
         for run in page.items
@@ -159,12 +170,15 @@ def history(
     }
 
 
-def crashes(repo: RunRepository, *, where: str | None = None) -> dict[str, Any]:
-    """Crash reports grouped by class and fingerprint, with runs without any report."""
+def crashes(
+    repo: RunRepository, *, where: str | None = None, include_archived: bool = False
+) -> dict[str, Any]:
+    """Crash reports grouped by class and fingerprint, with runs without any report
+    (of archived runs only with ``include_archived``)."""
     where = (where or "").strip() or None
     try:
-        groups = repo.crash_groups(where=where)
-        missing = repo.runs_without_crash_data(where=where)
+        groups = repo.crash_groups(where=where, include_archived=include_archived)
+        missing = repo.runs_without_crash_data(where=where, include_archived=include_archived)
     except ValidationError as error:
         return {"where": where, "groups": [], "without_report": [], "error": query_error(error)}
     return {
