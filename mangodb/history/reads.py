@@ -159,17 +159,23 @@ def read_numbers(
             found[series_id] = (run_id, label, [], [], [])
         chunks = _binary_chunks(session, list(found))
     else:
+        # In series order, which the (key) and (series_id, first_step) indexes give as they
+        # are walked: ordered by run instead, SQLite sorted every chunk, blobs and all, in a
+        # temporary B-tree (1.7x the time of the read). The runs are put in order after.
         statement = (
-            select(SERIES.c.id, RUNS.c.run_id, group, *_NUMBER_COLUMNS)
+            select(SERIES.c.id, RUNS.c.id, RUNS.c.run_id, group, *_NUMBER_COLUMNS)
             .select_from(logged.outerjoin(CHUNKS, _chunk_join(None, None)))
             .where(*conditions)
-            .order_by(RUNS.c.id, CHUNKS.c.first_step)
+            .order_by(SERIES.c.id, CHUNKS.c.first_step)
         )
-        for series_id, run_id, label, *chunk in session.execute(statement):
-            if series_id not in found:
-                found[series_id] = (run_id, label, [], [], [])
+        by_series: dict[int, tuple[int, str, Any]] = {}
+        for series_id, run_pk, run_id, label, *chunk in session.execute(statement):
+            if series_id not in by_series:
+                by_series[series_id] = (run_pk, run_id, label)
             if chunk[0] is not None:  # else a series with no chunk (outer join)
                 chunks.append((series_id, *chunk))
+        for series_id, (_, run_id, label) in sorted(by_series.items(), key=lambda e: e[1][0]):
+            found[series_id] = (run_id, label, [], [], [])
     for series_id, codec, first, last, count, steps, payload, nans in chunks:
         entry = found[series_id]
         chunk_steps, chunk_values = unpack_numbers(

@@ -9,11 +9,12 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 
+from mangodb.dto import RunRead
 from mangodb.errors import ValidationError
 from mangodb.frames import column_value
 from mangodb.repository import RunRepository
 from mangodb.ui import views
-from mangodb.ui.methods import method_section
+from mangodb.ui.methods import method_section, newest_runs
 from mangodb.ui.rendering import JSONBody, render
 
 MAX_RUNS = 50  # an explicit comparison is of runs someone ticked, not of a query's thousands
@@ -71,12 +72,21 @@ def _points(series: Any) -> dict[str, Any]:
 
 
 def query_keys(
-    repo: RunRepository, where: str | None, sample: int = 20, archived: bool = False
+    repo: RunRepository,
+    where: str | None,
+    sample: int = 20,
+    archived: bool = False,
+    newest: Sequence[RunRead] | None = None,
 ) -> list[str]:
-    """History keys offered for the curves: those of the newest matching runs."""
+    """History keys offered for the curves: those of the newest ``sample`` matching runs
+    (``newest``: those runs, when the caller has read them)."""
     keys: dict[str, None] = {}
     try:
-        for run in repo.query_runs_page(where=where, limit=sample, include_archived=archived).items:
+        if newest is None:
+            newest = repo.query_runs_page(
+                where=where, limit=sample, include_archived=archived
+            ).items
+        for run in newest[:sample]:
             keys.update(dict.fromkeys(repo.history_keys(run.run_id)))
     except ValidationError:
         return []
@@ -98,7 +108,8 @@ def methods_view(
     archived: bool = False,
 ) -> dict[str, Any]:
     where = q.strip() or None
-    keys = query_keys(repo, where, archived=archived)
+    newest = newest_runs(repo, where, archived)
+    keys = query_keys(repo, where, archived=archived, newest=newest)
     chosen = key or default_key(keys)
     section = method_section(
         repo,
@@ -108,6 +119,7 @@ def methods_view(
         x_objective=x or None,
         y_objective=y or None,
         include_archived=archived,
+        newest=newest,
     )
     section["history_keys"] = keys
     section["include_archived"] = archived

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from mangodb.dto import MethodCurves, MethodReport, ObjectiveStats
+from mangodb.dto import MethodCurves, MethodReport, ObjectiveStats, RunRead
 from mangodb.errors import MethodNotFound, ValidationError
 from mangodb.repository import RunRepository
 from mangodb.ui import views
@@ -26,6 +26,21 @@ GUESS_RUNS = 100  # newest runs whose methods are tried as the default baseline
 BASELINE_NAMES = ("uniform", "linear", "equal", "ls", "sum")  # a default baseline, if present
 
 
+def newest_runs(
+    repo: RunRepository, where: str | None, include_archived: bool = False
+) -> list[RunRead] | None:
+    """The newest ``STRIP_RUNS`` matching runs, read once per page: the strips draw them, the
+    default baseline is guessed from the first ``GUESS_RUNS`` and the offered history keys come
+    from the first few. None when the language refuses the query (the section says why)."""
+    try:
+        page = repo.query_runs_page(
+            where=where, limit=STRIP_RUNS, include_archived=include_archived
+        )
+    except ValidationError:
+        return None
+    return list(page.items)
+
+
 def method_section(
     repo: RunRepository,
     *,
@@ -35,10 +50,11 @@ def method_section(
     x_objective: str | None = None,
     y_objective: str | None = None,
     include_archived: bool = False,
+    newest: Sequence[RunRead] | None = None,
 ) -> dict[str, Any]:
     """Everything the methods view draws (archived runs only with ``include_archived``).
     Without ``baseline``, a method named like a usual baseline (uniform, linear, …) is
-    taken, else the newest run's."""
+    taken, else the newest run's. ``newest``: :func:`newest_runs`, when the caller has them."""
     where = (where or "").strip() or None
     section: dict[str, Any] = {
         "available": True,
@@ -53,7 +69,12 @@ def method_section(
         "error": None,
     }
     try:
-        report = _report(repo, where, baseline, include_archived)
+        if newest is None:
+            page = repo.query_runs_page(
+                where=where, limit=STRIP_RUNS, include_archived=include_archived
+            )
+            newest = page.items
+        report = _report(repo, where, baseline, include_archived, newest[:GUESS_RUNS])
         if report is None:
             return section
         section["baseline"] = report.baseline
@@ -63,7 +84,7 @@ def method_section(
         section["objectives"] = [
             {"name": o.name, "direction": o.direction} for o in report.objectives
         ]
-        section["strips"] = _strips(repo, where, names, include_archived)
+        section["strips"] = _strips(newest, names)
         if len(names) >= 2:
             x = x_objective if x_objective is not None and x_objective in names else names[0]
             others = [n for n in names if n != x]
@@ -84,13 +105,16 @@ def method_section(
 
 
 def _report(
-    repo: RunRepository, where: str | None, baseline: str | None, archived: bool = False
+    repo: RunRepository,
+    where: str | None,
+    baseline: str | None,
+    archived: bool,
+    newest: Sequence[RunRead],
 ) -> MethodReport | None:
     """The report against ``baseline``; without one, against a usual baseline among the
-    newest runs' methods, else their most frequent method that has objective values."""
+    ``newest`` runs' methods, else their most frequent method that has objective values."""
     if baseline:
         return repo.method_report(baseline, where=where, include_archived=archived)
-    newest = repo.query_runs_page(where=where, limit=GUESS_RUNS, include_archived=archived).items
     counts = Counter(r.gradient_method for r in newest if r.gradient_method)
     usual = [m for m in counts if m.lower() in BASELINE_NAMES]
     for method in [*usual, *(m for m, _ in counts.most_common() if m not in usual)][:5]:
@@ -141,12 +165,9 @@ def _report_rows(report: MethodReport) -> dict[str, Any]:
     }
 
 
-def _strips(
-    repo: RunRepository, where: str | None, names: Sequence[str], archived: bool = False
-) -> list[Any]:
-    page = repo.query_runs_page(where=where, limit=STRIP_RUNS, include_archived=archived)
+def _strips(newest: Sequence[RunRead], names: Sequence[str]) -> list[Any]:
     by_method: dict[str, dict[str, list[float]]] = {}
-    for run in page.items:
+    for run in newest:
         method = run.gradient_method or "(none)"
         for objective in run.objectives:
             value = _number(objective.value)

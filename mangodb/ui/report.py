@@ -15,7 +15,7 @@ from mangodb.repository import RunRepository
 from mangodb.settings import mask_url
 from mangodb.ui import views
 from mangodb.ui.compare import default_key, query_keys
-from mangodb.ui.methods import method_section
+from mangodb.ui.methods import method_section, newest_runs
 from mangodb.ui.rendering import render
 
 REPORT_RUNS = 500  # rows of the runs table; the total is always shown
@@ -47,11 +47,12 @@ def build_report(
     if page["error"] is not None:
         repo.count_runs(where=where)  # raises the refusal with its message and caret
     crashes = views.crashes(repo, where=where, include_archived=archived)
+    newest = newest_runs(repo, where, archived)
     if not keys:
-        chosen = default_key(query_keys(repo, where, archived=archived))
+        chosen = default_key(query_keys(repo, where, archived=archived, newest=newest))
         keys = [chosen] if chosen else []
     methods = method_section(
-        repo, where=where, baseline=baseline, keys=keys, include_archived=archived
+        repo, where=where, baseline=baseline, keys=keys, include_archived=archived, newest=newest
     )
     return render(
         None,
