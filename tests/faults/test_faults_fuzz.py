@@ -246,6 +246,9 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
     monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
     monkeypatch.delenv("MANGODB_URL", raising=False)
+    # A command run without its output option writes its default file (report.html, …) in
+    # the working directory: the test's own, never the checkout's.
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "dir").mkdir()
     (tmp_path / "run-1.wandb").write_bytes(os.urandom(512))
     return tmp_path
