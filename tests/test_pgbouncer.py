@@ -139,6 +139,11 @@ def _exercise(repo: RunRepository, prefix: str) -> dict[str, Any]:
         result["compare"] = [
             c.model_dump() for c in repo.compare_gradient_methods("seg", name_prefix=mine)
         ]
+        # Its settings are local to its transaction (JIT, work_mem): fine in transaction mode.
+        report = repo.method_report("uniform", where=f"run_id like '{mine}%'").model_dump()
+        for row in report["rows"]:
+            row.pop("delta_m_ci95")  # a bootstrap: its last digits follow the read order
+        result["method_report"] = report
         result["by_objectives"] = [
             r.run_id
             for r in repo.query_runs_by_objectives(
