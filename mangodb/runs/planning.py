@@ -238,6 +238,11 @@ def _walk_ordered_index(filters: list[Filter]) -> list[Filter]:
 
 
 _SORT_PREFIXES = ("metric.", "objective.", "config.")
+# A final metric's or an objective's value by name: (value, run key, name) columns.
+_VALUE_SORTS = {
+    "metric.": (RunMetric.value, RunMetric.run_pk, RunMetric.key),
+    "objective.": (RunObjective.value, RunObjective.run_pk, RunObjective.name),
+}
 
 
 def _check_sort(order: str) -> None:
@@ -263,20 +268,10 @@ def _sort_column(order: str, dialect: str) -> Any:
     without the value come last either way)."""
     if order in _KEYSET_SORTS:
         return _KEYSET_SORTS[order]
-    if order.startswith("metric."):
-        key = order.removeprefix("metric.")
-        return (
-            select(RunMetric.value)
-            .where(RunMetric.run_pk == Run.id, RunMetric.key == key)
-            .scalar_subquery()
-        )
-    if order.startswith("objective."):
-        name = order.removeprefix("objective.")
-        return (
-            select(RunObjective.value)
-            .where(RunObjective.run_pk == Run.id, RunObjective.name == name)
-            .scalar_subquery()
-        )
+    for prefix, (value, run_pk, name) in _VALUE_SORTS.items():
+        if order.startswith(prefix):
+            chosen = order.removeprefix(prefix)
+            return select(value).where(run_pk == Run.id, name == chosen).scalar_subquery()
     if order.startswith("config."):
         path = split_path(order.removeprefix("config."))
         return pg_lookup(path)[0] if dialect == "postgresql" else sqlite_lookup(path)[1]
