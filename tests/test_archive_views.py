@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -135,6 +136,12 @@ def test_compare_counts_archived_runs_only_when_asked(client: TestClient) -> Non
     page = client.get("/compare", params={"archived": "1"}).text
     assert 'aria-checked="true"' in page
     assert '<input type="hidden" name="archived" value="1">' in page
+    # The toggle keeps the chosen baseline and history key.
+    chosen = client.get("/compare", params={"baseline": "mgda", "key": "train/loss"}).text
+    toggle = re.search(r'<a href="([^"]+)" id="include-archived"', chosen)
+    assert toggle is not None
+    link = html.unescape(toggle.group(1))
+    assert "baseline=mgda" in link and "key=train%2Floss" in link and "archived=1" in link
 
 
 def _export(url: URL, target: Path, *extra: str) -> set[str]:
