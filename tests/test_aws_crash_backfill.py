@@ -220,6 +220,18 @@ def test_since_limits_the_sweep(repo: RunRepository, bucket: Any) -> None:
     assert [o.run_id for o in summary.outcomes] == ["new"]
 
 
+def test_archived_runs_are_swept_only_when_asked(repo: RunRepository, bucket: Any) -> None:
+    for run_id in ("kept", "hidden"):
+        put(bucket, run_id, "error.log", crash_log("KeyError", 1))
+        repo.insert_run(RunCreate(run_id=run_id, status=RunStatus.CRASHED))
+    repo.archive_runs("run_id = 'hidden'")
+    summary = backfill_crash_data(repo, s3=bucket)
+    assert [o.run_id for o in summary.outcomes] == ["kept"]
+    summary = backfill_crash_data(repo, s3=bucket, include_archived=True)
+    assert [o.run_id for o in summary.outcomes] == ["hidden"]  # "kept" has its report now
+    assert repo.get_run("hidden").archived_at is not None
+
+
 @pytest.mark.parametrize(
     ("code", "status"),
     [

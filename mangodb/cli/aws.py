@@ -219,6 +219,9 @@ def backfill(
         str | None,
         typer.Option(help="Only runs created since (ISO date or duration ago, e.g. 7d)."),
     ] = None,
+    archived: Annotated[
+        bool, typer.Option("--archived", help="Archived runs too (they are skipped by default).")
+    ] = False,
     json_output: JsonOption = False,
     url: UrlOption = None,
     endpoint_url: EndpointOption = None,
@@ -246,6 +249,7 @@ def backfill(
             since=after,
             on_start=lambda total: progress.update(task, total=total),
             on_outcome=lambda _: progress.advance(task),
+            include_archived=archived,
         )
     if json_output:
         print_json(

@@ -52,12 +52,16 @@ def backfill_crash_data(
     tail_bytes: int = TAIL_BYTES,
     on_start: Callable[[int], None] | None = None,
     on_outcome: Callable[[CrashOutcome], None] | None = None,
+    include_archived: bool = False,
 ) -> BackfillSummary:
     """Attach S3 crash artefacts to every run without crash data (crashed/failed/terminated
-    unless ``statuses`` says otherwise; created at or after ``since`` if given). A failure of
-    one run becomes its outcome and the sweep goes on; a missing bucket is reported once per
-    run without asking S3 again. Running it twice attaches nothing new the second time."""
+    unless ``statuses`` says otherwise; created at or after ``since`` if given; archived runs
+    only with ``include_archived``). A failure of one run becomes its outcome and the sweep
+    goes on; a missing bucket is reported once per run without asking S3 again. Running it
+    twice attaches nothing new the second time."""
     criteria: RunQuery = {}
+    if include_archived:
+        criteria["include_archived"] = True
     if since is not None:
         criteria["created_after"] = since
     if statuses is not None:
