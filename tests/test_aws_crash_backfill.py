@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError
 
-from mangodb import RunCreate, RunRepository
+from mangodb import RunCreate, RunRepository, ValidationError
 from mangodb.integrations.aws import (
     OutcomeStatus,
     attach_crash_from_s3,
@@ -218,6 +218,16 @@ def test_since_limits_the_sweep(repo: RunRepository, bucket: Any) -> None:
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
     summary = backfill_crash_data(repo, s3=bucket, since=since)
     assert [o.run_id for o in summary.outcomes] == ["new"]
+
+
+@pytest.mark.parametrize("field", ["prefix", "bucket"])
+def test_a_prefix_or_bucket_s3_cannot_encode_is_a_validation_error(
+    repo: RunRepository, bucket: Any, field: str
+) -> None:
+    """Found by the CLI fuzz: ``--prefix '\\ud800'`` reached botocore as a UnicodeEncodeError."""
+    repo.insert_run(RunCreate(run_id="c", status=RunStatus.CRASHED))
+    with pytest.raises(ValidationError, match=field):
+        backfill_crash_data(repo, s3=bucket, **{field: "\ud800"})
 
 
 def test_archived_runs_are_swept_only_when_asked(repo: RunRepository, bucket: Any) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mangodb import inputs
 from mangodb.integrations.aws.artifacts import (
     DEFAULT_BUCKET,
     DEFAULT_PREFIX,
@@ -59,6 +60,8 @@ def backfill_crash_data(
     only with ``include_archived``). A failure of one run becomes its outcome and the sweep
     goes on; a missing bucket is reported once per run without asking S3 again. Running it
     twice attaches nothing new the second time."""
+    # S3 keys are UTF-8: a lone surrogate (or NUL) is refused here, not by botocore mid-sweep.
+    bucket, prefix = inputs.text(bucket, "bucket"), inputs.text(prefix, "prefix")
     criteria: RunQuery = {}
     if include_archived:
         criteria["include_archived"] = True
