@@ -143,12 +143,12 @@ def read_numbers(
     of a large read)."""
     connection = session.connection()
     groups = list(session.scalars(select(group).where(*conditions).distinct()))
+    if not groups:
+        return KeyNumbers([], groups)
     found: dict[int, tuple[str, Any, list[Any], list[Any], list[int]]] = {}
     chunks: list[Sequence[Any]] = []
     logged = RUNS.join(SERIES, and_(SERIES.c.run_pk == RUNS.c.id, SERIES.c.key == key))
-    if not groups:
-        pass
-    elif connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
         series = (
             select(SERIES.c.id, RUNS.c.run_id, group)
             .select_from(logged)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,10 +47,14 @@ def _imported(url: URL) -> int:
         return 0
 
 
-def _import_across_a_restart(
-    pg_cluster: PgCluster, cluster_url: URL, runs: Path
+def _import_with_an_outage(
+    pg_cluster: PgCluster,
+    cluster_url: URL,
+    runs: Path,
+    outage: Callable[[subprocess.Popen[str]], None],
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """Run import-wandb into the cluster, restart the cluster once the first run is in."""
+    """Run import-wandb into the cluster; once its first run is in, ``outage(process)``. The
+    cluster is running again afterwards, whatever the outage did."""
     url = cluster_url.render_as_string(hide_password=False)
     command = [*MANGODB, "import-wandb", str(runs), "--url", url]
     with RunRepository.connect(cluster_url):
@@ -59,13 +64,16 @@ def _import_across_a_restart(
         deadline = time.monotonic() + 120
         while _imported(cluster_url) < 1 and process.poll() is None:
             assert time.monotonic() < deadline, "the import stored nothing"
-            time.sleep(0.02)
-        pg_cluster.restart("fast")
+            time.sleep(0.005)
+        outage(process)
         out, err = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
+            process.send_signal(signal.SIGCONT)
             process.kill()
             process.wait()
+        if pg_cluster.postmaster_pid() is None:
+            pg_cluster.start()
     assert pg_cluster.password not in out + err
     return subprocess.CompletedProcess(command, process.returncode, out, err), command
 
@@ -74,7 +82,8 @@ def test_import_wandb_across_a_restart(
     pg_cluster: PgCluster, cluster_url: URL, offline_runs: tuple[Path, list[str]]
 ) -> None:
     runs, ids = offline_runs
-    process, command = _import_across_a_restart(pg_cluster, cluster_url, runs)
+    outage = lambda _: pg_cluster.restart("fast")  # noqa: E731
+    process, command = _import_with_an_outage(pg_cluster, cluster_url, runs, outage)
     err = process.stderr
     assert "Traceback" not in err
     if process.returncode != 0:
@@ -100,29 +109,15 @@ def test_import_wandb_cut_by_a_restart_says_how_to_resume(
     the importer goes on against no server. It stops with exit code 3 and says how to resume;
     with the server back, the same command completes."""
     runs, ids = offline_runs
-    url = cluster_url.render_as_string(hide_password=False)
-    command = [*MANGODB, "import-wandb", str(runs), "--url", url]
-    with RunRepository.connect(cluster_url):
-        pass  # the schema exists: the import starts writing at once
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while _imported(cluster_url) < 1 and process.poll() is None:
-            assert time.monotonic() < deadline, "the import stored nothing"
-            time.sleep(0.005)
-        process.send_signal(signal.SIGSTOP)
-        assert process.poll() is None, "the import ended before the outage could cut it"
+
+    def outage(importer: subprocess.Popen[str]) -> None:
+        importer.send_signal(signal.SIGSTOP)
+        assert importer.poll() is None, "the import ended before the outage could cut it"
         pg_cluster.stop("fast")
-        process.send_signal(signal.SIGCONT)
-        out, err = process.communicate(timeout=300)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGCONT)
-            process.kill()
-            process.wait()
-        if pg_cluster.postmaster_pid() is None:
-            pg_cluster.start()
-    assert pg_cluster.password not in out + err
+        importer.send_signal(signal.SIGCONT)
+
+    process, command = _import_with_an_outage(pg_cluster, cluster_url, runs, outage)
+    out, err = process.stdout, process.stderr
     assert process.returncode == 3, (out, err)
     assert "Traceback" not in err
     assert "again" in err or "resume" in err, err
