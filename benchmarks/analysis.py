@@ -30,6 +30,7 @@ from sqlalchemy.engine import URL, make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scale import scratch_schema
+from scale import seeded as seeded_with
 
 from mangodb import ObjectiveCreate, RunCreate, RunRepository
 from mangodb.runs import method_maths
@@ -83,17 +84,6 @@ def seed(url: URL, n: int) -> float:
             with repo.engine.begin() as connection:
                 connection.execute(text("ANALYZE"))
     return time.perf_counter() - started
-
-
-def seeded(url: URL, n: int) -> str:
-    """Seed ``url`` unless it already holds ``n`` runs (a database kept by ``--keep``)."""
-    with RunRepository.connect(url) as repo:
-        have = repo.count_runs()
-    if have == n:
-        return f"reused, {n:,} runs"
-    if have:
-        raise SystemExit(f"the kept database holds {have:,} runs, not {n:,}: change --keep")
-    return f"seeded in {seed(url, n):.0f} s"
 
 
 def median_ms(work: Callable[[], object], repeat: int) -> float:
@@ -191,11 +181,11 @@ def main(argv: list[str] | None = None) -> None:
         path = kept if args.keep else Path(tmp) / "analysis.sqlite3"
         url = URL.create("sqlite", database=str(path))
         if not args.skip_sqlite:
-            print(f"  SQLite ({seeded(url, args.runs)})")
+            print(f"  SQLite ({seeded_with(url, args.runs, seed)})")
             show("sqlite", measure(url, args.runs, args.repeat, not args.skip_pandas))
     if args.pg_url:
         with scratch_schema(make_url(args.pg_url), args.keep and f"analysis_{args.keep}") as url:
-            print(f"  PostgreSQL ({seeded(url, args.runs)})")
+            print(f"  PostgreSQL ({seeded_with(url, args.runs, seed)})")
             show("postgresql", measure(url, args.runs, args.repeat, not args.skip_pandas))
 
 

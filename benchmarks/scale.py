@@ -132,15 +132,16 @@ def seed(url: URL, n: int) -> float:
     return time.perf_counter() - started
 
 
-def seeded(url: URL, n: int) -> str:
-    """Seed ``url`` unless it already holds ``n`` runs (a database kept by ``--keep``)."""
+def seeded(url: URL, n: int, fill: Callable[[URL, int], float] | None = None) -> str:
+    """Seed ``url`` with ``fill`` (this script's ``seed`` by default) unless it already holds
+    ``n`` runs (a database kept by ``--keep``)."""
     with RunRepository.connect(url) as repo:
         have = repo.count_runs()
     if have == n:
         return f"reused, {n:,} runs"
     if have:
         raise SystemExit(f"{mask(url)} holds {have:,} runs, not {n:,}: drop it or change --keep")
-    return f"seeded in {seed(url, n):.0f} s"
+    return f"seeded in {(fill or seed)(url, n):.0f} s"
 
 
 def mask(url: URL) -> str:
