@@ -15,9 +15,11 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Computed,
+    Double,
     ForeignKey,
     Index,
     LargeBinary,
+    Numeric,
     SmallInteger,
     String,
     Text,
@@ -28,6 +30,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeEngine
 
 from mangodb.db.base import Base
 from mangodb.db.types import utcnow
@@ -353,3 +356,116 @@ class CopyState(Base):
     done: Mapped[bool] = mapped_column(Boolean, default=False)
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# Per-method sums of the objective values, kept by the database (triggers of migration 0010 on
+# ``run_objectives``, in the statement that changes a row), so ``method_report`` over all runs
+# reads a few rows per method instead of every objective row. Keyed by the run's gradient
+# method and whether it is archived (0/1); runs without a method are not counted. Sums are of
+# the values that are finite and summable (0 or 1e-150 <= |v| < 1e150: their squares and
+# products neither overflow nor underflow), each with its Neumaier compensation (``*_c``:
+# the true sum is the column plus its compensation). Derived data: ``db copy`` skips them.
+# PostgreSQL holds the sums as numeric, exact (its deltas are folded in as numeric too: a
+# value added and taken back cancels whatever else was in flight); SQLite as float8.
+EXACT_SUM: TypeEngine[float] = Double().with_variant(Numeric(), "postgresql")
+
+
+class MethodRunSums(Base):
+    """Runs per (method, archived) that have an objective row, and that have a value."""
+
+    __tablename__ = "method_run_sums"
+
+    method: Mapped[str] = mapped_column(String(64), primary_key=True)
+    archived: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    runs: Mapped[int] = mapped_column(server_default=text("0"))
+    valued_runs: Mapped[int] = mapped_column(server_default=text("0"))
+
+
+class MethodObjectiveSums(Base):
+    """Per (method, archived, objective): rows, declared directions, values by kind, and the
+    count, sum and sum of squares of the summable ones."""
+
+    __tablename__ = "method_objective_sums"
+
+    method: Mapped[str] = mapped_column(String(64), primary_key=True)
+    archived: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    rows: Mapped[int] = mapped_column(server_default=text("0"))
+    says_max: Mapped[int] = mapped_column(server_default=text("0"))
+    valued: Mapped[int] = mapped_column(server_default=text("0"))
+    pos_inf: Mapped[int] = mapped_column(server_default=text("0"))
+    neg_inf: Mapped[int] = mapped_column(server_default=text("0"))
+    nan: Mapped[int] = mapped_column(server_default=text("0"))
+    unsummable: Mapped[int] = mapped_column(server_default=text("0"))
+    n: Mapped[int] = mapped_column(server_default=text("0"))
+    s: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
+    s_c: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
+    q: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
+    q_c: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
+
+
+class MethodPairSums(Base):
+    """Per (method, archived, objectives a < b): over the runs with a summable value of both,
+    their count and the sums of a's values, b's values and their products."""
+
+    __tablename__ = "method_pair_sums"
+
+    method: Mapped[str] = mapped_column(String(64), primary_key=True)
+    archived: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    a: Mapped[str] = mapped_column(String(255), primary_key=True)
+    b: Mapped[str] = mapped_column(String(255), primary_key=True)
+    n: Mapped[int] = mapped_column(server_default=text("0"))
+    sa: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
+    sa_c: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
+    sb: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
+    sb_c: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
+    sab: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
+    sab_c: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
+
+
+# Changes to the sums above waiting to be added to them: PostgreSQL's triggers append here
+# (writers never wait on each other) and fold them in now and then; readers add both. SQLite,
+# with one writer at a time, changes the sums in place and leaves these empty.
+
+
+class MethodRunDeltas(Base):
+    __tablename__ = "method_run_deltas"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    method: Mapped[str] = mapped_column(String(64))
+    archived: Mapped[int] = mapped_column(SmallInteger)
+    runs: Mapped[int] = mapped_column(server_default=text("0"))
+    valued_runs: Mapped[int] = mapped_column(server_default=text("0"))
+
+
+class MethodObjectiveDeltas(Base):
+    __tablename__ = "method_objective_deltas"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    method: Mapped[str] = mapped_column(String(64))
+    archived: Mapped[int] = mapped_column(SmallInteger)
+    name: Mapped[str] = mapped_column(String(255))
+    rows: Mapped[int] = mapped_column(server_default=text("0"))
+    says_max: Mapped[int] = mapped_column(server_default=text("0"))
+    valued: Mapped[int] = mapped_column(server_default=text("0"))
+    pos_inf: Mapped[int] = mapped_column(server_default=text("0"))
+    neg_inf: Mapped[int] = mapped_column(server_default=text("0"))
+    nan: Mapped[int] = mapped_column(server_default=text("0"))
+    unsummable: Mapped[int] = mapped_column(server_default=text("0"))
+    n: Mapped[int] = mapped_column(server_default=text("0"))
+    s: Mapped[float] = mapped_column(server_default=text("0"))
+    q: Mapped[float] = mapped_column(server_default=text("0"))
+
+
+class MethodPairDeltas(Base):
+    __tablename__ = "method_pair_deltas"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    method: Mapped[str] = mapped_column(String(64))
+    archived: Mapped[int] = mapped_column(SmallInteger)
+    a: Mapped[str] = mapped_column(String(255))
+    b: Mapped[str] = mapped_column(String(255))
+    n: Mapped[int] = mapped_column(server_default=text("0"))
+    sa: Mapped[float] = mapped_column(server_default=text("0"))
+    sb: Mapped[float] = mapped_column(server_default=text("0"))
+    sab: Mapped[float] = mapped_column(server_default=text("0"))

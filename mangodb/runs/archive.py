@@ -54,3 +54,13 @@ def mark(session: Session, pks: Sequence[int], at: dt.datetime | None) -> None:
     alone: archiving hides a run, it does not change it."""
     statement = update(Run).where(Run.id.in_(pks)).values(archived_at=at, updated_at=Run.updated_at)
     session.execute(statement.execution_options(synchronize_session=False))
+
+
+def marks_only(filters: Sequence[Filter]) -> tuple[int, ...] | None:
+    """The archive marks (0: in view, 1: archived) of the runs ``filters`` select when they
+    select on nothing else (every run, or the default: every run in view); else None."""
+    if not filters:
+        return (0, 1)
+    if tuple(filters) == (_HIDDEN,):
+        return (0,)
+    return None

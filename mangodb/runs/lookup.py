@@ -23,11 +23,15 @@ def run_row(session: Session, run_id: str, *, lock: bool = False) -> Run:
     return run
 
 
-def run_pk(session: Session, run_id: str, *, lock: bool = False) -> int:
+def run_pk(session: Session, run_id: str, *, lock: bool = False, lock_no_key: bool = False) -> int:
+    """The run's key. ``lock``: the run's row locked (PostgreSQL; SQLite's BEGIN IMMEDIATE
+    serialises writers already) FOR UPDATE; ``lock_no_key``: FOR NO KEY UPDATE, which waits
+    for other writers of the run (an archive, a method change, an objective) but not for
+    inserts of its children."""
     statement = select(Run.id).where(Run.run_id == run_id)
-    if lock and session.get_bind().dialect.name == "postgresql":
+    if (lock or lock_no_key) and session.get_bind().dialect.name == "postgresql":
         # Serialises get-or-create on the run's children (SQLite's BEGIN IMMEDIATE does).
-        statement = statement.with_for_update()
+        statement = statement.with_for_update(key_share=lock_no_key and not lock)
     pk = session.scalar(statement)
     if pk is None:
         raise RunNotFound(run_id)

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Double,
+    Numeric,
     String,
+    and_,
     case,
     cast,
     func,
@@ -36,7 +38,7 @@ from mangodb.db.models import Run, RunObjective
 from mangodb.dto import Direction, MethodReport
 from mangodb.errors import MethodNotFound, ValidationError
 from mangodb.language.semantics import suggest
-from mangodb.runs import method_maths
+from mangodb.runs import method_maths, method_sums
 from mangodb.runs.analysis import _on_objectives
 from mangodb.runs.planning import Plan
 
@@ -126,7 +128,11 @@ def _moments_in_numpy(
 
 
 def _moments_in_sql(
-    session: Session, plan: Plan, names: Sequence[str], aggregates: Aggregates
+    session: Session,
+    plan: Plan,
+    names: Sequence[str],
+    aggregates: Aggregates,
+    skip: Collection[str] = (),
 ) -> tuple[Moments, dict[str, int]]:
     """The moments of each method's runs (Δm's interval of a large sample) and the runs per
     method, summed by the database in one statement (PostgreSQL): :func:`_per_run`, then per
@@ -134,7 +140,8 @@ def _moments_in_sql(
     ones, bound as a table of literals: the two-pass sums ``numpy.ma.cov`` makes, no
     cancellation). Only sums per method leave the database, not a row per run. (An infinite
     value makes its mean infinite or undefined, so Δm and its interval too: those moments
-    are never used.)"""
+    are never used. The methods to ``skip``, holding a value of ``HUGE`` or more, get no
+    moments, their deviations NULL: float8 products would overflow. Their runs are fetched.)"""
     k = len(names)
     per_run = _per_run(plan, names).subquery("per_run")
     methods = sorted({m for m, _ in aggregates})
@@ -145,7 +152,9 @@ def _moments_in_sql(
             select(
                 literal(m, String).label("method"),
                 *(
-                    cast(literal(_mean(aggregates, m, n), Double), Double).label(f"m{i}")
+                    cast(
+                        literal(None if m in skip else _mean(aggregates, m, n), Double), Double
+                    ).label(f"m{i}")
                     for i, n in enumerate(names)
                 ),
             )
@@ -172,7 +181,7 @@ def _moments_in_sql(
     for row in session.connection().execute(statement):
         m, run_counts[row[0]], runs, counts = row[0], int(row[1]), row[2], row[3 : 3 + k]
         both, sums = row[3 + k : 3 + k + len(pairs)], row[3 + k + len(pairs) :]
-        if not runs:
+        if not runs or m in skip:
             continue  # no value at all: no moments (as no row), only its runs
         covariances: dict[tuple[str, str], float] = {}
         for (i, j), n_ij, s_ij in zip(pairs, both, sums, strict=True):
@@ -226,25 +235,34 @@ def _aggregate(n: int, mean: Any, squares: Any) -> method_maths.Aggregate:
     if mean is None or n == 0:
         return method_maths.Aggregate(n, None, None)
     mean = float(mean)
-    if not math.isfinite(mean) or n < 2 or squares is None:
+    if not math.isfinite(mean) or n < 2 or squares is None or not math.isfinite(float(squares)):
         return method_maths.Aggregate(n, None if math.isnan(mean) else mean, None)
     return method_maths.Aggregate(n, mean, math.sqrt(max(float(squares), 0.0) / (n - 1)))
 
 
+# The values whose squares or sums could overflow float8 (PostgreSQL raises), as in 0010.
+HUGE = 1e150
+
+
 def _postgres_aggregates(
     session: Session, plan: Plan, names: Sequence[str] | None, with_runs: bool
-) -> tuple[Aggregates, dict[str, int], dict[str, list[int]]]:
+) -> tuple[Aggregates, dict[str, int], dict[str, list[int]], set[str]]:
     """One statement: per (method, objective) n, mean, variance and declared directions (a hash
     aggregate), joined to the runs per method ``with_runs`` (else no run counts)."""
     method, _, where = _source(plan, names)
     value = RunObjective.value
+    # float8 sums raise on overflow: values of 1e150 or more (finite) are averaged as numeric,
+    # in a second statement for the groups holding one, and leave no std (as on SQLite).
+    huge = and_(func.abs(value) >= HUGE, value < math.inf, value > -math.inf)
+    summed = case((huge, None), else_=value)
     stats = (
         select(
             method.label("method"),
             RunObjective.name.label("name"),
             func.count(value).label("n"),
-            func.avg(value).label("mean"),
-            func.var_samp(value).label("var"),
+            func.avg(summed).label("mean"),
+            func.var_samp(summed).label("var"),
+            func.count().filter(huge).label("huge"),
             func.count().filter(RunObjective.direction == "max").label("says_max"),
             func.count().filter(RunObjective.direction != "max").label("says_min"),
         )
@@ -261,15 +279,27 @@ def _postgres_aggregates(
     aggregates: Aggregates = {}
     run_counts: dict[str, int] = {}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    huge_groups: list[tuple[str, str]] = []
     for row in session.connection().execute(statement):
         if with_runs:
             run_counts[row.method] = int(row.runs)
         counts[row.name][0] += int(row.says_max)
         counts[row.name][1] += int(row.says_min)
         n = int(row.n)
+        if row.huge:
+            huge_groups.append((row.method, row.name))
+            continue
         squares = None if row.var is None else float(row.var) * (n - 1)
         aggregates[(row.method, row.name)] = _aggregate(n, row.mean, squares)
-    return aggregates, run_counts, counts
+    if huge_groups:
+        exact = (
+            select(method, RunObjective.name, func.count(value), func.avg(cast(value, Numeric)))
+            .where(*where, tuple_(method, RunObjective.name).in_(huge_groups))
+            .group_by(method, RunObjective.name)
+        )
+        for m, name, n, mean in session.connection().execute(exact):
+            aggregates[(m, name)] = _aggregate(int(n), mean, None)
+    return aggregates, run_counts, counts, {m for m, _ in huge_groups}
 
 
 # The one-pass variance, (Σv² − n·mean²) / (n − 1), is kept when the subtraction leaves at
@@ -397,9 +427,12 @@ def method_report(
     # With scipy, the runs per method come with the moments (one grouping by run for both).
     with_runs = not statistics
     postgres = session.get_bind().dialect.name == "postgresql"
+    summed = method_sums.read(session, plan, names)
+    if summed is not None:
+        return _report(session, plan, baseline, names, summed, statistics)
     if postgres:
         _analysis_settings(session)
-        aggregates, run_counts, counts = _postgres_aggregates(session, plan, names, with_runs)
+        aggregates, run_counts, counts, huge = _postgres_aggregates(session, plan, names, with_runs)
     else:
         aggregates, run_counts, counts = _sqlite_aggregates(session, plan, names, with_runs)
     _check_objectives(session, plan, names, counts)
@@ -410,7 +443,9 @@ def method_report(
     runs: dict[str, list[dict[str, float]]] = {}
     if statistics and directions:
         if postgres:
-            moments, run_counts = _moments_in_sql(session, plan, list(directions), aggregates)
+            moments, run_counts = _moments_in_sql(
+                session, plan, list(directions), aggregates, skip=huge
+            )
         else:
             moments, run_counts = _moments_in_numpy(session, plan, list(directions))
     elif statistics:  # no objective row selected: no moments, and no runs to count
@@ -427,6 +462,37 @@ def method_report(
         runs,
         aggregates=aggregates,
         run_counts=run_counts,
+        statistics=statistics,
+        moments=moments,
+    )
+
+
+def _report(
+    session: Session,
+    plan: Plan,
+    baseline: str,
+    names: Sequence[str] | None,
+    summed: method_sums.Summed,
+    statistics: bool,
+) -> MethodReport:
+    """The report from the per-method sums: the runs themselves are read only for the exact
+    bootstrap of small samples."""
+    _check_objectives(session, plan, names, summed.counts)
+    directions: dict[str, Direction] = _directions(summed.counts, names)
+    _check_baseline(baseline, sorted(summed.run_counts))
+    moments = summed.moments if statistics and directions else {}
+    runs: dict[str, list[dict[str, float]]] = {}
+    if moments:
+        exact = method_maths.EXACT_BOOTSTRAP_RUNS
+        small = [m for m in summed.run_counts if m not in moments or moments[m].runs <= exact]
+        if small:
+            runs = _fetch_runs(session, plan, names, small)
+    return method_maths.build_report(
+        baseline,
+        directions,
+        runs,
+        aggregates=summed.aggregates,
+        run_counts=summed.run_counts,
         statistics=statistics,
         moments=moments,
     )

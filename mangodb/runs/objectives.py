@@ -47,8 +47,11 @@ def set_value(
     step: int | None,
     at: dt.datetime,
 ) -> ObjectiveRead:
-    """Store an objective's current value (already encoded: ``stored`` and its ``kind``)."""
-    pk = run_pk(session, run_id)
+    """Store an objective's current value (already encoded: ``stored`` and its ``kind``).
+    The run's row is locked first, as every writer of a run's objective rows does (an archive
+    or method change through ``runs``, an upsert): the per-method sums of migration 0010 count
+    a row with its run's other rows, so changes to one run's rows must not interleave."""
+    pk = run_pk(session, run_id, lock_no_key=True)
     row = session.scalars(
         select(RunObjective).where(RunObjective.run_pk == pk, RunObjective.name == name)
     ).one_or_none()
