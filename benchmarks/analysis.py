@@ -33,7 +33,7 @@ from scale import scratch_schema
 from scale import seeded as seeded_with
 
 from mangodb import ObjectiveCreate, RunCreate, RunRepository
-from mangodb.runs import method_maths
+from mangodb.runs import method_deltas, method_maths
 
 METHODS = ("stl", "ls", "mgda", "pcgrad", "cagrad", "imtl", "nash_mtl", "famo", "graddrop")
 OBJECTIVES = (
@@ -77,6 +77,7 @@ def seed(url: URL, n: int) -> float:
                     ),
                     {"typical": typical, "k": k, "name": name},
                 )
+            method_deltas.fold(connection)  # a raw bulk load folds the sums' deltas (0010)
         if repo.dialect == "postgresql":
             with repo.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
                 c.execute(text("VACUUM ANALYZE"))

@@ -246,8 +246,11 @@ def _postgresql_statements(r: _Image) -> list[str]:
             WHERE d.runs <> 0 OR d.valued <> 0""",
         f"""INSERT INTO method_objective_deltas (method, archived, name, {counts}, s, q)
             VALUES ({m}, {a}, {r.name}, {', '.join(t.kinds.values())}, {t.x}, {t.xx})""",
-        f"""INSERT INTO method_pair_deltas (method, archived, a, b, n, sa, sb, sab)
-            SELECT {m}, {a}, {t.lo}, {t.hi}, {r.sign}, {t.ya}, {t.yb}, {t.yab} {t.pairs}""",
+        # (the pairs of a value that is not summable: none, no query)
+        f"""IF {_summable(r.value)} THEN
+            INSERT INTO method_pair_deltas (method, archived, a, b, n, sa, sb, sab)
+            SELECT {m}, {a}, {t.lo}, {t.hi}, {r.sign}, {t.ya}, {t.yb}, {t.yab} {t.pairs};
+        END IF""",
     ]  # fmt: skip
 
 
@@ -283,8 +286,10 @@ def _sqlite_up() -> list[str]:
 # pg_try_advisory_xact_lock keys of the fold ('mang', 10) and pg_advisory_xact_lock's first
 # key of an objective row being inserted ('mang', run pk): no other mangodb lock uses them.
 _LOCK = 1835101799
-# The chance that a change folds the deltas into the sums (about every 256 changes, so a few
-# thousand delta rows at most wait, which a report adds up in a few milliseconds).
+# The chance that a change folds the deltas into the sums (about every 256 changes, at most
+# once per transaction, so a few thousand delta rows wait, which a report adds up in a few
+# milliseconds). Bulk writers (insert_runs, db copy, archive, purge) fold at the end of each
+# batch: ``SELECT mangodb_method_sums_fold()``, which a raw SQL bulk load should run too.
 FOLD_CHANCE = 1 / 256
 
 _SUMMED = {
@@ -358,7 +363,11 @@ def _postgresql_up() -> list[str]:
                 v_xx := p_sign * p_value * p_value;
             END IF;
             {apply};
-            IF random() < {FOLD_CHANCE} THEN
+            -- At most once per transaction: a bulk transaction folding again and again would
+            -- scan the deltas it deleted itself, which only its end lets be pruned.
+            IF random() < {FOLD_CHANCE}
+               AND current_setting('mangodb.folded', true) IS DISTINCT FROM 'yes' THEN
+                PERFORM set_config('mangodb.folded', 'yes', true);
                 PERFORM mangodb_method_sums_fold();
             END IF;
         END $$

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, update
 from sqlalchemy.orm import Session
 
 from mangodb.db.models import Run
+from mangodb.runs import method_deltas
 from mangodb.runs.filters import FIELDS, And, FieldFilter, Filter, Not, Or
 
 _HIDDEN = FieldFilter("archived_at", "is null")
@@ -54,6 +55,7 @@ def mark(session: Session, pks: Sequence[int], at: dt.datetime | None) -> None:
     alone: archiving hides a run, it does not change it."""
     statement = update(Run).where(Run.id.in_(pks)).values(archived_at=at, updated_at=Run.updated_at)
     session.execute(statement.execution_options(synchronize_session=False))
+    method_deltas.fold(session)
 
 
 def marks_only(filters: Sequence[Filter]) -> tuple[int, ...] | None:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from mangodb.db.models import Run
 from mangodb.dto import RunCreate
 from mangodb.errors import RunAlreadyExists
-from mangodb.runs import loading
+from mangodb.runs import loading, method_deltas
 
 _NOT_RUN_COLUMNS: set[str] = {"objectives", "tags", "status", "created_at", "config"}
 
@@ -193,4 +193,5 @@ def bulk_insert_runs(
         raise RunAlreadyExists(existing)
     now = dt.datetime.now(dt.timezone.utc)
     insert_run_rows(session, runs, run_rows(runs, now), now=now, source=source, host=host)
+    method_deltas.fold(session)
     return len(runs)

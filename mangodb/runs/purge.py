@@ -27,6 +27,7 @@ from mangodb.db.models import (
     RunTag,
 )
 from mangodb.db.types import utcnow
+from mangodb.runs import method_deltas
 from mangodb.runs.planning import Plan
 from mangodb.status import ACTIVE_STATUSES
 
@@ -100,6 +101,7 @@ def delete_batch(session: Session, pks: Sequence[int]) -> None:
     session.execute(delete(HistoryChunk).where(_series(pks)))
     session.execute(delete(HistorySeries).where(HistorySeries.run_pk.in_(pks)))
     session.execute(delete(Run).where(Run.id.in_(pks)))
+    method_deltas.fold(session)
 
 
 def add_counts(total: dict[str, int], counts: dict[str, int]) -> None:

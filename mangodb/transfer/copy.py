@@ -36,11 +36,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from mangodb.db.engine import make_engine, write_engine
+from mangodb.db.models import RunObjective
 from mangodb.db.translate import translate
 from mangodb.errors import (
     DatabaseUnavailable,
     MangoDBError,
 )
+from mangodb.runs import method_deltas
 from mangodb.settings import mask_url, resolve_url
 from mangodb.transfer.copy_plan import (
     STATE_TABLE,
@@ -212,6 +214,8 @@ def _copy_table(
             )
             if done:
                 _reset_sequence(tgt, spec)
+            if rows and spec.name == RunObjective.__tablename__:
+                method_deltas.fold(tgt)
         copied += len(rows)
         advance(len(rows))
         if done:
