@@ -13,18 +13,27 @@ changes a row (every writer: the repository, ``db copy``, purges and cascades, r
 - ``method_pair_sums``: per pair of objectives (a < b), over the runs with a summable value of
   both, their count and the sums of a, of b and of a*b.
 
-Each sum carries its Neumaier compensation, so adding and taking back a value many times (a
-metric updated at every evaluation) leaves no drift. A row's contribution is taken back with
-its old values and added with its new ones; its pairs are formed with the other rows of its
-run that have the same method and archive mark, as they are at that moment. SQLite runs row
-triggers as each row changes; PostgreSQL's are BEFORE triggers, which see the rows an earlier
-row of the same statement changed (AFTER ROW triggers would all see the statement's end, and
-a run moved to another method would count its pairs twice). A PostgreSQL insert that will
-conflict (``ON CONFLICT DO UPDATE`` takes the update path) is not counted; the update is. On
-PostgreSQL each change first locks its (method, archived) row of ``method_run_sums``, so
-writers of one method take the pair rows one at a time (no deadlock between them).
+A row's contribution is taken back with its old values and added with its new ones; its
+pairs are formed with the other rows of its run that have the same method and archive mark,
+as they are at that moment. SQLite runs row triggers as each row changes; PostgreSQL's are
+BEFORE triggers, which see the rows an earlier row of the same statement changed (AFTER ROW
+triggers would all see the statement's end, and a run moved to another method would count its
+pairs twice). A PostgreSQL insert of a row that is there already (it fails, or ``ON CONFLICT
+DO UPDATE`` takes the update path) is not counted; the update is. Every mangodb writer of a
+run's objective rows locks the run's row first (an archive or a method change does, through
+``runs``), so one run's rows never change in two transactions at once.
 
-``TRUNCATE run_objectives`` bypasses row triggers: truncate the three tables with it.
+SQLite (one writer at a time) changes the sums in place, each sum with its Neumaier
+compensation, so adding and taking back a value many times (a metric updated at every
+evaluation) leaves no drift. PostgreSQL's writers append their changes to the
+``method_*_deltas`` tables instead, which nobody waits on (sums rows updated by every writer
+of a method would be locked until each commit, and a multi-run statement such as an archive
+would deadlock with them); ``mangodb_method_sums_fold()`` moves the deltas into the sums, at
+most one fold at a time, about once in 256 changes and at the end of each bulk batch. There
+the sums are ``numeric`` and the deltas are added as ``numeric``: exact, so a value added and
+taken back cancels whatever else was in flight. Readers add the sums and the waiting deltas.
+
+``TRUNCATE run_objectives`` bypasses row triggers: truncate the ``method_*`` tables with it.
 
 Revision ID: 0010
 Revises: 0009
@@ -374,7 +383,12 @@ def _postgresql_up() -> list[str]:
         """,
         f"""
         CREATE OR REPLACE FUNCTION mangodb_method_sums_row() RETURNS trigger
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql
+        -- The plans of its statements are cached for the session, made when the table was
+        -- perhaps small, and made again only after an ANALYZE: without this, a session that
+        -- started on an empty table looks a run's rows up by scanning them all, for ever.
+        SET enable_seqscan = off
+        AS $$
         BEGIN
             IF TG_OP = 'INSERT' THEN
                 IF NEW.run_gradient_method IS NOT NULL THEN
