@@ -390,6 +390,11 @@ def _postgresql_up() -> list[str]:
         SET enable_seqscan = off
         AS $$
         BEGIN
+            -- Set by the repository's bulk insert of new runs, which then adds their
+            -- contributions in three grouped statements (mangodb/runs/method_deltas.py).
+            IF current_setting('mangodb.defer_sums', true) = 'on' THEN
+                RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+            END IF;
             IF TG_OP = 'INSERT' THEN
                 IF NEW.run_gradient_method IS NOT NULL THEN
                     -- One insert of a run's objective row at a time: a row that is there

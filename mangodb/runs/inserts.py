@@ -192,6 +192,9 @@ def bulk_insert_runs(
     if existing is not None:
         raise RunAlreadyExists(existing)
     now = dt.datetime.now(dt.timezone.utc)
+    deferred = method_deltas.defer(session)  # PostgreSQL: new runs are counted grouped
     insert_run_rows(session, runs, run_rows(runs, now), now=now, source=source, host=host)
+    if deferred:
+        method_deltas.count_new_runs(session, ids)
     method_deltas.fold(session)
     return len(runs)

@@ -1,22 +1,89 @@
-"""Folding PostgreSQL's waiting changes to the per-method sums (migration 0010) into them.
+"""PostgreSQL's side of the per-method sums (migration 0010): folding the waiting changes
+into the sums, and counting a bulk insert of new runs in three grouped statements.
 
 Writers append their changes to the ``method_*_deltas`` tables and, about once in 256
 changes (at most once per transaction), fold them in. Bulk writers fold at the end of each
 batch, so a report read right after a bulk load (``insert_runs``, ``db copy``, archiving,
-purging) adds up a few delta rows, not a batch's worth. SQLite changes the sums in place:
-nothing to fold."""
+purging) adds up a few delta rows, not a batch's worth. ``insert_runs`` defers the row
+trigger for its batch (``mangodb.defer_sums``, local to the transaction) and adds the new
+runs' contributions grouped, which costs one pass over their rows instead of a trigger
+call per row. SQLite changes the sums in place, row by row: nothing to fold or defer."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.orm import Session
 
 _FOLD = text("SELECT mangodb_method_sums_fold()")
+_DEFER = text("SELECT set_config('mangodb.defer_sums', :state, true)")
+
+_ARCHIVED = "(CASE WHEN x.run_archived_at IS NULL THEN 0 ELSE 1 END)"
+_SUMMABLE = "(x.value = 0 OR (abs(x.value) >= 1e-150 AND abs(x.value) < 1e150))"
+_FINITE = "x.value <> 'Infinity'::float8 AND x.value <> '-Infinity'::float8"
+_NEW = "x.run_pk IN (SELECT id FROM runs WHERE run_id IN :run_ids)"
+# The contributions of whole runs, as 0010's triggers would have added them row by row.
+_COUNT_NEW_RUNS = (
+    f"""INSERT INTO method_run_deltas (method, archived, runs, valued_runs)
+        SELECT method, archived, count(*), count(*) FILTER (WHERE valued > 0)
+        FROM (SELECT x.run_gradient_method AS method, {_ARCHIVED} AS archived,
+                     count(x.value) AS valued
+              FROM run_objectives x WHERE {_NEW} AND x.run_gradient_method IS NOT NULL
+              GROUP BY x.run_gradient_method, {_ARCHIVED}, x.run_pk) AS per_run
+        GROUP BY method, archived""",
+    f"""INSERT INTO method_objective_deltas (method, archived, name, rows, says_max, valued,
+            pos_inf, neg_inf, nan, unsummable, n, s, q)
+        SELECT x.run_gradient_method, {_ARCHIVED}, x.name, count(*),
+               count(*) FILTER (WHERE x.direction = 'max'), count(x.value),
+               count(*) FILTER (WHERE x.value = 'Infinity'::float8),
+               count(*) FILTER (WHERE x.value = '-Infinity'::float8),
+               count(*) FILTER (WHERE x.value = 'NaN'::float8),
+               count(*) FILTER (WHERE NOT {_SUMMABLE} AND {_FINITE}
+                                AND x.value <> 'NaN'::float8),
+               count(*) FILTER (WHERE {_SUMMABLE}),
+               coalesce(sum(x.value) FILTER (WHERE {_SUMMABLE}), 0),
+               coalesce(sum(x.value * x.value) FILTER (WHERE {_SUMMABLE}), 0)
+        FROM run_objectives x WHERE {_NEW} AND x.run_gradient_method IS NOT NULL
+        GROUP BY x.run_gradient_method, {_ARCHIVED}, x.name""",
+    f"""INSERT INTO method_pair_deltas (method, archived, a, b, n, sa, sb, sab)
+        SELECT x.run_gradient_method, {_ARCHIVED}, x.name, y.name, count(*),
+               sum(x.value), sum(y.value), sum(x.value * y.value)
+        FROM run_objectives x JOIN run_objectives y
+          ON y.run_pk = x.run_pk AND x.name < y.name
+         AND y.run_gradient_method = x.run_gradient_method
+         AND (CASE WHEN y.run_archived_at IS NULL THEN 0 ELSE 1 END) = {_ARCHIVED}
+        WHERE {_NEW} AND x.run_gradient_method IS NOT NULL AND {_SUMMABLE}
+          AND (y.value = 0 OR (abs(y.value) >= 1e-150 AND abs(y.value) < 1e150))
+        GROUP BY x.run_gradient_method, {_ARCHIVED}, x.name, y.name""",
+)
+
+
+def _postgresql(bind: Session | Connection) -> bool:
+    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+    return dialect.name == "postgresql"
 
 
 def fold(bind: Session | Connection) -> None:
     """Fold the waiting deltas into the sums in this transaction (PostgreSQL; the function
     skips when another transaction is folding)."""
-    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
-    if dialect.name == "postgresql":
+    if _postgresql(bind):
         bind.execute(_FOLD)
+
+
+def defer(session: Session) -> bool:
+    """PostgreSQL: the row trigger counts nothing until :func:`count_new_runs` (this
+    transaction only). Whether it was deferred."""
+    if not _postgresql(session):
+        return False
+    session.execute(_DEFER, {"state": "on"})
+    return True
+
+
+def count_new_runs(session: Session, run_ids: Sequence[str]) -> None:
+    """Add the contributions of the runs ``run_ids``, inserted (whole, with every objective
+    row they have) since :func:`defer`, and end the deferral."""
+    session.execute(_DEFER, {"state": "off"})
+    for statement in _COUNT_NEW_RUNS:
+        bound = text(statement).bindparams(bindparam("run_ids", expanding=True))
+        session.execute(bound, {"run_ids": list(run_ids)})
