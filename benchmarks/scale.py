@@ -34,7 +34,7 @@ from sqlalchemy.engine import URL, make_url
 from mangodb import RunCreate, RunRepository
 from mangodb.db.models import Run, RunMetric, RunObjective
 from mangodb.dto import ObjectiveCreate
-from mangodb.runs import planning
+from mangodb.runs import method_deltas, planning
 from mangodb.transfer import copy_database
 
 METHODS = ("mgda", "pcgrad", "cagrad", "nash_mtl", "famo", "linear")
@@ -122,6 +122,7 @@ def seed(url: URL, n: int) -> float:
                         .values(value=text(":v")),
                         [{"pk": pk, "v": rng.random()} for pk in chunk],
                     )
+            method_deltas.fold(connection)  # a raw bulk load folds the sums' deltas (0010)
             if engine.dialect.name != "postgresql":
                 connection.execute(text("ANALYZE"))
         if engine.dialect.name == "postgresql":

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
+
+from mangodb.db.models import Run
 
 _FOLD = text("SELECT mangodb_method_sums_fold()")
 _DEFER = text("SELECT set_config('mangodb.defer_sums', :state, true)")
@@ -22,7 +24,7 @@ _DEFER = text("SELECT set_config('mangodb.defer_sums', :state, true)")
 _ARCHIVED = "(CASE WHEN x.run_archived_at IS NULL THEN 0 ELSE 1 END)"
 _SUMMABLE = "(x.value = 0 OR (abs(x.value) >= 1e-150 AND abs(x.value) < 1e150))"
 _FINITE = "x.value <> 'Infinity'::float8 AND x.value <> '-Infinity'::float8"
-_NEW = "x.run_pk IN (SELECT id FROM runs WHERE run_id IN :run_ids)"
+_NEW = "x.run_pk = ANY(:pks)"  # an index probe per run, not a pass over every row
 # The contributions of whole runs, as 0010's triggers would have added them row by row.
 _COUNT_NEW_RUNS = (
     f"""INSERT INTO method_run_deltas (method, archived, runs, valued_runs)
@@ -84,6 +86,6 @@ def count_new_runs(session: Session, run_ids: Sequence[str]) -> None:
     """Add the contributions of the runs ``run_ids``, inserted (whole, with every objective
     row they have) since :func:`defer`, and end the deferral."""
     session.execute(_DEFER, {"state": "off"})
+    pks = list(session.scalars(select(Run.id).where(Run.run_id.in_(list(run_ids)))))
     for statement in _COUNT_NEW_RUNS:
-        bound = text(statement).bindparams(bindparam("run_ids", expanding=True))
-        session.execute(bound, {"run_ids": list(run_ids)})
+        session.execute(text(statement), {"pks": pks})
