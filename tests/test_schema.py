@@ -262,12 +262,15 @@ def test_history_chunk_bytes_skip_compression_on_postgresql(db_url: URL) -> None
     """Migration 0004: packed chunk bytes are stored out of line uncompressed on PostgreSQL
     (EXTERNAL, 'e'), back to EXTENDED ('x') on downgrade; on SQLite it changes nothing (the
     schema at 0003 already equals the models but for ``config_text``, which 0007 adds, and the
-    covering index 0008 makes in place of 0003's, and 0009's archive mark and indexes)."""
+    covering index 0008 makes in place of 0003's, 0009's archive mark and indexes, and 0010's
+    per-method sums)."""
     engine = make_engine(db_url)
 
     def changes() -> list[tuple[str, ...]]:
         return sorted(
-            (d[0], d[1].name) if d[0].endswith("_index") else (d[0], d[2], d[3].name)  # type: ignore[index]
+            (d[0], d[1].name)
+            if d[0].endswith(("_index", "_table"))
+            else (d[0], d[2], d[3].name)  # type: ignore[index]
             for d in _diff(db_url)
         )
 
@@ -282,6 +285,11 @@ def test_history_chunk_bytes_skip_compression_on_postgresql(db_url: URL) -> None
                 ("add_index", "ix_runs_created_at_id_archived"),
                 ("add_index", "ix_runs_status_created_at_id_archived"),
                 ("add_index", "ix_runs_status_method_created_at_id_archived"),
+                *(
+                    ("add_table", f"method_{kind}_{part}")
+                    for kind in ("objective", "pair", "run")
+                    for part in ("deltas", "sums")
+                ),
                 ("remove_index", "ix_run_objectives_name_run_status_run_gradient_method_value"),
                 ("remove_index", "ix_runs_created_at"),
                 ("remove_index", "ix_runs_status_created_at"),
