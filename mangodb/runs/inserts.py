@@ -193,8 +193,8 @@ def bulk_insert_runs(
         raise RunAlreadyExists(existing)
     now = dt.datetime.now(dt.timezone.utc)
     deferred = method_deltas.defer(session)  # PostgreSQL: new runs are counted grouped
-    insert_run_rows(session, runs, run_rows(runs, now), now=now, source=source, host=host)
+    events = insert_run_rows(session, runs, run_rows(runs, now), now=now, source=source, host=host)
     if deferred:
-        method_deltas.count_new_runs(session, ids)
+        method_deltas.count_new_runs(session, [event["run_pk"] for event in events])
     method_deltas.fold(session)
     return len(runs)

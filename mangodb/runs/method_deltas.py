@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
-
-from mangodb.db.models import Run
 
 _FOLD = text("SELECT mangodb_method_sums_fold()")
 _DEFER = text("SELECT set_config('mangodb.defer_sums', :state, true)")
@@ -82,10 +80,9 @@ def defer(session: Session) -> bool:
     return True
 
 
-def count_new_runs(session: Session, run_ids: Sequence[str]) -> None:
-    """Add the contributions of the runs ``run_ids``, inserted (whole, with every objective
-    row they have) since :func:`defer`, and end the deferral."""
+def count_new_runs(session: Session, pks: Sequence[int]) -> None:
+    """Add the contributions of the runs ``pks`` (primary keys), inserted whole, with every
+    objective row they have, since :func:`defer`; and end the deferral."""
     session.execute(_DEFER, {"state": "off"})
-    pks = list(session.scalars(select(Run.id).where(Run.run_id.in_(list(run_ids)))))
     for statement in _COUNT_NEW_RUNS:
-        session.execute(text(statement), {"pks": pks})
+        session.execute(text(statement), {"pks": list(pks)})
