@@ -370,26 +370,12 @@ class CopyState(Base):
 EXACT_SUM: TypeEngine[float] = Double().with_variant(Numeric(), "postgresql")
 
 
-class MethodRunSums(Base):
-    """Runs per (method, archived) that have an objective row, and that have a value."""
-
-    __tablename__ = "method_run_sums"
-
-    method: Mapped[str] = mapped_column(String(64), primary_key=True)
-    archived: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+class _RunCounts:
     runs: Mapped[int] = mapped_column(server_default=text("0"))
     valued_runs: Mapped[int] = mapped_column(server_default=text("0"))
 
 
-class MethodObjectiveSums(Base):
-    """Per (method, archived, objective): rows, declared directions, values by kind, and the
-    count, sum and sum of squares of the summable ones."""
-
-    __tablename__ = "method_objective_sums"
-
-    method: Mapped[str] = mapped_column(String(64), primary_key=True)
-    archived: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+class _ObjectiveCounts:
     rows: Mapped[int] = mapped_column(server_default=text("0"))
     says_max: Mapped[int] = mapped_column(server_default=text("0"))
     valued: Mapped[int] = mapped_column(server_default=text("0"))
@@ -398,6 +384,26 @@ class MethodObjectiveSums(Base):
     nan: Mapped[int] = mapped_column(server_default=text("0"))
     unsummable: Mapped[int] = mapped_column(server_default=text("0"))
     n: Mapped[int] = mapped_column(server_default=text("0"))
+
+
+class MethodRunSums(_RunCounts, Base):
+    """Runs per (method, archived) that have an objective row, and that have a value."""
+
+    __tablename__ = "method_run_sums"
+
+    method: Mapped[str] = mapped_column(String(64), primary_key=True)
+    archived: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+
+
+class MethodObjectiveSums(_ObjectiveCounts, Base):
+    """Per (method, archived, objective): rows, declared directions, values by kind, and the
+    count, sum and sum of squares of the summable ones."""
+
+    __tablename__ = "method_objective_sums"
+
+    method: Mapped[str] = mapped_column(String(64), primary_key=True)
+    archived: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
     s: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
     s_c: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
     q: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
@@ -428,41 +434,27 @@ class MethodPairSums(Base):
 # with one writer at a time, changes the sums in place and leaves these empty.
 
 
-class MethodRunDeltas(Base):
+class _Delta:
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    method: Mapped[str] = mapped_column(String(64))
+    archived: Mapped[int] = mapped_column(SmallInteger)
+
+
+class MethodRunDeltas(_Delta, _RunCounts, Base):
     __tablename__ = "method_run_deltas"
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    method: Mapped[str] = mapped_column(String(64))
-    archived: Mapped[int] = mapped_column(SmallInteger)
-    runs: Mapped[int] = mapped_column(server_default=text("0"))
-    valued_runs: Mapped[int] = mapped_column(server_default=text("0"))
 
-
-class MethodObjectiveDeltas(Base):
+class MethodObjectiveDeltas(_Delta, _ObjectiveCounts, Base):
     __tablename__ = "method_objective_deltas"
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    method: Mapped[str] = mapped_column(String(64))
-    archived: Mapped[int] = mapped_column(SmallInteger)
     name: Mapped[str] = mapped_column(String(255))
-    rows: Mapped[int] = mapped_column(server_default=text("0"))
-    says_max: Mapped[int] = mapped_column(server_default=text("0"))
-    valued: Mapped[int] = mapped_column(server_default=text("0"))
-    pos_inf: Mapped[int] = mapped_column(server_default=text("0"))
-    neg_inf: Mapped[int] = mapped_column(server_default=text("0"))
-    nan: Mapped[int] = mapped_column(server_default=text("0"))
-    unsummable: Mapped[int] = mapped_column(server_default=text("0"))
-    n: Mapped[int] = mapped_column(server_default=text("0"))
     s: Mapped[float] = mapped_column(server_default=text("0"))
     q: Mapped[float] = mapped_column(server_default=text("0"))
 
 
-class MethodPairDeltas(Base):
+class MethodPairDeltas(_Delta, Base):
     __tablename__ = "method_pair_deltas"
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    method: Mapped[str] = mapped_column(String(64))
-    archived: Mapped[int] = mapped_column(SmallInteger)
     a: Mapped[str] = mapped_column(String(255))
     b: Mapped[str] = mapped_column(String(255))
     n: Mapped[int] = mapped_column(server_default=text("0"))

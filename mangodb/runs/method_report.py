@@ -437,10 +437,8 @@ def method_report(
         aggregates, run_counts, counts = _sqlite_aggregates(session, plan, names, with_runs)
     _check_objectives(session, plan, names, counts)
     directions: dict[str, Direction] = _directions(counts, names)
-    # Δm's interval (scipy) needs the runs themselves for an exact bootstrap of small samples
-    # only; a large sample's normal limit needs its moments, which the database sums.
-    moments: Moments = {}
-    runs: dict[str, list[dict[str, float]]] = {}
+    # Δm's interval (scipy): the moments of large samples, which the database sums.
+    moments: Moments | None = None
     if statistics and directions:
         if postgres:
             moments, run_counts = _moments_in_sql(
@@ -450,21 +448,7 @@ def method_report(
             moments, run_counts = _moments_in_numpy(session, plan, list(directions))
     elif statistics:  # no objective row selected: no moments, and no runs to count
         run_counts = {}
-    _check_baseline(baseline, sorted(run_counts))
-    if statistics and directions:
-        exact = method_maths.EXACT_BOOTSTRAP_RUNS
-        small = [m for m in run_counts if m not in moments or moments[m].runs <= exact]
-        if small:
-            runs = _fetch_runs(session, plan, names, small)
-    return method_maths.build_report(
-        baseline,
-        directions,
-        runs,
-        aggregates=aggregates,
-        run_counts=run_counts,
-        statistics=statistics,
-        moments=moments,
-    )
+    return _finish(session, plan, baseline, names, directions, aggregates, run_counts, moments)
 
 
 def _report(
@@ -479,20 +463,38 @@ def _report(
     bootstrap of small samples."""
     _check_objectives(session, plan, names, summed.counts)
     directions: dict[str, Direction] = _directions(summed.counts, names)
-    _check_baseline(baseline, sorted(summed.run_counts))
-    moments = summed.moments if statistics and directions else {}
+    moments = summed.moments if statistics and directions else None
+    return _finish(
+        session, plan, baseline, names, directions, summed.aggregates, summed.run_counts, moments
+    )
+
+
+def _finish(
+    session: Session,
+    plan: Plan,
+    baseline: str,
+    names: Sequence[str] | None,
+    directions: dict[str, Direction],
+    aggregates: Aggregates,
+    run_counts: dict[str, int],
+    moments: Moments | None,
+) -> MethodReport:
+    """The baseline checked, then the figures; ``moments`` None: no statistics (no scipy, or
+    no objective). With them, Δm's interval needs the runs themselves for the exact bootstrap
+    of small samples only; a large sample's normal limit needs its moments."""
+    _check_baseline(baseline, sorted(run_counts))
     runs: dict[str, list[dict[str, float]]] = {}
-    if moments:
+    if moments is not None:
         exact = method_maths.EXACT_BOOTSTRAP_RUNS
-        small = [m for m in summed.run_counts if m not in moments or moments[m].runs <= exact]
+        small = [m for m in run_counts if m not in moments or moments[m].runs <= exact]
         if small:
             runs = _fetch_runs(session, plan, names, small)
     return method_maths.build_report(
         baseline,
         directions,
         runs,
-        aggregates=summed.aggregates,
-        run_counts=summed.run_counts,
-        statistics=statistics,
-        moments=moments,
+        aggregates=aggregates,
+        run_counts=run_counts,
+        statistics=method_maths.scipy_stats() is not None,
+        moments=moments or {},
     )
