@@ -27,6 +27,7 @@ from mangodb.runs import method_sums, planning
 NAMES = ("acc", "loss", "zeta")
 METHODS = ("base", "mgda", "pcgrad")
 DIRECTIONS = {"acc": "max", "loss": "min", "zeta": "min"}
+STATUSES = ("running", "completed", "failed")
 
 values = st.one_of(
     st.none(),
@@ -39,11 +40,17 @@ run_ops = st.tuples(
     st.dictionaries(st.sampled_from(NAMES), values, min_size=1),
 )
 other_ops = st.tuples(
-    st.sampled_from(("update", "archive", "unarchive", "move", "delete", "raw")),
+    st.sampled_from(("update", "archive", "unarchive", "move", "delete", "raw", "status")),
     st.integers(min_value=0, max_value=30),
     st.sampled_from(NAMES),
     values,
     st.sampled_from((*METHODS, None)),
+)
+# Selections the sums answer (status, method, archive mark; = and in), as `compare` makes them.
+SELECTIONS = (
+    "status in ('completed')",
+    "status in (completed, failed) and method in (base, mgda)",
+    "status = running and archived_at is not null",
 )
 operations = st.lists(st.one_of(run_ops, other_ops), min_size=1, max_size=15)
 
@@ -92,6 +99,9 @@ class Seeder:
             self.repo.unarchive_runs(f"run_id = {run_id}")
         elif kind == "move":  # no API changes a run's method: raw SQL, through the 0003 trigger
             self.sql("UPDATE runs SET gradient_method = :m WHERE run_id = :r", m=method, r=run_id)
+        elif kind == "status":  # raw SQL too: the 0003 trigger copies it to the objective rows
+            status = STATUSES[index % len(STATUSES)]
+            self.sql("UPDATE runs SET status = :s WHERE run_id = :r", s=status, r=run_id)
         elif kind == "delete":
             self.repo.delete_run(run_id)
             self.runs.remove(run_id)
@@ -123,8 +133,8 @@ def expected_sums(repo: RunRepository) -> dict[str, dict[tuple[Any, ...], tuple[
         rows = connection.execute(
             text(
                 "SELECT run_pk, name, value, direction, run_gradient_method, "
-                "CASE WHEN run_archived_at IS NULL THEN 0 ELSE 1 END FROM run_objectives "
-                "WHERE run_gradient_method IS NOT NULL"
+                "CASE WHEN run_archived_at IS NULL THEN 0 ELSE 1 END, run_status "
+                "FROM run_objectives WHERE run_gradient_method IS NOT NULL"
             )
         ).all()
     by_run: dict[int, list[Any]] = defaultdict(list)
@@ -134,7 +144,7 @@ def expected_sums(repo: RunRepository) -> dict[str, dict[tuple[Any, ...], tuple[
     objectives: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0.0] * 10)
     pairs: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0.0] * 4)
     for members in by_run.values():
-        key = (members[0][4], members[0][5])
+        key = (members[0][4], members[0][5], members[0][6])
         runs[key][0] += 1
         runs[key][1] += any(m[2] is not None for m in members)
         for _, name, v, direction, *_ in members:
@@ -168,14 +178,19 @@ def expected_sums(repo: RunRepository) -> dict[str, dict[tuple[Any, ...], tuple[
 def stored_sums(repo: RunRepository) -> dict[str, dict[tuple[Any, ...], tuple[float, ...]]]:
     """The sums as stored: each table's rows plus its deltas waiting to be folded in."""
     columns = {
-        "runs": ("method_run", ("method", "archived"), ("runs", "valued_runs"), ()),
+        "runs": ("method_run", ("method", "archived", "status"), ("runs", "valued_runs"), ()),
         "objectives": (
             "method_objective",
-            ("method", "archived", "name"),
+            ("method", "archived", "status", "name"),
             ("rows", "says_max", "valued", "pos_inf", "neg_inf", "nan", "unsummable", "n"),
             ("s", "q"),
         ),
-        "pairs": ("method_pair", ("method", "archived", "a", "b"), ("n",), ("sa", "sb", "sab")),
+        "pairs": (
+            "method_pair",
+            ("method", "archived", "status", "a", "b"),
+            ("n",),
+            ("sa", "sb", "sab"),
+        ),
     }
     found: dict[str, dict[tuple[Any, ...], tuple[float, ...]]] = {}
     with repo.engine.connect() as connection:
@@ -236,15 +251,17 @@ def _figures(report: MethodReport) -> list[Any]:
     return [report.baseline, report.objectives, rows]
 
 
-def assert_report_from_sums_equals_scan(repo: RunRepository, archived: bool) -> None:
-    runs = [r for r in repo.query_runs(include_archived=archived) if r.gradient_method]
+def assert_report_from_sums_equals_scan(
+    repo: RunRepository, archived: bool, where: str | None = None
+) -> None:
+    runs = [r for r in repo.query_runs(where=where, include_archived=archived) if r.gradient_method]
     every = sorted({o.name for r in runs for o in r.objectives})
     methods = sorted({str(r.gradient_method) for r in runs})
     if not methods or not every:
         return
     baseline = methods[0]
-    summed = repo.method_report(baseline, include_archived=archived)
-    scanned = repo.method_report(baseline, objectives=every, include_archived=archived)
+    summed = repo.method_report(baseline, where=where, include_archived=archived)
+    scanned = repo.method_report(baseline, objectives=every, where=where, include_archived=archived)
     assert _figures(summed) == _figures(scanned)
 
 
@@ -265,6 +282,8 @@ def test_sums_follow_every_write(seeder: Seeder, ops: list[tuple[Any, ...]]) -> 
     assert_sums_equal(stored_sums(seeder.repo), expected_sums(seeder.repo))
     assert_report_from_sums_equals_scan(seeder.repo, archived=False)
     assert_report_from_sums_equals_scan(seeder.repo, archived=True)
+    for where in SELECTIONS:
+        assert_report_from_sums_equals_scan(seeder.repo, archived=False, where=where)
 
 
 def _ordinary(seeder: Seeder) -> None:
@@ -282,8 +301,13 @@ def test_the_default_report_reads_the_sums(repo: RunRepository) -> None:
     summed = repo._read(lambda s: method_sums.read(s, plan, None))
     assert summed is not None and summed.run_counts == {"base": 4, "mgda": 6, "pcgrad": 4}
     assert_report_from_sums_equals_scan(repo, archived=False)
-    # a criterion other than the archive mark, or some objectives only: the rows are scanned
-    where = planning.plan({"where": "status = launched"}, dialect=repo.dialect)
+    for query in SELECTIONS:  # status, method and archive mark: the sums answer
+        chosen = planning.plan({"where": query}, dialect=repo.dialect)
+        assert repo._read(lambda s, p=chosen: method_sums.read(s, p, None)) is not None
+    # another criterion, or some objectives only: the rows are scanned
+    where = planning.plan({"where": "status != launched"}, dialect=repo.dialect)
+    assert repo._read(lambda s: method_sums.read(s, where, None)) is None
+    where = planning.plan({"where": "seed = 3"}, dialect=repo.dialect)
     assert repo._read(lambda s: method_sums.read(s, where, None)) is None
     assert repo._read(lambda s: method_sums.read(s, plan, ["acc"])) is None
 

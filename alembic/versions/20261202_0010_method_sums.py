@@ -2,8 +2,8 @@
 
 ``method_report`` over all runs (the default question, and the compare page's) grouped every
 objective row: at 100,000 runs x 9 objectives that is 900,000 rows, and Δm's interval grouped
-them again by run for the covariances. Three tables now hold, per (gradient method, archived),
-what those passes computed, and triggers on ``run_objectives`` keep them in the statement that
+them again by run for the covariances. Three tables now hold, per (gradient method, archive mark,
+status), what those passes computed, and triggers on ``run_objectives`` keep them in the statement that
 changes a row (every writer: the repository, ``db copy``, purges and cascades, raw SQL):
 
 - ``method_run_sums``: the runs with an objective row, and with a value;
@@ -14,7 +14,7 @@ changes a row (every writer: the repository, ``db copy``, purges and cascades, r
   both, their count and the sums of a, of b and of a*b.
 
 A row's contribution is taken back with its old values and added with its new ones; its
-pairs are formed with the other rows of its run that have the same method and archive mark,
+pairs are formed with the other rows of its run that have the same method, archive mark and status,
 as they are at that moment. SQLite runs row triggers as each row changes; PostgreSQL's are
 BEFORE triggers, which see the rows an earlier row of the same statement changed (AFTER ROW
 triggers would all see the statement's end, and a run moved to another method would count its
@@ -66,7 +66,7 @@ def _create_tables() -> None:
     big = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
     # The sums: numeric on PostgreSQL, exact (float8 on SQLite, with their compensations).
     exact = sa.Double().with_variant(sa.Numeric(), "postgresql")
-    kinds = {"method": sa.String(64), "archived": sa.SmallInteger()}
+    kinds = {"method": sa.String(64), "archived": sa.SmallInteger(), "status": sa.String(16)}
     for prefix, (key, counts, sums) in _SUMMED.items():
 
         def columns(compensated: bool) -> list[sa.Column[object]]:
@@ -116,6 +116,7 @@ class _Image(NamedTuple):
     direction: str
     method: str
     archived: str
+    status: str
     sign: str
 
 
@@ -136,6 +137,10 @@ def _add(column: str, term: str) -> str:
 
 def _archived(alias: str) -> str:
     return f"(CASE WHEN {alias}.run_archived_at IS NULL THEN 0 ELSE 1 END)"
+
+
+def _status(alias: str) -> str:
+    return f"coalesce({alias}.run_status, '')"
 
 
 def _create(d: _Dialect, table: str, columns: str, values: str, key: str, source: str) -> str:
@@ -166,7 +171,7 @@ class _Terms(NamedTuple):
 def _terms(d: _Dialect, r: _Image, terms: tuple[str, str] | None) -> _Terms:
     m, a, s, v = r.method, r.archived, r.sign, r.value
     others = (f'o.run_pk = {r.run} AND o.id <> {r.id} AND o.run_gradient_method = {m} '
-              f"AND {_archived('o')} = {a}")  # fmt: skip
+              f"AND {_archived('o')} = {a} AND {_status('o')} = {r.status}")  # fmt: skip
     # PostgreSQL passes the signed value and square as variables: it may fold a CASE branch
     # with a constant (a parameter of a custom plan) at planning and raise its overflow.
     x, xx = terms or (
@@ -212,32 +217,35 @@ def _run_terms(t: _Terms, r: _Image) -> tuple[str, str]:
 def _sqlite_statements(r: _Image) -> list[str]:
     """SQLite (one writer at a time): add ``r``'s contribution to the sums in place."""
     t = _terms(_SQLITE, r, None)
-    m, a = r.method, r.archived
+    m, a, st = r.method, r.archived, r.status
     runs, valued = _run_terms(t, r)
-    own = f"method = {m} AND archived = {a}"
+    own = f"method = {m} AND archived = {a} AND status = {st}"
 
     def create(table: str, columns: str, values: str, key: str, source: str) -> str:
         where = "AND" if "WHERE " in source else "WHERE"
         return (f'INSERT INTO {table} ({columns}) SELECT {values} {source} {where} NOT EXISTS '
-                f'(SELECT 1 FROM {table} t WHERE t.method = {m} AND t.archived = {a}{key})')  # fmt: skip
+                f'(SELECT 1 FROM {table} t WHERE t.method = {m} AND t.archived = {a} '
+                f'AND t.status = {st}{key})')  # fmt: skip
 
     return [
-        create('method_run_sums', 'method, archived', f'{m}, {a}', '', f'WHERE {m} IS NOT NULL'),
+        create('method_run_sums', 'method, archived, status', f'{m}, {a}, {st}', '',
+               f'WHERE {m} IS NOT NULL'),
         f"UPDATE method_run_sums SET runs = runs + {runs}, "
         f"valued_runs = valued_runs + {valued} WHERE {own}",
-        create('method_objective_sums', 'method, archived, name', f'{m}, {a}, {r.name}',
+        create('method_objective_sums', 'method, archived, status, name', f'{m}, {a}, {st}, {r.name}',
                f' AND t.name = {r.name}', f'WHERE {m} IS NOT NULL'),
         f"""UPDATE method_objective_sums SET
             {', '.join(f'{c} = {c} + {k}' for c, k in t.kinds.items())},
             {_add('s', t.x)}, {_add('q', t.xx)}
         WHERE {own} AND name = {r.name}""",
-        create('method_pair_sums', 'method, archived, a, b', f'{m}, {a}, {t.lo}, {t.hi}',
+        create('method_pair_sums', 'method, archived, status, a, b', f'{m}, {a}, {st}, {t.lo}, {t.hi}',
                f' AND t.a = {t.lo} AND t.b = {t.hi}', t.pairs),
         f"""UPDATE method_pair_sums SET
             n = n + {r.sign}, {_add('sa', 'p.ya')}, {_add('sb', 'p.yb')}, {_add('sab', 'p.yab')}
         FROM (SELECT {t.lo} AS pa, {t.hi} AS pb, {t.ya} AS ya, {t.yb} AS yb, {t.yab} AS yab
               {t.pairs}) AS p
         WHERE method_pair_sums.method = {m} AND method_pair_sums.archived = {a}
+          AND method_pair_sums.status = {st}
           AND method_pair_sums.a = p.pa AND method_pair_sums.b = p.pb""",
     ]  # fmt: skip
 
@@ -246,19 +254,19 @@ def _postgresql_statements(r: _Image) -> list[str]:
     """PostgreSQL (many writers): append ``r``'s contribution to the delta tables, which no
     other writer waits on; :func:`_fold` adds them to the sums now and then."""
     t = _terms(_POSTGRESQL, r, ("v_x", "v_xx"))
-    m, a = r.method, r.archived
+    m, a, st = r.method, r.archived, r.status
     runs, valued = _run_terms(t, r)
     counts = ", ".join(t.kinds)
     return [
-        f"""INSERT INTO method_run_deltas (method, archived, runs, valued_runs)
-            SELECT {m}, {a}, d.runs, d.valued FROM (SELECT {runs} AS runs, {valued} AS valued) d
+        f"""INSERT INTO method_run_deltas (method, archived, status, runs, valued_runs)
+            SELECT {m}, {a}, {st}, d.runs, d.valued FROM (SELECT {runs} AS runs, {valued} AS valued) d
             WHERE d.runs <> 0 OR d.valued <> 0""",
-        f"""INSERT INTO method_objective_deltas (method, archived, name, {counts}, s, q)
-            VALUES ({m}, {a}, {r.name}, {', '.join(t.kinds.values())}, {t.x}, {t.xx})""",
+        f"""INSERT INTO method_objective_deltas (method, archived, status, name, {counts}, s, q)
+            VALUES ({m}, {a}, {st}, {r.name}, {', '.join(t.kinds.values())}, {t.x}, {t.xx})""",
         # (the pairs of a value that is not summable: none, no query)
         f"""IF {_summable(r.value)} THEN
-            INSERT INTO method_pair_deltas (method, archived, a, b, n, sa, sb, sab)
-            SELECT {m}, {a}, {t.lo}, {t.hi}, {r.sign}, {t.ya}, {t.yb}, {t.yab} {t.pairs};
+            INSERT INTO method_pair_deltas (method, archived, status, a, b, n, sa, sb, sab)
+            SELECT {m}, {a}, {st}, {t.lo}, {t.hi}, {r.sign}, {t.ya}, {t.yb}, {t.yab} {t.pairs};
         END IF""",
     ]  # fmt: skip
 
@@ -267,11 +275,11 @@ def _image(row: str, sign: int) -> _Image:
     return _Image(
         run=f'{row}.run_pk', id=f'{row}.id', name=f'{row}.name', value=f'{row}.value',
         direction=f'{row}.direction', method=f'{row}.run_gradient_method',
-        archived=_archived(row), sign=str(sign),
+        archived=_archived(row), status=_status(row), sign=str(sign),
     )  # fmt: skip
 
 
-_CHANGED = ("run_pk", "name", "value", "direction", "run_gradient_method")
+_CHANGED = ("run_pk", "name", "value", "direction", "run_gradient_method", "run_status")
 
 
 def _sqlite_up() -> list[str]:
@@ -302,9 +310,9 @@ _LOCK = 1835101799
 FOLD_CHANCE = 1 / 256
 
 _SUMMED = {
-    "method_run": (("method", "archived"), ("runs", "valued_runs"), ()),
-    "method_objective": (("method", "archived", "name"), _COUNTS, ("s", "q")),
-    "method_pair": (("method", "archived", "a", "b"), ("n",), ("sa", "sb", "sab")),
+    "method_run": (("method", "archived", "status"), ("runs", "valued_runs"), ()),
+    "method_objective": (("method", "archived", "status", "name"), _COUNTS, ("s", "q")),
+    "method_pair": (("method", "archived", "status", "a", "b"), ("n",), ("sa", "sb", "sab")),
 }
 
 
@@ -342,7 +350,7 @@ def _fold() -> str:
 def _postgresql_up() -> list[str]:
     parameters = _Image(
         run='p_run', id='p_id', name='p_name', value='p_value', direction='p_direction',
-        method='p_method', archived='p_archived', sign='p_sign',
+        method='p_method', archived='p_archived', status='p_status', sign='p_sign',
     )  # fmt: skip
     apply = ";\n".join(_postgresql_statements(parameters))
     changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in _CHANGED)
@@ -351,14 +359,14 @@ def _postgresql_up() -> list[str]:
     def call(row: str, sign: int) -> str:
         return (f'PERFORM mangodb_method_sums_apply({row}.run_pk, {row}.id, {row}.name, '
                 f"{row}.value, {row}.direction, {row}.run_gradient_method, "
-                f"{_archived(row)}, {sign})")  # fmt: skip
+                f"{_archived(row)}, {_status(row)}, {sign})")  # fmt: skip
 
     return [
         _fold(),
         f"""
         CREATE OR REPLACE FUNCTION mangodb_method_sums_apply(
             p_run bigint, p_id bigint, p_name text, p_value float8, p_direction text,
-            p_method text, p_archived int, p_sign int)
+            p_method text, p_archived int, p_status text, p_sign int)
         RETURNS void LANGUAGE plpgsql AS $$
         DECLARE
             v_x float8 := 0;
@@ -430,6 +438,7 @@ def _postgresql_up() -> list[str]:
 def _backfill(d: _Dialect) -> list[str]:
     """The sums of the rows already there, set-based (no trigger is involved)."""
     archived = _archived("x")
+    status = _status("x")
     summable = _summable("x.value")
     kinds = {
         'rows': 'count(*)',
@@ -446,26 +455,27 @@ def _backfill(d: _Dialect) -> list[str]:
     }  # fmt: skip
     both = f"{summable} AND {_summable('y.value')}"
     return [
-        f"""INSERT INTO method_run_sums (method, archived, runs, valued_runs)
-            SELECT method, archived, count(*), count(CASE WHEN valued > 0 THEN 1 END)
+        f"""INSERT INTO method_run_sums (method, archived, status, runs, valued_runs)
+            SELECT method, archived, status, count(*), count(CASE WHEN valued > 0 THEN 1 END)
             FROM (SELECT x.run_gradient_method AS method, {archived} AS archived,
-                         count(x.value) AS valued
+                         {status} AS status, count(x.value) AS valued
                   FROM run_objectives x WHERE x.run_gradient_method IS NOT NULL
-                  GROUP BY x.run_gradient_method, {archived}, x.run_pk) AS per_run
-            GROUP BY method, archived""",
-        f"""INSERT INTO method_objective_sums (method, archived, name, {", ".join(kinds)})
-            SELECT x.run_gradient_method, {archived}, x.name, {", ".join(kinds.values())}
+                  GROUP BY x.run_gradient_method, {archived}, {status}, x.run_pk) AS per_run
+            GROUP BY method, archived, status""",
+        f"""INSERT INTO method_objective_sums (method, archived, status, name, {", ".join(kinds)})
+            SELECT x.run_gradient_method, {archived}, {status}, x.name,
+                   {", ".join(kinds.values())}
             FROM run_objectives x WHERE x.run_gradient_method IS NOT NULL
-            GROUP BY x.run_gradient_method, {archived}, x.name""",
-        f"""INSERT INTO method_pair_sums (method, archived, a, b, n, sa, sb, sab)
-            SELECT x.run_gradient_method, {archived}, x.name, y.name, count(*),
+            GROUP BY x.run_gradient_method, {archived}, {status}, x.name""",
+        f"""INSERT INTO method_pair_sums (method, archived, status, a, b, n, sa, sb, sab)
+            SELECT x.run_gradient_method, {archived}, {status}, x.name, y.name, count(*),
                    sum(x.value), sum(y.value), sum(x.value * y.value)
             FROM run_objectives x JOIN run_objectives y
               ON y.run_pk = x.run_pk AND x.name < y.name
              AND y.run_gradient_method = x.run_gradient_method
-             AND {_archived("y")} = {archived}
+             AND {_archived("y")} = {archived} AND {_status("y")} = {status}
             WHERE x.run_gradient_method IS NOT NULL AND {both}
-            GROUP BY x.run_gradient_method, {archived}, x.name, y.name""",
+            GROUP BY x.run_gradient_method, {archived}, {status}, x.name, y.name""",
     ]
 
 
@@ -482,7 +492,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS tr_run_objectives_sums ON run_objectives")
         for function in ('mangodb_method_sums_row()',
-                         'mangodb_method_sums_apply(bigint, bigint, text, float8, text, text, int, int)',
+                         'mangodb_method_sums_apply(bigint, bigint, text, float8, text, text, int, text, int)',
                          'mangodb_method_sums_fold()'):  # fmt: skip
             op.execute(f"DROP FUNCTION IF EXISTS {function}")
     else:

@@ -361,7 +361,8 @@ class CopyState(Base):
 # Per-method sums of the objective values, kept by the database (triggers of migration 0010 on
 # ``run_objectives``, in the statement that changes a row), so ``method_report`` over all runs
 # reads a few rows per method instead of every objective row. Keyed by the run's gradient
-# method and whether it is archived (0/1); runs without a method are not counted. Sums are of
+# method, whether it is archived (0/1) and its status ('' if none); runs without a method
+# are not counted. Sums are of
 # the values that are finite and summable (0 or 1e-150 <= |v| < 1e150: their squares and
 # products neither overflow nor underflow), each with its Neumaier compensation (``*_c``:
 # the true sum is the column plus its compensation). Derived data: ``db copy`` skips them.
@@ -387,22 +388,24 @@ class _ObjectiveCounts:
 
 
 class MethodRunSums(_RunCounts, Base):
-    """Runs per (method, archived) that have an objective row, and that have a value."""
+    """Runs per (method, archived, status) that have an objective row, and a value."""
 
     __tablename__ = "method_run_sums"
 
     method: Mapped[str] = mapped_column(String(64), primary_key=True)
     archived: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
 
 
 class MethodObjectiveSums(_ObjectiveCounts, Base):
-    """Per (method, archived, objective): rows, declared directions, values by kind, and the
+    """Per (method, archived, status, objective): rows, declared directions, values by kind, and the
     count, sum and sum of squares of the summable ones."""
 
     __tablename__ = "method_objective_sums"
 
     method: Mapped[str] = mapped_column(String(64), primary_key=True)
     archived: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     s: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
     s_c: Mapped[float] = mapped_column(EXACT_SUM, server_default=text("0"))
@@ -411,13 +414,14 @@ class MethodObjectiveSums(_ObjectiveCounts, Base):
 
 
 class MethodPairSums(Base):
-    """Per (method, archived, objectives a < b): over the runs with a summable value of both,
-    their count and the sums of a's values, b's values and their products."""
+    """Per (method, archived, status, objectives a < b): over the runs with a summable value
+    of both, their count and the sums of a's values, b's values and their products."""
 
     __tablename__ = "method_pair_sums"
 
     method: Mapped[str] = mapped_column(String(64), primary_key=True)
     archived: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
     a: Mapped[str] = mapped_column(String(255), primary_key=True)
     b: Mapped[str] = mapped_column(String(255), primary_key=True)
     n: Mapped[int] = mapped_column(server_default=text("0"))
@@ -438,6 +442,7 @@ class _Delta:
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     method: Mapped[str] = mapped_column(String(64))
     archived: Mapped[int] = mapped_column(SmallInteger)
+    status: Mapped[str] = mapped_column(String(16))
 
 
 class MethodRunDeltas(_Delta, _RunCounts, Base):

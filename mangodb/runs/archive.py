@@ -57,12 +57,3 @@ def mark(session: Session, pks: Sequence[int], at: dt.datetime | None) -> None:
     session.execute(statement.execution_options(synchronize_session=False))
     method_deltas.fold(session)
 
-
-def marks_only(filters: Sequence[Filter]) -> tuple[int, ...] | None:
-    """The archive marks (0: in view, 1: archived) of the runs ``filters`` select when they
-    select on nothing else (every run, or the default: every run in view); else None."""
-    if not filters:
-        return (0, 1)
-    if tuple(filters) == (_HIDDEN,):
-        return (0,)
-    return None

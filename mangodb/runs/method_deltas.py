@@ -20,21 +20,22 @@ _FOLD = text("SELECT mangodb_method_sums_fold()")
 _DEFER = text("SELECT set_config('mangodb.defer_sums', :state, true)")
 
 _ARCHIVED = "(CASE WHEN x.run_archived_at IS NULL THEN 0 ELSE 1 END)"
+_STATUS = "coalesce(x.run_status, '')"
 _SUMMABLE = "(x.value = 0 OR (abs(x.value) >= 1e-150 AND abs(x.value) < 1e150))"
 _FINITE = "x.value <> 'Infinity'::float8 AND x.value <> '-Infinity'::float8"
 _NEW = "x.run_pk = ANY(:pks)"  # an index probe per run, not a pass over every row
 # The contributions of whole runs, as 0010's triggers would have added them row by row.
 _COUNT_NEW_RUNS = (
-    f"""INSERT INTO method_run_deltas (method, archived, runs, valued_runs)
-        SELECT method, archived, count(*), count(*) FILTER (WHERE valued > 0)
+    f"""INSERT INTO method_run_deltas (method, archived, status, runs, valued_runs)
+        SELECT method, archived, status, count(*), count(*) FILTER (WHERE valued > 0)
         FROM (SELECT x.run_gradient_method AS method, {_ARCHIVED} AS archived,
-                     count(x.value) AS valued
+                     {_STATUS} AS status, count(x.value) AS valued
               FROM run_objectives x WHERE {_NEW} AND x.run_gradient_method IS NOT NULL
-              GROUP BY x.run_gradient_method, {_ARCHIVED}, x.run_pk) AS per_run
-        GROUP BY method, archived""",
-    f"""INSERT INTO method_objective_deltas (method, archived, name, rows, says_max, valued,
-            pos_inf, neg_inf, nan, unsummable, n, s, q)
-        SELECT x.run_gradient_method, {_ARCHIVED}, x.name, count(*),
+              GROUP BY x.run_gradient_method, {_ARCHIVED}, {_STATUS}, x.run_pk) AS per_run
+        GROUP BY method, archived, status""",
+    f"""INSERT INTO method_objective_deltas (method, archived, status, name, rows, says_max,
+            valued, pos_inf, neg_inf, nan, unsummable, n, s, q)
+        SELECT x.run_gradient_method, {_ARCHIVED}, {_STATUS}, x.name, count(*),
                count(*) FILTER (WHERE x.direction = 'max'), count(x.value),
                count(*) FILTER (WHERE x.value = 'Infinity'::float8),
                count(*) FILTER (WHERE x.value = '-Infinity'::float8),
@@ -45,17 +46,18 @@ _COUNT_NEW_RUNS = (
                coalesce(sum(x.value) FILTER (WHERE {_SUMMABLE}), 0),
                coalesce(sum(x.value * x.value) FILTER (WHERE {_SUMMABLE}), 0)
         FROM run_objectives x WHERE {_NEW} AND x.run_gradient_method IS NOT NULL
-        GROUP BY x.run_gradient_method, {_ARCHIVED}, x.name""",
-    f"""INSERT INTO method_pair_deltas (method, archived, a, b, n, sa, sb, sab)
-        SELECT x.run_gradient_method, {_ARCHIVED}, x.name, y.name, count(*),
+        GROUP BY x.run_gradient_method, {_ARCHIVED}, {_STATUS}, x.name""",
+    f"""INSERT INTO method_pair_deltas (method, archived, status, a, b, n, sa, sb, sab)
+        SELECT x.run_gradient_method, {_ARCHIVED}, {_STATUS}, x.name, y.name, count(*),
                sum(x.value), sum(y.value), sum(x.value * y.value)
         FROM run_objectives x JOIN run_objectives y
           ON y.run_pk = x.run_pk AND x.name < y.name
          AND y.run_gradient_method = x.run_gradient_method
          AND (CASE WHEN y.run_archived_at IS NULL THEN 0 ELSE 1 END) = {_ARCHIVED}
+         AND coalesce(y.run_status, '') = {_STATUS}
         WHERE {_NEW} AND x.run_gradient_method IS NOT NULL AND {_SUMMABLE}
           AND (y.value = 0 OR (abs(y.value) >= 1e-150 AND abs(y.value) < 1e150))
-        GROUP BY x.run_gradient_method, {_ARCHIVED}, x.name, y.name""",
+        GROUP BY x.run_gradient_method, {_ARCHIVED}, {_STATUS}, x.name, y.name""",
 )
 
 

@@ -1,7 +1,8 @@
 """``method_report``'s aggregates, run counts, declared directions and moments read from the
 per-method sums the database keeps (migration 0010): a few rows per method instead of every
-objective row, when the question is about all runs (in view, or archived too) and all their
-objectives.
+objective row, when the runs are chosen by status, gradient method and archive mark only (the
+default: every run in view; ``compare --baseline``: the completed ones) and the question is
+about all their objectives.
 
 The sums are the ``*_sums`` tables plus the ``*_deltas`` waiting to be folded into them
 (PostgreSQL), added up here. They hold what the scans compute (see
@@ -31,12 +32,50 @@ from mangodb.db.models import (
     MethodRunSums,
 )
 from mangodb.runs import method_maths
-from mangodb.runs.archive import marks_only
+from mangodb.runs.filters import FIELDS, And, FieldFilter, Filter
 from mangodb.runs.planning import Plan
 
 # The one-pass sums are used while the subtraction keeps this share of the terms' size
 # (at most 6 of the 16 digits lost), as ``method_report._ONE_PASS_SHARE`` for SQLite's scan.
 _DIGITS_KEPT = 1e-6
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """The runs a plan selects when it selects on the copies the sums are keyed by."""
+
+    marks: tuple[int, ...]  # archived: 0 in view, 1 archived
+    statuses: tuple[str, ...] | None  # None: any
+    methods: tuple[str, ...] | None
+
+
+def _selection(filters: Sequence[Filter]) -> _Selection | None:
+    """``filters`` as a selection on (method, archived, status), or None: they compare
+    something else (or those in another way than =, in, is null, is not null)."""
+    items: list[Filter] = []
+    pending = list(filters)
+    while pending:
+        item = pending.pop()
+        if isinstance(item, And):
+            pending.extend(item.items)
+        else:
+            items.append(item)
+    marks: tuple[int, ...] = (0, 1)
+    chosen: dict[str, tuple[str, ...] | None] = {"status": None, "gradient_method": None}
+    for item in items:
+        if not isinstance(item, FieldFilter):
+            return None
+        column = FIELDS[item.field].key
+        if column == "archived_at" and item.op in ("is null", "is not null"):
+            marks = tuple(m for m in marks if m == (0 if item.op == "is null" else 1))
+        elif column in chosen and item.op in ("=", "in"):
+            values = (item.value,) if item.op == "=" else tuple(item.value)
+            named = tuple(str(getattr(v, "value", v)) for v in values)
+            was = chosen[column]
+            chosen[column] = named if was is None else tuple(v for v in was if v in named)
+        else:
+            return None
+    return _Selection(marks, chosen["status"], chosen["gradient_method"])
 
 
 @dataclass(frozen=True)
@@ -66,7 +105,7 @@ class _Inexact(Exception):
 
 
 def _summed(
-    marks: Sequence[int], base: Any, deltas: Any, key: Sequence[str], columns: Sequence[str]
+    chosen: _Selection, base: Any, deltas: Any, key: Sequence[str], columns: Sequence[str]
 ) -> Any:
     """One statement: per ``key``, the sums' rows (each sum plus its compensation, where the
     table has one) and the deltas, added up by the database: exactly, as numeric, on
@@ -82,12 +121,18 @@ def _summed(
         exact = cast(column, Numeric) if hasattr(base, f"{name}_c") else column
         return exact.label(name)
 
+    def where(table: Any) -> list[Any]:
+        conditions = [table.archived.in_(list(chosen.marks))]
+        if chosen.statuses is not None:
+            conditions.append(table.status.in_(list(chosen.statuses)))
+        if chosen.methods is not None:
+            conditions.append(table.method.in_(list(chosen.methods)))
+        return conditions
+
     both = union_all(
-        select(*(getattr(base, k) for k in key), *(stored(c) for c in columns)).where(
-            base.archived.in_(list(marks))
-        ),
+        select(*(getattr(base, k) for k in key), *(stored(c) for c in columns)).where(*where(base)),
         select(*(getattr(deltas, k) for k in key), *(waiting(c) for c in columns)).where(
-            deltas.archived.in_(list(marks))
+            *where(deltas)
         ),
     ).subquery("summed")
     keys = [both.c[k] for k in key]
@@ -99,9 +144,9 @@ _OBJECTIVE_COLUMNS = (
 )  # fmt: skip
 
 
-def _objectives(session: Session, marks: Sequence[int]) -> dict[tuple[str, str], _Objective]:
+def _objectives(session: Session, chosen: _Selection) -> dict[tuple[str, str], _Objective]:
     statement = _summed(
-        marks, MethodObjectiveSums, MethodObjectiveDeltas, ("method", "name"), _OBJECTIVE_COLUMNS
+        chosen, MethodObjectiveSums, MethodObjectiveDeltas, ("method", "name"), _OBJECTIVE_COLUMNS
     )
     found: dict[tuple[str, str], _Objective] = defaultdict(_Objective)
     for method, name, *numbers in session.connection().execute(statement):
@@ -132,10 +177,10 @@ def _mean_and_squares(o: _Objective) -> tuple[float | None, float | None]:
 
 
 def _pairs(
-    session: Session, marks: Sequence[int]
+    session: Session, chosen: _Selection
 ) -> dict[tuple[str, str, str], tuple[int, float, float, float]]:
     columns = ("n", "sa", "sb", "sab")
-    statement = _summed(marks, MethodPairSums, MethodPairDeltas, ("method", "a", "b"), columns)
+    statement = _summed(chosen, MethodPairSums, MethodPairDeltas, ("method", "a", "b"), columns)
     found: dict[tuple[str, str, str], tuple[int, float, float, float]] = {}
     for method, a, b, n, sa, sb, sab in session.connection().execute(statement):
         was = found.get((method, a, b), (0, 0.0, 0.0, 0.0))
@@ -159,21 +204,24 @@ def _covariance(
 
 
 def read(session: Session, plan: Plan, names: Sequence[str] | None) -> Summed | None:
-    """The report's inputs from the sums, or None: the plan selects on more than the archive
-    mark, only some objectives are asked for, or a figure would not be exact enough."""
-    marks = marks_only(plan.filters)
-    if marks is None or names is not None:
+    """The report's inputs from the sums, or None: the plan selects on more than status,
+    method and archive mark, only some objectives are asked for, or a figure would not be
+    exact enough."""
+    chosen = _selection(plan.filters)
+    if chosen is None or names is not None:
         return None
     try:
-        return _read(session, marks)
+        return _read(session, chosen)
     except _Inexact:
         return None
 
 
-def _read(session: Session, marks: Sequence[int]) -> Summed:
-    objectives = _objectives(session, marks)
+def _read(session: Session, chosen: _Selection) -> Summed:
+    objectives = _objectives(session, chosen)
     runs: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    statement = _summed(marks, MethodRunSums, MethodRunDeltas, ("method",), ("runs", "valued_runs"))
+    statement = _summed(
+        chosen, MethodRunSums, MethodRunDeltas, ("method",), ("runs", "valued_runs")
+    )
     for method, count, valued in session.connection().execute(statement):
         runs[method][0] += int(count)
         runs[method][1] += int(valued)
@@ -188,7 +236,7 @@ def _read(session: Session, marks: Sequence[int]) -> Summed:
         if squares is not None and o.valued >= 2:
             std = math.sqrt(squares / (o.valued - 1))
         aggregates[(method, name)] = method_maths.Aggregate(o.valued, mean, std)
-    pairs = _pairs(session, marks)
+    pairs = _pairs(session, chosen)
     moments = {
         method: _moments(method, valued, sorted(counts), objectives, spread, pairs)
         for method, (_, valued) in runs.items()
