@@ -359,15 +359,15 @@ class CopyState(Base):
 
 
 # Per-method sums of the objective values, kept by the database (triggers of migration 0010 on
-# ``run_objectives``, in the statement that changes a row), so ``method_report`` over all runs
-# reads a few rows per method instead of every objective row. Keyed by the run's gradient
-# method, whether it is archived (0/1) and its status ('' if none); runs without a method
-# are not counted. Sums are of
-# the values that are finite and summable (0 or 1e-150 <= |v| < 1e150: their squares and
-# products neither overflow nor underflow), each with its Neumaier compensation (``*_c``:
-# the true sum is the column plus its compensation). Derived data: ``db copy`` skips them.
-# PostgreSQL holds the sums as numeric, exact (its deltas are folded in as numeric too: a
-# value added and taken back cancels whatever else was in flight); SQLite as float8.
+# ``run_objectives``, in the statement that changes a row), so ``method_report`` over runs
+# chosen by status, method and archive mark reads a few rows per method, not every objective
+# row. Keyed by the run's gradient method, whether it is archived (0/1) and its status ('' if
+# none); runs without a method are not counted. Sums are of the values that are finite and
+# summable (0 or 1e-150 <= |v| < 1e150: their squares and products neither overflow nor
+# underflow). SQLite holds them as float8, each with its Neumaier compensation (``*_c``: the
+# true sum is the column plus its compensation); PostgreSQL as numeric, exact (its deltas are
+# folded in as numeric too: a value added and taken back cancels whatever else was in flight).
+# Derived data: ``db copy`` skips them (the target's triggers count the copied rows).
 EXACT_SUM: TypeEngine[float] = Double().with_variant(Numeric(), "postgresql")
 
 
