@@ -300,9 +300,10 @@ def _sqlite_up() -> list[str]:
     ]
 
 
-# pg_try_advisory_xact_lock keys of the fold ('mang', 10) and pg_advisory_xact_lock's first
-# key of an objective row being inserted ('mang', run pk): no other mangodb lock uses them.
-_LOCK = 1835101799
+# Advisory locks are per database, not per schema: each key names the table it guards by its
+# oid (as found on the search path when the function runs), so two mangodb schemas in one
+# database never wait on each other. The fold: (oid of method_run_sums, 0), tried; an
+# objective row being inserted: (oid of run_objectives, its run's key).
 # The chance that a change folds the deltas into the sums (about every 256 changes, at most
 # once per transaction, so a few thousand delta rows wait, which a report adds up in a few
 # milliseconds). Bulk writers (insert_runs, db copy, archive, purge) fold at the end of each
@@ -340,7 +341,8 @@ def _fold() -> str:
         CREATE OR REPLACE FUNCTION mangodb_method_sums_fold() RETURNS void
         LANGUAGE plpgsql AS $$
         BEGIN
-            IF pg_try_advisory_xact_lock({_LOCK}, 10) THEN
+            IF pg_try_advisory_xact_lock(
+                   ('method_run_sums'::regclass::oid::bigint % 2147483647)::int, 0) THEN
                 {body};
             END IF;
         END $$
@@ -408,7 +410,8 @@ def _postgresql_up() -> list[str]:
                     -- One insert of a run's objective row at a time: a row that is there
                     -- already (committed meanwhile) makes this insert fail, or update it
                     -- instead (ON CONFLICT DO UPDATE), and the update is what counts.
-                    PERFORM pg_advisory_xact_lock({_LOCK}, (NEW.run_pk % 2147483647)::int);
+                    PERFORM pg_advisory_xact_lock((TG_RELID::bigint % 2147483647)::int,
+                                                  (NEW.run_pk % 2147483647)::int);
                     IF NOT EXISTS (SELECT 1 FROM run_objectives
                                    WHERE run_pk = NEW.run_pk AND name = NEW.name) THEN
                         {call("NEW", 1)};
