@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from mangodb.errors import InvalidDatabaseURL
@@ -81,6 +81,8 @@ def test_mask_url_hides_any_password(password: str) -> None:
 
     url = URL.create("postgresql+psycopg", "user", password, "db.example", 5432, "runs")
     masked = mask_url(url)
+    # a password that is part of the rest of the URL ("pos" of "postgresql") says nothing
+    assume(password not in "postgresql+psycopg://user:@db.example:5432/runs")
     assert password not in masked.replace("***", "")
     assert "***" in masked
     assert mask_url(url.render_as_string(hide_password=False)) == masked

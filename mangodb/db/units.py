@@ -7,6 +7,7 @@ SQLite) and are retried, bounded, while the database is busy.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -21,6 +22,13 @@ from mangodb.db.translate import translate
 from mangodb.errors import DatabaseBusy
 
 T = TypeVar("T")
+
+
+def _roll_back(session: Session) -> None:
+    """Roll back after a failure; a connection lost meanwhile (the server went away) fails the
+    rollback too, which must not replace the error being raised (the pool discards it)."""
+    with contextlib.suppress(SQLAlchemyError):
+        session.rollback()
 
 
 class UnitsOfWork:
@@ -47,10 +55,10 @@ class UnitsOfWork:
             if write:
                 session.commit()
         except SQLAlchemyError as error:
-            session.rollback()
+            _roll_back(session)
             raise translate(error, self.engine.url) from error
         except BaseException:
-            session.rollback()
+            _roll_back(session)
             raise
         finally:
             session.close()

@@ -8,6 +8,7 @@ written, once each (and the SQLite file passes its integrity check).
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import sqlite3
 import struct
@@ -255,7 +256,7 @@ def test_postgres_data_directory_on_a_full_disk(data_dir_disk: Path) -> None:
             assert list(history[KEYS[0]].steps)[:acked] == list(range(acked))
         filler.unlink()
         if server_stopped:
-            cluster.start()
+            _back_up(cluster)
         for _ in range(100):  # the pool's connections died with the server: retried
             try:
                 writer.flush()
@@ -277,6 +278,30 @@ def test_postgres_data_directory_on_a_full_disk(data_dir_disk: Path) -> None:
         )
     finally:
         cluster.teardown()
+
+
+def _back_up(cluster: PgCluster) -> None:
+    """The server after the disk is freed: a postmaster still there (recovering after the
+    PANIC the full disk caused, so not answering) comes back by itself; one that is gone is
+    started again."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        pid = cluster.postmaster_pid()
+        if pid is None or not _alive(pid):
+            cluster.start()
+            return
+        if _answers(cluster):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the server neither answered nor stopped:\n{cluster.server_log()}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _answers(cluster: PgCluster) -> bool:
