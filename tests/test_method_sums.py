@@ -391,3 +391,24 @@ def test_an_upsert_is_counted_once(repo: RunRepository) -> None:
         r=seeder.runs[0],
     )
     assert_sums_equal(stored_sums(repo), expected_sums(repo))
+
+
+def _assert_consistent(repo: RunRepository) -> None:
+    assert_sums_equal(stored_sums(repo), expected_sums(repo))
+    assert_report_from_sums_equals_scan(repo, archived=False)
+    assert_report_from_sums_equals_scan(repo, archived=True)
+
+
+def test_an_insert_skipped_for_a_taken_id_is_not_counted(repo: RunRepository) -> None:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of a row whose id is taken (its run and name are
+    new): nothing is inserted, so nothing may be counted (PostgreSQL's BEFORE trigger saw no
+    row of that run and name and counted the proposed row)."""
+    seeder = Seeder(repo)
+    _ordinary(seeder)
+    seeder.sql(
+        "INSERT INTO run_objectives (id, run_pk, name, direction, value, value_kind) "
+        "SELECT (SELECT min(id) FROM run_objectives), id, 'brand_new', 'max', 7.5, 0 "
+        "FROM runs WHERE run_id = :r ON CONFLICT DO NOTHING",
+        r=seeder.runs[3],
+    )
+    _assert_consistent(repo)

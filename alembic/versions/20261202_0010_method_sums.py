@@ -401,8 +401,10 @@ def _postgresql_up() -> list[str]:
                     -- already (committed meanwhile) makes this insert fail, or update it
                     -- instead (ON CONFLICT DO UPDATE), and the update is what counts.
                     PERFORM pg_advisory_xact_lock({_LOCK}, (NEW.run_pk % 2147483647)::int);
+                    -- (Nor one whose id is taken: ON CONFLICT DO NOTHING skips it.)
                     IF NOT EXISTS (SELECT 1 FROM run_objectives
-                                   WHERE run_pk = NEW.run_pk AND name = NEW.name) THEN
+                                   WHERE run_pk = NEW.run_pk AND name = NEW.name)
+                       AND NOT EXISTS (SELECT 1 FROM run_objectives WHERE id = NEW.id) THEN
                         {call("NEW", 1)};
                     END IF;
                 END IF;
