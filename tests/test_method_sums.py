@@ -412,3 +412,32 @@ def test_an_insert_skipped_for_a_taken_id_is_not_counted(repo: RunRepository) ->
         r=seeder.runs[3],
     )
     _assert_consistent(repo)
+
+
+def test_objective_rows_moved_to_another_run(repo: RunRepository) -> None:
+    """A raw ``UPDATE run_objectives SET run_pk``: the row counts under its new run's method
+    (SQLite left the copies of the old run's method on the row, and the sums with them)."""
+    seeder = Seeder(repo)
+    _ordinary(seeder)
+    seeder.run("pcgrad", {"zeta": 1.5})
+    seeder.sql(
+        "UPDATE run_objectives SET run_pk = (SELECT id FROM runs WHERE run_id = :to) "
+        "WHERE run_pk = (SELECT id FROM runs WHERE run_id = :of)",
+        to=seeder.runs[0],  # an mgda run with acc and loss only
+        of=seeder.runs[-1],
+    )
+    with repo.engine.connect() as connection:
+        stale = connection.execute(
+            text(
+                "SELECT count(*) FROM run_objectives o JOIN runs r ON r.id = o.run_pk "
+                "WHERE o.run_gradient_method IS DISTINCT FROM r.gradient_method"
+                if repo.dialect == "postgresql"
+                else "SELECT count(*) FROM run_objectives o JOIN runs r ON r.id = o.run_pk "
+                "WHERE o.run_gradient_method IS NOT r.gradient_method"
+            )
+        ).scalar()
+    assert stale == 0
+    _assert_consistent(repo)
+    plan = planning.plan({}, dialect=repo.dialect)
+    summed = repo._read(lambda s: method_sums.read(s, plan, None))
+    assert summed is not None and summed.run_counts == {"base": 4, "mgda": 6, "pcgrad": 4}

@@ -281,7 +281,17 @@ def _sqlite_up() -> list[str]:
     changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _CHANGED)
     changed += f" OR {_archived('OLD')} <> {_archived('NEW')}"
     columns = ", ".join((*_CHANGED, "run_archived_at"))
+    copies = ", ".join(
+        f"run_{f} = (SELECT {f} FROM runs WHERE id = NEW.run_pk)"
+        for f in ("status", "gradient_method", "archived_at")
+    )
     return [
+        # A row moved to another run takes that run's copies (0009's SQLite triggers copy them
+        # on insert and on the run's changes only; PostgreSQL's BEFORE trigger does this too):
+        # the sums then move it to the new run's method, as the rows say.
+        f"CREATE TRIGGER tr_run_objectives_moved AFTER UPDATE OF run_pk ON run_objectives "
+        f"WHEN OLD.run_pk IS NOT NEW.run_pk\n"
+        f"BEGIN\nUPDATE run_objectives SET {copies} WHERE id = NEW.id;\nEND",
         f"CREATE TRIGGER tr_run_objectives_sums_insert AFTER INSERT ON run_objectives\n"
         f"BEGIN\n{body(_image('NEW', 1))}\nEND",
         f"CREATE TRIGGER tr_run_objectives_sums_update AFTER UPDATE OF {columns} "
@@ -490,6 +500,7 @@ def downgrade() -> None:
     else:
         for event in ("insert", "update", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS tr_run_objectives_sums_{event}")
+        op.execute("DROP TRIGGER IF EXISTS tr_run_objectives_moved")
     for prefix in reversed(_SUMMED):
         op.drop_table(f"{prefix}_deltas")
         op.drop_table(f"{prefix}_sums")
