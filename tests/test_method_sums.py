@@ -478,3 +478,24 @@ def test_a_replace_by_another_client_is_taken_back(repo: RunRepository) -> None:
         )
         connection.commit()
     _assert_consistent(repo)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_the_fold_lock_is_no_run_lock(repo: RunRepository) -> None:
+    """A transaction that folded holds the fold's advisory lock until it ends; an insert of an
+    objective row of the run with primary key 10 must not wait for it (their keys were both
+    (1835101799, 10): a fold inside an archive batch could deadlock with an upsert)."""
+    seeder = Seeder(repo)
+    _ordinary(seeder)  # 14 runs: primary keys 1 to 14
+    with repo.engine.connect() as folding, repo.engine.connect() as inserting:
+        folding.execute(text("SELECT mangodb_method_sums_fold()"))  # holds it, uncommitted
+        inserting.execute(text("SET lock_timeout = '2s'"))
+        inserting.execute(
+            text(
+                "INSERT INTO run_objectives (run_pk, name, direction, value, value_kind) "
+                "VALUES (10, 'extra', 'min', 1.0, 0)"
+            )
+        )
+        inserting.commit()
+        folding.rollback()
+    _assert_consistent(repo)

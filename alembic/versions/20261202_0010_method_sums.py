@@ -302,8 +302,9 @@ def _sqlite_up() -> list[str]:
     ]
 
 
-# pg_try_advisory_xact_lock keys of the fold ('mang', 10) and pg_advisory_xact_lock's first
-# key of an objective row being inserted ('mang', run pk): no other mangodb lock uses them.
+# The fold's pg_try_advisory_xact_lock key ('mang', one bigint) and pg_advisory_xact_lock's
+# keys of an objective row being inserted ('mang', run pk: two int4 keys, another key space
+# than one bigint's, so no run's key is the fold's): no other mangodb lock uses them.
 _LOCK = 1835101799
 # The chance that a change folds the deltas into the sums (about every 256 changes, at most
 # once per transaction, so a few thousand delta rows wait, which a report adds up in a few
@@ -342,7 +343,7 @@ def _fold() -> str:
         CREATE OR REPLACE FUNCTION mangodb_method_sums_fold() RETURNS void
         LANGUAGE plpgsql AS $$
         BEGIN
-            IF pg_try_advisory_xact_lock({_LOCK}, 10) THEN
+            IF pg_try_advisory_xact_lock({_LOCK}::bigint) THEN
                 {body};
             END IF;
         END $$
