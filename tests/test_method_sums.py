@@ -499,3 +499,15 @@ def test_the_fold_lock_is_no_run_lock(repo: RunRepository) -> None:
         inserting.commit()
         folding.rollback()
     _assert_consistent(repo)
+
+
+def test_values_too_small_to_square_are_reported(repo: RunRepository) -> None:
+    """A method whose values of an objective are 0 and -1e-200: the sums leave it to the scan,
+    whose moments on PostgreSQL multiplied deviations of 1e-200 in float8 and raised
+    (``value out of range: underflow``), so no report at all."""
+    seeder = Seeder(repo)
+    _ordinary(seeder)
+    seeder.run("tiny", {"acc": 0.0})
+    seeder.run("tiny", {"acc": -1e-200})
+    _assert_consistent(repo)
+    assert repo.method_report("base").rows
