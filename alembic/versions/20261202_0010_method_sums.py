@@ -289,7 +289,17 @@ def _sqlite_up() -> list[str]:
     changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _CHANGED)
     changed += f" OR {_archived('OLD')} <> {_archived('NEW')}"
     columns = ", ".join((*_CHANGED, "run_archived_at"))
+    copies = ", ".join(
+        f"run_{f} = (SELECT {f} FROM runs WHERE id = NEW.run_pk)"
+        for f in ("status", "gradient_method", "archived_at")
+    )
     return [
+        # A row moved to another run takes that run's copies (0009's SQLite triggers copy them
+        # on insert and on the run's changes only; PostgreSQL's BEFORE trigger does this too):
+        # the sums then move it to the new run's method, as the rows say.
+        f"CREATE TRIGGER tr_run_objectives_moved AFTER UPDATE OF run_pk ON run_objectives "
+        f"WHEN OLD.run_pk IS NOT NEW.run_pk\n"
+        f"BEGIN\nUPDATE run_objectives SET {copies} WHERE id = NEW.id;\nEND",
         f"CREATE TRIGGER tr_run_objectives_sums_insert AFTER INSERT ON run_objectives\n"
         f"BEGIN\n{body(_image('NEW', 1))}\nEND",
         f"CREATE TRIGGER tr_run_objectives_sums_update AFTER UPDATE OF {columns} "
@@ -302,8 +312,9 @@ def _sqlite_up() -> list[str]:
 
 # Advisory locks are per database, not per schema: each key names the table it guards by its
 # oid (as found on the search path when the function runs), so two mangodb schemas in one
-# database never wait on each other. The fold: (oid of method_run_sums, 0), tried; an
-# objective row being inserted: (oid of run_objectives, its run's key).
+# database never wait on each other, and the fold's key is never a run's. The fold: (oid of
+# method_run_sums, 0), tried; an objective row being inserted: (oid of run_objectives, its
+# run's key).
 # The chance that a change folds the deltas into the sums (about every 256 changes, at most
 # once per transaction, so a few thousand delta rows wait, which a report adds up in a few
 # milliseconds). Bulk writers (insert_runs, db copy, archive, purge) fold at the end of each
@@ -412,8 +423,10 @@ def _postgresql_up() -> list[str]:
                     -- instead (ON CONFLICT DO UPDATE), and the update is what counts.
                     PERFORM pg_advisory_xact_lock((TG_RELID::bigint % 2147483647)::int,
                                                   (NEW.run_pk % 2147483647)::int);
+                    -- (Nor one whose id is taken: ON CONFLICT DO NOTHING skips it.)
                     IF NOT EXISTS (SELECT 1 FROM run_objectives
-                                   WHERE run_pk = NEW.run_pk AND name = NEW.name) THEN
+                                   WHERE run_pk = NEW.run_pk AND name = NEW.name)
+                       AND NOT EXISTS (SELECT 1 FROM run_objectives WHERE id = NEW.id) THEN
                         {call("NEW", 1)};
                     END IF;
                 END IF;
@@ -501,6 +514,7 @@ def downgrade() -> None:
     else:
         for event in ("insert", "update", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS tr_run_objectives_sums_{event}")
+        op.execute("DROP TRIGGER IF EXISTS tr_run_objectives_moved")
     for prefix in reversed(_SUMMED):
         op.drop_table(f"{prefix}_deltas")
         op.drop_table(f"{prefix}_sums")

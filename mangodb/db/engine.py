@@ -85,6 +85,9 @@ def _sqlite_engine(url: URL, *, read_only: bool = False, **overrides: Any) -> En
         # LIKE as on PostgreSQL (and as docs/query-language.md says text compares): case-
         # sensitive; SQLite's default folds ASCII case, so 'null' matched 'NULL'.
         cursor.execute("PRAGMA case_sensitive_like=ON")
+        # INSERT OR REPLACE fires the delete triggers of the rows it replaces only with
+        # recursive triggers on: the per-method sums (migration 0010) take them back there.
+        cursor.execute("PRAGMA recursive_triggers=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -140,8 +140,9 @@ def _moments_in_sql(
     ones, bound as a table of literals: the two-pass sums ``numpy.ma.cov`` makes, no
     cancellation). Only sums per method leave the database, not a row per run. (An infinite
     value makes its mean infinite or undefined, so Δm and its interval too: those moments
-    are never used. The methods to ``skip``, holding a value of ``HUGE`` or more, get no
-    moments, their deviations NULL: float8 products would overflow. Their runs are fetched.)"""
+    are never used. The methods to ``skip``, holding a value of ``HUGE`` or more, or one under
+    ``TINY`` but not 0, get no moments, their deviations NULL: float8 products would overflow
+    or underflow. Their runs are fetched.)"""
     k = len(names)
     per_run = _per_run(plan, names).subquery("per_run")
     methods = sorted({m for m, _ in aggregates})
@@ -240,8 +241,11 @@ def _aggregate(n: int, mean: Any, squares: Any) -> method_maths.Aggregate:
     return method_maths.Aggregate(n, mean, math.sqrt(max(float(squares), 0.0) / (n - 1)))
 
 
-# The values whose squares or sums could overflow float8 (PostgreSQL raises), as in 0010.
+# The values whose squares or sums could overflow float8 (PostgreSQL raises), as in 0010;
+# and, not 0, whose deviations' products could underflow (PostgreSQL raises too): the methods
+# holding one get no moments in SQL (their runs are fetched).
 HUGE = 1e150
+TINY = 1e-150
 
 
 def _postgres_aggregates(
@@ -263,6 +267,7 @@ def _postgres_aggregates(
             func.avg(summed).label("mean"),
             func.var_samp(summed).label("var"),
             func.count().filter(huge).label("huge"),
+            func.count().filter(and_(value != 0, func.abs(value) < TINY)).label("tiny"),
             func.count().filter(RunObjective.direction == "max").label("says_max"),
             func.count().filter(RunObjective.direction != "max").label("says_min"),
         )
@@ -280,12 +285,15 @@ def _postgres_aggregates(
     run_counts: dict[str, int] = {}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     huge_groups: list[tuple[str, str]] = []
+    tiny_methods: set[str] = set()
     for row in session.connection().execute(statement):
         if with_runs:
             run_counts[row.method] = int(row.runs)
         counts[row.name][0] += int(row.says_max)
         counts[row.name][1] += int(row.says_min)
         n = int(row.n)
+        if row.tiny:
+            tiny_methods.add(row.method)
         if row.huge:
             huge_groups.append((row.method, row.name))
             continue
@@ -299,7 +307,7 @@ def _postgres_aggregates(
         )
         for m, name, n, mean in session.connection().execute(exact):
             aggregates[(m, name)] = _aggregate(int(n), mean, None)
-    return aggregates, run_counts, counts, {m for m, _ in huge_groups}
+    return aggregates, run_counts, counts, {m for m, _ in huge_groups} | tiny_methods
 
 
 # The one-pass variance, (Σv² − n·mean²) / (n − 1), is kept when the subtraction leaves at
