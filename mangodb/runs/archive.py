@@ -56,4 +56,3 @@ def mark(session: Session, pks: Sequence[int], at: dt.datetime | None) -> None:
     statement = update(Run).where(Run.id.in_(pks)).values(archived_at=at, updated_at=Run.updated_at)
     session.execute(statement.execution_options(synchronize_session=False))
     method_deltas.fold(session)
-

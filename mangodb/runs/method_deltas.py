@@ -19,9 +19,20 @@ from sqlalchemy.orm import Session
 _FOLD = text("SELECT mangodb_method_sums_fold()")
 _DEFER = text("SELECT set_config('mangodb.defer_sums', :state, true)")
 
+# The values the sums add up (0, or TINY <= |v| < HUGE): their squares and products neither
+# overflow nor underflow float8 (PostgreSQL raises on both). Migration 0010 has the same bounds.
+HUGE = 1e150
+TINY = 1e-150
+
+
+def _summable(alias: str) -> str:
+    v = f"{alias}.value"
+    return f"({v} = 0 OR (abs({v}) >= {TINY} AND abs({v}) < {HUGE}))"
+
+
 _ARCHIVED = "(CASE WHEN x.run_archived_at IS NULL THEN 0 ELSE 1 END)"
 _STATUS = "coalesce(x.run_status, '')"
-_SUMMABLE = "(x.value = 0 OR (abs(x.value) >= 1e-150 AND abs(x.value) < 1e150))"
+_SUMMABLE = _summable("x")
 _FINITE = "x.value <> 'Infinity'::float8 AND x.value <> '-Infinity'::float8"
 _NEW = "x.run_pk = ANY(:pks)"  # an index probe per run, not a pass over every row
 # The contributions of whole runs, as 0010's triggers would have added them row by row.
@@ -56,7 +67,7 @@ _COUNT_NEW_RUNS = (
          AND (CASE WHEN y.run_archived_at IS NULL THEN 0 ELSE 1 END) = {_ARCHIVED}
          AND coalesce(y.run_status, '') = {_STATUS}
         WHERE {_NEW} AND x.run_gradient_method IS NOT NULL AND {_SUMMABLE}
-          AND (y.value = 0 OR (abs(y.value) >= 1e-150 AND abs(y.value) < 1e150))
+          AND {_summable("y")}
         GROUP BY x.run_gradient_method, {_ARCHIVED}, {_STATUS}, x.name, y.name""",
 )
 

@@ -38,7 +38,7 @@ from mangodb.db.models import Run, RunObjective
 from mangodb.dto import Direction, MethodReport
 from mangodb.errors import MethodNotFound, ValidationError
 from mangodb.language.semantics import suggest
-from mangodb.runs import method_maths, method_sums
+from mangodb.runs import method_deltas, method_maths, method_sums
 from mangodb.runs.analysis import _on_objectives
 from mangodb.runs.planning import Plan
 
@@ -241,11 +241,10 @@ def _aggregate(n: int, mean: Any, squares: Any) -> method_maths.Aggregate:
     return method_maths.Aggregate(n, mean, math.sqrt(max(float(squares), 0.0) / (n - 1)))
 
 
-# The values whose squares or sums could overflow float8 (PostgreSQL raises), as in 0010;
-# and, not 0, whose deviations' products could underflow (PostgreSQL raises too): the methods
-# holding one get no moments in SQL (their runs are fetched).
-HUGE = 1e150
-TINY = 1e-150
+# The values whose squares or sums could overflow float8 (PostgreSQL raises), and, not 0,
+# whose deviations' products could underflow (it raises too), as the sums of 0010 leave out:
+# the methods holding one get no moments in SQL (their runs are fetched).
+HUGE, TINY = method_deltas.HUGE, method_deltas.TINY
 
 
 def _postgres_aggregates(
@@ -456,7 +455,9 @@ def method_report(
             moments, run_counts = _moments_in_numpy(session, plan, list(directions))
     elif statistics:  # no objective row selected: no moments, and no runs to count
         run_counts = {}
-    return _finish(session, plan, baseline, names, directions, aggregates, run_counts, moments)
+    return _finish(
+        session, plan, baseline, names, directions, aggregates, run_counts, moments, statistics
+    )
 
 
 def _report(
@@ -473,7 +474,15 @@ def _report(
     directions: dict[str, Direction] = _directions(summed.counts, names)
     moments = summed.moments if statistics and directions else None
     return _finish(
-        session, plan, baseline, names, directions, summed.aggregates, summed.run_counts, moments
+        session,
+        plan,
+        baseline,
+        names,
+        directions,
+        summed.aggregates,
+        summed.run_counts,
+        moments,
+        statistics,
     )
 
 
@@ -486,6 +495,7 @@ def _finish(
     aggregates: Aggregates,
     run_counts: dict[str, int],
     moments: Moments | None,
+    statistics: bool,
 ) -> MethodReport:
     """The baseline checked, then the figures; ``moments`` None: no statistics (no scipy, or
     no objective). With them, Δm's interval needs the runs themselves for the exact bootstrap
@@ -503,6 +513,6 @@ def _finish(
         runs,
         aggregates=aggregates,
         run_counts=run_counts,
-        statistics=method_maths.scipy_stats() is not None,
+        statistics=statistics,
         moments=moments or {},
     )
