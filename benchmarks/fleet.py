@@ -8,10 +8,14 @@ spread over a few processes, to fit a 2-core machine.
 
 Printed per (hosts, mode): sustained points/s, append and heartbeat latency p50/p99, errors
 (by type), points acknowledged vs stored (checked after, directly on PostgreSQL), and the most
-server connections the database had at once. PgBouncer (Debian's package) is started on a free
-port by tests/pgbouncer_support.py, in transaction mode with ``--pool`` server connections.
-Every simulated host's client work (packing 500 points a second) runs on this machine too, so
-on a small machine the clients, not the server, set the latencies. Direct mode with more hosts
+server connections the database had at once, and where the machine's CPU went: the client
+processes' own CPU seconds per second, and the rest of the machine's busy time (PostgreSQL,
+PgBouncer) per second and per append. PgBouncer (Debian's package) is started on a free port
+by tests/pgbouncer_support.py, in transaction mode with ``--pool`` server connections. The
+hosts start spread evenly over ``--launch-window`` seconds (5: a fleet's hosts do not boot on
+the same millisecond, so their flushes and heartbeats are not in step); ``0`` starts them all
+at once. Every simulated host's client work runs on this machine too, so on a small machine
+the clients take much of the CPU the server would otherwise have. Direct mode with more hosts
 than ``max_connections`` uses up the server: run it where nothing else needs that server.
 
     python benchmarks/fleet.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test \\
@@ -100,18 +104,29 @@ def _host(url: str, run_id: str, seconds: float, start_at: float, out: dict[str,
         repo.close()
 
 
-def _process(url: str, run_ids: list[str], seconds: float, start_at: float, queue: Any) -> None:
+def _process(
+    url: str, run_ids: list[str], seconds: float, starts: list[float], queue: Any
+) -> None:
     out: dict[str, Any] = {
         "append": [], "heartbeat": [], "errors": collections.Counter(), "acked": {},
     }  # fmt: skip
     threads = [
-        threading.Thread(target=_host, args=(url, r, seconds, start_at, out)) for r in run_ids
+        threading.Thread(target=_host, args=(url, r, seconds, start, out))
+        for r, start in zip(run_ids, starts, strict=True)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    out["cpu"] = sum(os.times()[:2])  # this process's CPU seconds: the clients' work
     queue.put(out)
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (not idle, not waiting on I/O)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(fields[:8]) - fields[3] - fields[4]) / ticks
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -145,7 +160,13 @@ class _ConnectionWatch:
 
 
 def measure(
-    admin: URL, hosts: int, mode: str, seconds: float, processes: int, pool: int
+    admin: URL,
+    hosts: int,
+    mode: str,
+    seconds: float,
+    processes: int,
+    pool: int,
+    launch_window: float,
 ) -> dict[str, Any]:
     database = f"fleet_{uuid.uuid4().hex[:10]}"
     engine = create_engine(admin, isolation_level="AUTOCOMMIT")
@@ -168,12 +189,17 @@ def measure(
         run_ids = [f"host-{n:04d}" for n in range(hosts)]
         queue: Any = multiprocessing.get_context("fork").Queue()
         start_at = time.time() + 2.0
+        # Launches spread evenly over the window: the hosts of a fleet do not boot on the same
+        # millisecond, so their flushes and heartbeats are not in step either.
+        starts = [start_at + launch_window * n / hosts for n in range(hosts)]
         workers = [
             multiprocessing.get_context("fork").Process(
-                target=_process, args=(url, run_ids[p::processes], seconds, start_at, queue)
+                target=_process,
+                args=(url, run_ids[p::processes], seconds, starts[p::processes], queue),
             )
             for p in range(processes)
         ]
+        busy = _machine_busy()
         for worker in workers:
             worker.start()
         peak = 0
@@ -188,6 +214,8 @@ def measure(
         wall = time.monotonic() - began - 2.0
         for worker in workers:
             worker.join()
+        busy = _machine_busy() - busy
+        client_cpu = sum(r["cpu"] for r in results)
         appends = [v for r in results for v in r["append"]]
         beats = [v for r in results for v in r["heartbeat"]]
         errors: collections.Counter[str] = collections.Counter()
@@ -210,6 +238,9 @@ def measure(
             "beat_p50": _percentile(beats, 0.5) * 1000, "beat_p99": _percentile(beats, 0.99) * 1000,
             "appends": len(appends), "errors": errors, "acked": sum(acked.values()), "lost": lost,
             "extra": extra, "peak_connections": peak, "hosts_started": len(stored),
+            "client_cpu_per_s": client_cpu / max(wall, 1e-9),
+            "server_cpu_per_s": (busy - client_cpu) / max(wall, 1e-9),
+            "server_ms_per_append": (busy - client_cpu) / max(len(appends), 1) * 1000,
         }  # fmt: skip
     finally:
         stack.close()
@@ -227,6 +258,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="training time per host")
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--pool", type=int, default=20, help="PgBouncer server connections")
+    parser.add_argument(
+        "--launch-window", type=float, default=5.0, help="seconds over which the hosts start"
+    )
     args = parser.parse_args()
     admin = make_url(args.pg_url)
     with create_engine(admin).connect() as connection:
@@ -236,17 +270,22 @@ def main() -> None:
           f"{STEPS_PER_SECOND} steps/s, one append per second, PgBouncer pool {args.pool}; "
           f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")  # fmt: skip
     print("| hosts | mode | points/s | append p50 / p99 ms | heartbeat p50 / p99 ms | errors |"
-          " acked | lost | server conns |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+          " acked | lost | server conns | client CPU s/s |"
+          " server CPU s/s (ms/append) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     failures = []
     for hosts in (int(h) for h in args.hosts.split(",")):
         for mode in args.modes.split(","):
-            r = measure(admin, hosts, mode, args.seconds, args.processes, args.pool)
+            r = measure(
+                admin, hosts, mode, args.seconds, args.processes, args.pool, args.launch_window
+            )
             errors = sum(r["errors"].values())
             print(f"| {r['hosts']} | {r['mode']} | {r['points_per_s']:,.0f} | "
                   f"{r['append_p50']:.0f} / {r['append_p99']:.0f} | "
                   f"{r['beat_p50']:.0f} / {r['beat_p99']:.0f} | {errors} | "
-                  f"{r['acked']:,} | {r['lost']} | {r['peak_connections']} |",
+                  f"{r['acked']:,} | {r['lost']} | {r['peak_connections']} | "
+                  f"{r['client_cpu_per_s']:.2f} | {r['server_cpu_per_s']:.2f} "
+                  f"({r['server_ms_per_append']:.2f}) |",
                   flush=True)  # fmt: skip
             for message, count in r["errors"].most_common(3):
                 failures.append(f"{hosts} {mode}: {count} x {message}")

@@ -160,6 +160,7 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tiny chunks so a few points already split, merge and rewrite chunks."""
     monkeypatch.setattr(chunk_plan, "MAX_CHUNK_POINTS", 8)
     monkeypatch.setattr(store, "SMALL_APPEND", 4)
+    monkeypatch.setattr(store, "COMPACT_POINTS", 3)
 
 
 @settings(

@@ -33,6 +33,7 @@ DEMO_RUN = "deco_hop_bs64_mgda_i-0c68bf56155a83e50"
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(chunk_plan, "MAX_CHUNK_POINTS", 8)
     monkeypatch.setattr(store, "SMALL_APPEND", 4)
+    monkeypatch.setattr(store, "COMPACT_POINTS", 3)
 
 
 def same_float(a: float | None, b: float | None) -> bool:

@@ -262,8 +262,8 @@ def test_history_chunk_bytes_skip_compression_on_postgresql(db_url: URL) -> None
     """Migration 0004: packed chunk bytes are stored out of line uncompressed on PostgreSQL
     (EXTERNAL, 'e'), back to EXTENDED ('x') on downgrade; on SQLite it changes nothing (the
     schema at 0003 already equals the models but for ``config_text``, which 0007 adds, and the
-    covering index 0008 makes in place of 0003's, 0009's archive mark and indexes, and 0010's
-    per-method sums)."""
+    covering index 0008 makes in place of 0003's, 0009's archive mark and indexes, 0010's
+    per-method sums and 0011's history tails)."""
     engine = make_engine(db_url)
 
     def changes() -> list[tuple[str, ...]]:
@@ -278,6 +278,7 @@ def test_history_chunk_bytes_skip_compression_on_postgresql(db_url: URL) -> None
         schema.upgrade(engine, "0003")
         if db_url.get_backend_name() == "sqlite":
             added_later = [
+                ("add_column", "history_series", "tail_step"),
                 ("add_column", "run_objectives", "run_archived_at"),
                 ("add_column", "runs", "archived_at"),
                 ("add_column", "runs", "config_text"),

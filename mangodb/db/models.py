@@ -317,6 +317,10 @@ class HistorySeries(Base):
     last_value: Mapped[float | None]
     last_value_kind: Mapped[int] = mapped_column(SmallInteger, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The first step of the series' open tail: its chunks from this step on were written by
+    # small in-order appends and are merged into full chunks from time to time (see
+    # ``mangodb.history.store``); NULL when there is none.
+    tail_step: Mapped[int | None]
 
 
 class HistoryChunk(Base):

@@ -1,6 +1,6 @@
-"""What an append does to the chunks of its series: the chunks it adds, rewrites (a small
-in-order append merged into the last chunk, a re-sent or out-of-order step merged into the
-chunk holding it) and drops, planned first and then written in one batch.
+"""What an append does to the chunks of its series: the chunks it adds, rewrites (a series'
+open tail merged into full chunks, a re-sent or out-of-order step merged into the chunk
+holding it) and drops, planned first and then written in one batch.
 
 Invariant: the chunks of a series cover disjoint step ranges of at most ``MAX_CHUNK_POINTS``
 points each.
@@ -12,16 +12,17 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, delete, func, select
+from sqlalchemy import Row, Table, delete, select
 from sqlalchemy.orm import Session
 
-from mangodb.db.models import HistoryChunk
+from mangodb.db.models import HistoryChunk, HistorySeries
 from mangodb.history.columns import Column
 from mangodb.history.packing import ROW_COLUMNS, PackedChunk, pack_many, same_value, unpack
 from mangodb.history.sql import Driver, SeriesState, batched
 
 MAX_CHUNK_POINTS = 4096
 CHUNKS = cast(Table, HistoryChunk.__table__)
+SERIES = cast(Table, HistorySeries.__table__)
 
 
 @dataclass(slots=True)
@@ -35,6 +36,15 @@ class SeriesChange:
     lows: list[float] = field(default_factory=list)
     highs: list[float] = field(default_factory=list)
     json: bool = False
+    tail_set: bool = False
+    tail: int | None = None
+
+    def set_tail(self, step: int | None) -> None:
+        """The series' new ``tail_step`` (else it keeps the stored one)."""
+        self.tail_set, self.tail = True, step
+
+    def tail_after(self, stored: int | None) -> int | None:
+        return self.tail if self.tail_set else stored
 
 
 @dataclass(slots=True)
@@ -80,31 +90,43 @@ def add_points(
         plan.pending.append((series_id, steps[start:end], values[start:end], arithmetic))
 
 
-def merge_tails(session: Session, plan: ChunkPlan, tails: list[tuple[SeriesState, Column]]) -> None:
-    """Small in-order appends: rewrite the series' last chunk with the new points when the
-    result stays small, else add a chunk."""
-    latest = CHUNKS.alias("latest")
-    newest_first_step = (
-        select(func.max(latest.c.first_step))
-        .where(latest.c.series_id == CHUNKS.c.series_id)
-        .scalar_subquery()
-    )
-    ids = [row.id for row, _ in tails]
-    last: dict[int, Row[Any]] = {}
-    for part in batched(ids):
-        statement = select(CHUNKS).where(
-            CHUNKS.c.series_id.in_(part), CHUNKS.c.first_step == newest_first_step
+def open_from(steps: list[int]) -> int | None:
+    """The first step of the last chunk :func:`add_points` makes of ``steps`` when that chunk
+    is not full (it opens the series' tail), else None."""
+    rest = len(steps) % MAX_CHUNK_POINTS
+    return steps[-rest] if rest else None
+
+
+def compact_tails(
+    session: Session, plan: ChunkPlan, tails: list[tuple[SeriesState, Column]]
+) -> None:
+    """Small in-order appends whose series' open tail is due: the tail's chunks (from the
+    series' ``tail_step`` on) and the new points, merged into full chunks; the last one, when
+    not full, opens the new tail."""
+    open_chunks: dict[int, list[Row[Any]]] = {row.id: [] for row, _ in tails}
+    for part in batched(list(open_chunks)):
+        statement = (
+            select(CHUNKS)
+            .join(SERIES, SERIES.c.id == CHUNKS.c.series_id)
+            .where(SERIES.c.id.in_(part), CHUNKS.c.first_step >= SERIES.c.tail_step)
+            .order_by(CHUNKS.c.series_id, CHUNKS.c.first_step)
         )
-        last.update((chunk.series_id, chunk) for chunk in session.execute(statement))
+        for chunk in session.execute(statement):
+            open_chunks[chunk.series_id].append(chunk)
     for row, pts in tails:
-        plan.changes[row.id].written += len(pts.steps)
-        chunk = last.get(row.id)
-        if chunk is None or chunk.point_count + len(pts.steps) > MAX_CHUNK_POINTS:
-            add_points(plan, row.id, pts.steps, pts.values, pts.consecutive)
-            continue
-        steps, values = _decode(chunk)
-        plan.drop(row.id, chunk.id)
-        add_points(plan, row.id, steps + pts.steps, values + pts.values, None)
+        change = plan.changes[row.id]
+        change.written += len(pts.steps)
+        steps: list[int] = []
+        values: list[Any] = []
+        for chunk in open_chunks[row.id]:  # in step order, all below the new points
+            chunk_steps, chunk_values = _decode(chunk)
+            steps += chunk_steps
+            values += chunk_values
+            plan.drop(row.id, chunk.id)
+        steps += pts.steps
+        values += pts.values
+        add_points(plan, row.id, steps, values, None)
+        change.set_tail(open_from(steps))
 
 
 def merge_overlaps(

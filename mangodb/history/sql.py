@@ -1,8 +1,10 @@
 """Driver-level statements of the append hot path (both dialects).
 
 One append touches every series row of the run twice (find; then insert it with its
-summaries, or update them); going through the driver's ``executemany`` with plain tuples avoids
-SQLAlchemy's per-row parameter processing, which otherwise costs more than the packing."""
+summaries, or update them); going through the driver with plain tuples avoids SQLAlchemy's
+per-row parameter processing, which otherwise costs more than the packing. On PostgreSQL each
+write is one statement taking a column array per field (``unnest``), not one statement per
+row: a flush of 50 keys is three statements, not a hundred."""
 
 from __future__ import annotations
 
@@ -28,13 +30,29 @@ _SUMMARY = (
     "max_value",
     "last_value",
     "last_value_kind",
+    "tail_step",
 )
 _STATE = ("id", "key", *_SUMMARY)
 _UPDATED = (*_SUMMARY, "updated_at")
 
 # PostgreSQL array types of ``key`` and the fields of ``_UPDATED`` but ``updated_at``.
 _ARRAY_TYPES: tuple[str, ...] = ("text", "text", "bigint", "bigint", "bigint", "bigint")
-_ARRAY_TYPES += ("float8", "float8", "float8", "smallint")
+_ARRAY_TYPES += ("float8", "float8", "float8", "smallint", "bigint")
+# PostgreSQL array types of the columns of ``history_chunks`` (``packing.ROW_COLUMNS``).
+_CHUNK_TYPES = {
+    "series_id": "bigint",
+    "codec": "smallint",
+    "first_step": "bigint",
+    "last_step": "bigint",
+    "point_count": "bigint",
+    "nan_count": "bigint",
+    "min_value": "float8",
+    "max_value": "float8",
+    "last_value": "float8",
+    "last_value_kind": "smallint",
+    "steps": "bytea",
+    "payload": "bytea",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +70,7 @@ class SeriesState:
     max_value: float | None
     last_value: float | None
     last_value_kind: int
+    tail_step: int | None
 
 
 def batched(items: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
@@ -88,6 +107,13 @@ class Driver:
             of_run = f"run_pk = {self.mark}"
         else:
             of_run = f"run_pk = (SELECT id FROM {self.runs} WHERE run_id = {self.mark})"
+        if self.postgres:  # one short statement (a long IN list is parsed again each call)
+            rows = self.connection.exec_driver_sql(
+                f"SELECT {', '.join(_STATE)} FROM {self.series} WHERE {of_run} "
+                f"AND key = ANY(%s::text[]) ORDER BY key{lock}",
+                (run, list(keys)),
+            )
+            return {row[1]: SeriesState(*row) for row in rows}
         for part in batched(keys):
             rows = self.connection.exec_driver_sql(
                 f"SELECT {', '.join(_STATE)} FROM {self.series} WHERE {of_run} "
@@ -138,6 +164,15 @@ class Driver:
         return {key: series_id for series_id, key in result}
 
     def insert_chunks(self, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        if self.postgres:  # one statement with a column array per field, not one per row
+            kinds = [_CHUNK_TYPES[name] for name in columns]
+            self.connection.exec_driver_sql(
+                f"INSERT INTO {self.chunks} ({', '.join(columns)}) SELECT * FROM unnest("
+                + ", ".join(f"%b::{kind}[]" for kind in kinds)
+                + ")",
+                tuple(list(column) for column in zip(*rows, strict=True)),
+            )
+            return
         self.connection.exec_driver_sql(
             f"INSERT INTO {self.chunks} ({', '.join(columns)}) "
             f"VALUES ({self._marks(len(columns))})",
@@ -147,6 +182,17 @@ class Driver:
     def update_series(self, rows: list[tuple[Any, ...]]) -> None:
         """Rows: the values of ``_UPDATED`` (``updated_at`` as given to :meth:`timestamp`)
         followed by the series id."""
+        if self.postgres and rows:  # one statement, as insert_chunks; one updated_at for all
+            names = _UPDATED[:-1]
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            given = ", ".join(f"{name} = given.{name}" for name in names)
+            self.connection.exec_driver_sql(
+                f"UPDATE {self.series} AS series SET {given}, updated_at = %s FROM unnest("
+                + ", ".join(f"%b::{kind}[]" for kind in (*_ARRAY_TYPES[1:], "bigint"))
+                + f") AS given ({', '.join(names)}, id) WHERE series.id = given.id",
+                (columns[-2][0], *columns[:-2], columns[-1]),
+            )
+            return
         assignments = ", ".join(f"{name} = {self.mark}" for name in _UPDATED)
         self.connection.exec_driver_sql(
             f"UPDATE {self.series} SET {assignments} WHERE id = {self.mark}", rows

@@ -3,10 +3,14 @@
 Invariant: the chunks of a series cover disjoint step ranges, so reading them in
 ``first_step`` order yields the points sorted by step.
 
-* In-order append (every new step above the series' last step): new chunks only; a small one
-  (fewer than ``SMALL_APPEND`` points) is merged into the last chunk while that stays within
-  ``chunk_plan.MAX_CHUNK_POINTS``, so a writer flushing often does not leave one row per
-  point. O(new).
+* In-order append (every new step above the series' last step): new chunks only. A small one
+  (fewer than ``SMALL_APPEND`` points, a training loop flushing every second) adds a chunk to
+  the series' open tail (its chunks from ``tail_step`` on); each time the series' point
+  count crosses a multiple of ``COMPACT_POINTS``, the tail and the new points are merged into
+  full chunks of ``chunk_plan.MAX_CHUNK_POINTS`` instead, the last one, when not full,
+  staying open. So a writer flushing often leaves neither one row per flush nor rewrites a
+  whole chunk to add ten points: each point is re-encoded about
+  ``MAX_CHUNK_POINTS / COMPACT_POINTS / 2`` times on average (8), not once per flush.
 * A step already stored: the same value (bit for bit) is a no-op, counted ``unchanged``; a
   different value replaces it (the newer wins), counted ``replaced``.
 * Steps at or below the last one (W&B resumes): only chunks whose range contains a new step
@@ -35,8 +39,9 @@ from mangodb.history.chunk_plan import (
     ChunkPlan,
     SeriesChange,
     add_points,
+    compact_tails,
     merge_overlaps,
-    merge_tails,
+    open_from,
     write_chunks,
 )
 from mangodb.history.columns import Column, column, to_columns
@@ -45,6 +50,7 @@ from mangodb.history.series import AppendResult
 from mangodb.history.sql import Driver, SeriesState, batched
 
 SMALL_APPEND = 512
+COMPACT_POINTS = 256
 
 RUNS = cast(Table, Run.__table__)
 SERIES = cast(Table, HistorySeries.__table__)
@@ -86,16 +92,21 @@ def append(session: Session, run: int | str, columns: Mapping[str, Any]) -> Appe
     overlaps: list[tuple[SeriesState, Column]] = []
     for key in stored:
         row, pts = series[key], points[key]
-        if row.last_step is None or pts.steps[0] > row.last_step:
-            if len(pts.steps) < SMALL_APPEND and row.chunk_count:
-                tails.append((row, pts))
-            else:
-                add_points(plan, row.id, pts.steps, pts.values, pts.consecutive)
-                plan.changes[row.id].written += len(pts.steps)
-        else:
+        if row.last_step is not None and pts.steps[0] <= row.last_step:
             overlaps.append((row, pts))
+            continue
+        count, change = len(pts.steps), plan.changes[row.id]
+        if count >= SMALL_APPEND or not row.chunk_count:
+            change.set_tail(open_from(pts.steps))
+        elif row.tail_step is None:
+            change.set_tail(pts.steps[0])  # opens the tail
+        elif row.point_count // COMPACT_POINTS != (row.point_count + count) // COMPACT_POINTS:
+            tails.append((row, pts))  # the tail is due: merged with these points
+            continue
+        add_points(plan, row.id, pts.steps, pts.values, pts.consecutive)
+        change.written += count
     if tails:
-        merge_tails(session, plan, tails)
+        compact_tails(session, plan, tails)
     if overlaps:
         merge_overlaps(session, plan, overlaps)
     if stored:
@@ -146,6 +157,7 @@ def _create_series(
                 _pick(max, None, change.highs),
                 last_value,
                 last_kind,
+                open_from(pts.steps),
                 now,
             )
         )
@@ -191,6 +203,7 @@ def _update_series(
                 high,
                 last_value,
                 last_kind,
+                change.tail_after(row.tail_step),
                 now,
                 row.id,
             )
