@@ -12,17 +12,16 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, delete, select
+from sqlalchemy import Row, Table, select
 from sqlalchemy.orm import Session
 
-from mangodb.db.models import HistoryChunk, HistorySeries
+from mangodb.db.models import HistoryChunk
 from mangodb.history.columns import Column
 from mangodb.history.packing import ROW_COLUMNS, PackedChunk, pack_many, same_value, unpack
 from mangodb.history.sql import Driver, SeriesState, batched
 
 MAX_CHUNK_POINTS = 4096
 CHUNKS = cast(Table, HistoryChunk.__table__)
-SERIES = cast(Table, HistorySeries.__table__)
 
 
 @dataclass(slots=True)
@@ -98,35 +97,27 @@ def open_from(steps: list[int]) -> int | None:
 
 
 def compact_tails(
-    session: Session, plan: ChunkPlan, tails: list[tuple[SeriesState, Column]]
+    driver: Driver, plan: ChunkPlan, tails: list[tuple[SeriesState, Column]]
 ) -> None:
     """Small in-order appends whose series' open tail is due: the tail's chunks (from the
     series' ``tail_step`` on) and the new points, merged into full chunks; the last one, when
     not full, opens the new tail."""
-    open_chunks: dict[int, list[Row[Any]]] = {row.id: [] for row, _ in tails}
-    for part in batched(list(open_chunks)):
-        statement = (
-            select(CHUNKS)
-            .join(SERIES, SERIES.c.id == CHUNKS.c.series_id)
-            .where(SERIES.c.id.in_(part), CHUNKS.c.first_step >= SERIES.c.tail_step)
-            .order_by(CHUNKS.c.series_id, CHUNKS.c.first_step)
+    steps: dict[int, list[int]] = {row.id: [] for row, _ in tails}
+    values: dict[int, list[Any]] = {row.id: [] for row, _ in tails}
+    for chunk_id, series_id, codec, first, last, count, packed_steps, payload in (
+        driver.open_chunks(list(steps))
+    ):  # in step order, all below the new points
+        chunk_steps, chunk_values = unpack(
+            codec, first, last, count, bytes(packed_steps), bytes(payload)
         )
-        for chunk in session.execute(statement):
-            open_chunks[chunk.series_id].append(chunk)
+        steps[series_id] += chunk_steps
+        values[series_id] += chunk_values
+        plan.drop(series_id, chunk_id)
     for row, pts in tails:
-        change = plan.changes[row.id]
-        change.written += len(pts.steps)
-        steps: list[int] = []
-        values: list[Any] = []
-        for chunk in open_chunks[row.id]:  # in step order, all below the new points
-            chunk_steps, chunk_values = _decode(chunk)
-            steps += chunk_steps
-            values += chunk_values
-            plan.drop(row.id, chunk.id)
-        steps += pts.steps
-        values += pts.values
-        add_points(plan, row.id, steps, values, None)
-        change.set_tail(open_from(steps))
+        plan.changes[row.id].written += len(pts.steps)
+        merged_steps, merged_values = steps[row.id] + pts.steps, values[row.id] + pts.values
+        add_points(plan, row.id, merged_steps, merged_values, None)
+        plan.changes[row.id].set_tail(open_from(merged_steps))
 
 
 def merge_overlaps(
@@ -224,9 +215,9 @@ def _decode(chunk: Row[Any]) -> tuple[list[int], list[Any]]:
     )
 
 
-def write_chunks(session: Session, driver: Driver, plan: ChunkPlan) -> None:
+def write_chunks(driver: Driver, plan: ChunkPlan) -> None:
     plan.pack()
-    for part in batched(plan.deletes):
-        session.execute(delete(CHUNKS).where(CHUNKS.c.id.in_(part)))
+    if plan.deletes:
+        driver.delete_chunks(plan.deletes)
     if plan.inserts:
         driver.insert_chunks(ROW_COLUMNS, plan.inserts)

@@ -163,6 +163,38 @@ class Driver:
         )
         return {key: series_id for series_id, key in result}
 
+    def open_chunks(self, series_ids: Sequence[int]) -> Iterator[tuple[Any, ...]]:
+        """The chunks of the open tails of ``series_ids`` (from each series' ``tail_step``
+        on) as ``(id, series_id, codec, first_step, last_step, point_count, steps,
+        payload)``, by series and step."""
+        fields = "c.id, c.series_id, c.codec, c.first_step, c.last_step, c.point_count"
+        query = (
+            f"SELECT {fields}, c.steps, c.payload FROM {self.chunks} AS c "
+            f"JOIN {self.series} AS s ON s.id = c.series_id "
+            "WHERE c.first_step >= s.tail_step AND s.id "
+        )
+        order = " ORDER BY c.series_id, c.first_step"
+        if self.postgres:
+            yield from self.connection.exec_driver_sql(
+                query + "= ANY(%s::bigint[])" + order, (list(series_ids),)
+            )
+            return
+        for part in batched(series_ids):
+            yield from self.connection.exec_driver_sql(
+                query + f"IN ({self._marks(len(part))})" + order, tuple(part)
+            )
+
+    def delete_chunks(self, ids: Sequence[int]) -> None:
+        if self.postgres:
+            self.connection.exec_driver_sql(
+                f"DELETE FROM {self.chunks} WHERE id = ANY(%b::bigint[])", (list(ids),)
+            )
+            return
+        for part in batched(ids):
+            self.connection.exec_driver_sql(
+                f"DELETE FROM {self.chunks} WHERE id IN ({self._marks(len(part))})", tuple(part)
+            )
+
     def insert_chunks(self, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         if self.postgres:  # one statement with a column array per field, not one per row
             kinds = [_CHUNK_TYPES[name] for name in columns]

@@ -106,11 +106,11 @@ def append(session: Session, run: int | str, columns: Mapping[str, Any]) -> Appe
         add_points(plan, row.id, pts.steps, pts.values, pts.consecutive)
         change.written += count
     if tails:
-        compact_tails(session, plan, tails)
+        compact_tails(driver, plan, tails)
     if overlaps:
         merge_overlaps(session, plan, overlaps)
     if stored:
-        write_chunks(session, driver, plan)
+        write_chunks(driver, plan)
         _update_series(session, driver, plan, [(series[k], points[k]) for k in stored])
     changes = plan.changes.values()
     return AppendResult(
