@@ -46,22 +46,39 @@ def series_of(repo: RunRepository, run_id: str, key: str) -> tuple[int, int, int
         return row.point_count, row.chunk_count, row.tail_step
 
 
+def series_id(repo: RunRepository, run_id: str, key: str) -> int:
+    with repo.engine.connect() as connection:
+        found = connection.scalar(
+            select(HistorySeries.id)
+            .join(Run, Run.id == HistorySeries.run_pk)
+            .where(Run.run_id == run_id, HistorySeries.key == key)
+        )
+        assert found is not None
+        return found
+
+
 def test_a_flush_adds_one_chunk_and_rewrites_none(repo: RunRepository) -> None:
     repo.insert_run(run_id="r")
-    keys = ("loss", "val/acc")
-    for flushed in range(30):
+    keys = ("loss", "val/acc", "lr")
+    flush(repo, "r", 0, keys)
+    ids = {key: series_id(repo, "r", key) for key in keys}
+    merged_at: dict[str, list[int]] = {key: [] for key in keys}
+    for flushed in range(1, 40):
         before = {key: chunks_of(repo, "r", key) for key in keys}
         count = flushed * FLUSH
         flush(repo, "r", count, keys)
-        due = count // store.COMPACT_POINTS != (count + FLUSH) // store.COMPACT_POINTS
         for key in keys:
             after = chunks_of(repo, "r", key)
-            if flushed and not due:  # the stored chunks untouched, one more of FLUSH points
+            if not store.tail_due(ids[key], count, FLUSH):  # one more chunk, none rewritten
                 assert after[:-1] == before[key]
                 assert after[-1][1:] == (count, FLUSH)
-            elif flushed:  # the tail merged: one chunk holding every point so far
+            else:  # the tail merged: one chunk holding every point so far
                 assert [chunk[1:] for chunk in after] == [(0, count + FLUSH)]
+                merged_at[key].append(flushed)
             assert series_of(repo, "r", key) == (count + FLUSH, len(after), after[0][1])
+    # Each key merged once or twice in 400 points, at flushes of its own.
+    assert all(1 <= len(flushes) <= 2 for flushes in merged_at.values())
+    assert len({tuple(flushes) for flushes in merged_at.values()}) == len(keys)
 
 
 def test_a_long_run_ends_in_full_chunks_and_a_short_tail(repo: RunRepository) -> None:

@@ -108,12 +108,12 @@ class Driver:
         else:
             of_run = f"run_pk = (SELECT id FROM {self.runs} WHERE run_id = {self.mark})"
         if self.postgres:  # one short statement (a long IN list is parsed again each call)
-            rows = self.connection.exec_driver_sql(
+            fetched = self.connection.exec_driver_sql(
                 f"SELECT {', '.join(_STATE)} FROM {self.series} WHERE {of_run} "
                 f"AND key = ANY(%s::text[]) ORDER BY key{lock}",
                 (run, list(keys)),
-            )
-            return {row[1]: SeriesState(*row) for row in rows}
+            ).all()  # one fetch, not one per row
+            return {row[1]: SeriesState(*row) for row in fetched}
         for part in batched(keys):
             rows = self.connection.exec_driver_sql(
                 f"SELECT {', '.join(_STATE)} FROM {self.series} WHERE {of_run} "

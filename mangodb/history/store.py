@@ -6,7 +6,8 @@ Invariant: the chunks of a series cover disjoint step ranges, so reading them in
 * In-order append (every new step above the series' last step): new chunks only. A small one
   (fewer than ``SMALL_APPEND`` points, a training loop flushing every second) adds a chunk to
   the series' open tail (its chunks from ``tail_step`` on); each time the series' point
-  count crosses a multiple of ``COMPACT_POINTS``, the tail and the new points are merged into
+  count crosses a multiple of ``COMPACT_POINTS`` (from a phase of its own, see
+  :func:`tail_due`), the tail and the new points are merged into
   full chunks of ``chunk_plan.MAX_CHUNK_POINTS`` instead, the last one, when not full,
   staying open. So a writer flushing often leaves neither one row per flush nor rewrites a
   whole chunk to add ten points: each point is re-encoded about
@@ -100,7 +101,7 @@ def append(session: Session, run: int | str, columns: Mapping[str, Any]) -> Appe
             change.set_tail(open_from(pts.steps))
         elif row.tail_step is None:
             change.set_tail(pts.steps[0])  # opens the tail
-        elif row.point_count // COMPACT_POINTS != (row.point_count + count) // COMPACT_POINTS:
+        elif tail_due(row.id, row.point_count, count):
             tails.append((row, pts))  # the tail is due: merged with these points
             continue
         add_points(plan, row.id, pts.steps, pts.values, pts.consecutive)
@@ -119,6 +120,16 @@ def append(session: Session, run: int | str, columns: Mapping[str, Any]) -> Appe
         replaced=sum(c.replaced for c in changes),
         keys=tuple(keys),
     )
+
+
+def tail_due(series_id: int, point_count: int, count: int) -> bool:
+    """Whether ``count`` new points after ``point_count`` take the series across a multiple
+    of ``COMPACT_POINTS``, counted from a phase of its own: a run's keys usually grow in step,
+    and without the phase every key of a flush would merge its tail at the same flush (one
+    slow flush in 26); with it, a flush merges about ``keys × points / COMPACT_POINTS`` of
+    them (two of 50 keys × 10 points)."""
+    phase = series_id * 97 % COMPACT_POINTS
+    return (point_count + phase) // COMPACT_POINTS != (point_count + count + phase) // COMPACT_POINTS
 
 
 def append_legacy(session: Session, run_pk: int, history: Any) -> AppendResult:
