@@ -31,6 +31,7 @@ import datetime as dt
 import math
 import multiprocessing
 import os
+import statistics
 import sys
 import threading
 import time
@@ -250,6 +251,34 @@ def measure(
         engine.dispose()
 
 
+_FIGURES = (
+    "points_per_s", "append_p50", "append_p99", "beat_p50", "beat_p99", "acked", "lost",
+    "peak_connections", "client_cpu_per_s", "server_cpu_per_s", "server_ms_per_append",
+)  # fmt: skip
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over ``runs`` (errors: the median count, kept as a Counter)."""
+    middle = dict(runs[0])
+    for name in _FIGURES:
+        middle[name] = statistics.median(r[name] for r in runs)
+    errors = statistics.median(sum(r["errors"].values()) for r in runs)
+    middle["errors"] = collections.Counter({"errors": errors})
+    return middle
+
+
+def _row(r: dict[str, Any], label: str) -> None:
+    errors = sum(r["errors"].values())
+    mode = f"{r['mode']} ({label})" if label else r["mode"]
+    print(f"| {r['hosts']} | {mode} | {r['points_per_s']:,.0f} | "
+          f"{r['append_p50']:.0f} / {r['append_p99']:.0f} | "
+          f"{r['beat_p50']:.0f} / {r['beat_p99']:.0f} | {errors:g} | "
+          f"{r['acked']:,.0f} | {r['lost']:g} | {r['peak_connections']:g} | "
+          f"{r['client_cpu_per_s']:.2f} | {r['server_cpu_per_s']:.2f} "
+          f"({r['server_ms_per_append']:.2f}) |",
+          flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -258,6 +287,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="training time per host")
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--pool", type=int, default=20, help="PgBouncer server connections")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per row; the median of each figure is shown"
+    )
     parser.add_argument(
         "--launch-window", type=float, default=5.0, help="seconds over which the hosts start"
     )
@@ -276,19 +308,17 @@ def main() -> None:
     failures = []
     for hosts in (int(h) for h in args.hosts.split(",")):
         for mode in args.modes.split(","):
-            r = measure(
-                admin, hosts, mode, args.seconds, args.processes, args.pool, args.launch_window
-            )
-            errors = sum(r["errors"].values())
-            print(f"| {r['hosts']} | {r['mode']} | {r['points_per_s']:,.0f} | "
-                  f"{r['append_p50']:.0f} / {r['append_p99']:.0f} | "
-                  f"{r['beat_p50']:.0f} / {r['beat_p99']:.0f} | {errors} | "
-                  f"{r['acked']:,} | {r['lost']} | {r['peak_connections']} | "
-                  f"{r['client_cpu_per_s']:.2f} | {r['server_cpu_per_s']:.2f} "
-                  f"({r['server_ms_per_append']:.2f}) |",
-                  flush=True)  # fmt: skip
-            for message, count in r["errors"].most_common(3):
-                failures.append(f"{hosts} {mode}: {count} x {message}")
+            runs = []
+            for _ in range(args.repeat):
+                r = measure(
+                    admin, hosts, mode, args.seconds, args.processes, args.pool, args.launch_window
+                )
+                runs.append(r)
+                if args.repeat > 1:
+                    _row(r, "run")
+                for message, count in r["errors"].most_common(3):
+                    failures.append(f"{hosts} {mode}: {count} x {message}")
+            _row(_median(runs), "median" if args.repeat > 1 else "")
     if failures:
         print("\nerrors met (most common first):")
         for line in failures:
