@@ -97,27 +97,40 @@ def open_from(steps: list[int]) -> int | None:
 
 
 def compact_tails(
-    driver: Driver, plan: ChunkPlan, tails: list[tuple[SeriesState, Column]]
+    driver: Driver, plan: ChunkPlan, tails: list[tuple[SeriesState, Column]], small: int
 ) -> None:
-    """Small in-order appends whose series' open tail is due: the tail's chunks (from the
-    series' ``tail_step`` on) and the new points, merged into full chunks; the last one, when
-    not full, opens the new tail."""
-    steps: dict[int, list[int]] = {row.id: [] for row, _ in tails}
-    values: dict[int, list[Any]] = {row.id: [] for row, _ in tails}
-    for chunk_id, series_id, codec, first, last, count, packed_steps, payload in (
-        driver.open_chunks(list(steps))
-    ):  # in step order, all below the new points
-        chunk_steps, chunk_values = unpack(
-            codec, first, last, count, bytes(packed_steps), bytes(payload)
-        )
-        steps[series_id] += chunk_steps
-        values[series_id] += chunk_values
-        plan.drop(series_id, chunk_id)
+    """Small in-order appends whose series' open tail is due. The tail's chunks (from the
+    series' ``tail_step`` on) are, in step order, merged chunks of about ``small`` points and
+    then the chunks the appends since the last merge added. When the tail and the new points
+    reach ``MAX_CHUNK_POINTS`` they are all merged into full chunks, the last one, when not
+    full, opening the new tail; until then only the trailing chunks of fewer than ``small``
+    points are merged, with the new points, into one. So each point is re-encoded about
+    twice, and a merge writes a chunk of a few hundred points, not a growing one of
+    thousands."""
+    found: dict[int, list[tuple[Any, ...]]] = {row.id: [] for row, _ in tails}
+    for chunk in driver.open_chunks(list(found)):  # by series, in step order
+        found[chunk[1]].append(tuple(chunk))
     for row, pts in tails:
+        chunks = found[row.id]
         plan.changes[row.id].written += len(pts.steps)
-        merged_steps, merged_values = steps[row.id] + pts.steps, values[row.id] + pts.values
-        add_points(plan, row.id, merged_steps, merged_values, None)
-        plan.changes[row.id].set_tail(open_from(merged_steps))
+        full = sum(chunk[5] for chunk in chunks) + len(pts.steps) >= MAX_CHUNK_POINTS
+        start = 0 if full else len(chunks)
+        while not full and start and chunks[start - 1][5] < small:  # the trailing small ones
+            start -= 1
+        steps: list[int] = []
+        values: list[Any] = []
+        for chunk_id, _, codec, first, last, count, packed_steps, payload in chunks[start:]:
+            chunk_steps, chunk_values = unpack(
+                codec, first, last, count, bytes(packed_steps), bytes(payload)
+            )
+            steps += chunk_steps
+            values += chunk_values
+            plan.drop(row.id, chunk_id)
+        steps += pts.steps
+        values += pts.values
+        add_points(plan, row.id, steps, values, None)
+        if full:
+            plan.changes[row.id].set_tail(open_from(steps))
 
 
 def merge_overlaps(

@@ -107,7 +107,7 @@ def append(session: Session, run: int | str, columns: Mapping[str, Any]) -> Appe
         add_points(plan, row.id, pts.steps, pts.values, pts.consecutive)
         change.written += count
     if tails:
-        compact_tails(driver, plan, tails)
+        compact_tails(driver, plan, tails, COMPACT_POINTS)
     if overlaps:
         merge_overlaps(session, plan, overlaps)
     if stored:
@@ -128,8 +128,8 @@ def tail_due(series_id: int, point_count: int, count: int) -> bool:
     and without the phase every key of a flush would merge its tail at the same flush (one
     slow flush in 26); with it, a flush merges about ``keys × points / COMPACT_POINTS`` of
     them (two of 50 keys × 10 points)."""
-    phase = series_id * 97 % COMPACT_POINTS
-    return (point_count + phase) // COMPACT_POINTS != (point_count + count + phase) // COMPACT_POINTS
+    before = point_count + series_id * 97 % COMPACT_POINTS
+    return before // COMPACT_POINTS != (before + count) // COMPACT_POINTS
 
 
 def append_legacy(session: Session, run_pk: int, history: Any) -> AppendResult:
