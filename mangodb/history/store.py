@@ -5,13 +5,14 @@ Invariant: the chunks of a series cover disjoint step ranges, so reading them in
 
 * In-order append (every new step above the series' last step): new chunks only. A small one
   (fewer than ``SMALL_APPEND`` points, a training loop flushing every second) adds a chunk to
-  the series' open tail (its chunks from ``tail_step`` on); each time the series' point
-  count crosses a multiple of ``COMPACT_POINTS`` (from a phase of its own, see
-  :func:`tail_due`), the tail and the new points are merged into
-  full chunks of ``chunk_plan.MAX_CHUNK_POINTS`` instead, the last one, when not full,
-  staying open. So a writer flushing often leaves neither one row per flush nor rewrites a
-  whole chunk to add ten points: each point is re-encoded about
-  ``MAX_CHUNK_POINTS / COMPACT_POINTS / 2`` times on average (8), not once per flush.
+  the series' open tail (its chunks from ``tail_step`` on) and rewrites nothing. Each time
+  the series' point count crosses a multiple of ``COMPACT_POINTS`` (from a phase of its own,
+  see :func:`tail_due`) the append merges instead: the tail's trailing small chunks and the
+  new points into one chunk, or, once the tail holds ``chunk_plan.MAX_CHUNK_POINTS``, the
+  whole tail into full chunks, the last one, when not full, opening the next tail
+  (:func:`chunk_plan.compact_tails`). So a writer flushing often leaves neither one row per
+  flush nor rewrites a whole chunk to add ten points: each point is re-encoded about twice.
+  A larger in-order append adds its own chunks and opens a new tail after them.
 * A step already stored: the same value (bit for bit) is a no-op, counted ``unchanged``; a
   different value replaces it (the newer wins), counted ``replaced``.
 * Steps at or below the last one (W&B resumes): only chunks whose range contains a new step
