@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from history import Place, postgres_place, sqlite_place
+from history import Place, _begin, _commit, postgres_place, sqlite_place
 from sqlalchemy.engine import make_url
 
 from mangodb import RunRepository
@@ -113,10 +113,8 @@ def bare_rows_flushes(place: Place, runs: int, flushes: int) -> dict[str, float]
         "CREATE TABLE points (run INTEGER NOT NULL, key TEXT NOT NULL, step BIGINT NOT NULL, "
         f"value {'DOUBLE PRECISION' if postgres else 'REAL'}, PRIMARY KEY (run, key, step))"
     )
-    connection.commit() if postgres else None
     pid = int(connection.execute("SELECT pg_backend_pid()").fetchone()[0]) if postgres else None
-    if postgres:
-        connection.commit()
+    _commit(place, connection)
     insert = f"INSERT INTO points (run, key, step, value) VALUES ({mark}, {mark}, {mark}, {mark})"
 
     def flush(run: int, step: int) -> None:
@@ -125,10 +123,9 @@ def bare_rows_flushes(place: Place, runs: int, flushes: int) -> dict[str, float]
             for key, (steps, values) in _flush(step).items()
             for s, v in zip(steps, values, strict=True)
         ]
-        if not postgres:
-            connection.execute("BEGIN")
+        _begin(place, connection)
         connection.cursor().executemany(insert, rows)
-        connection.commit() if postgres else connection.execute("COMMIT")
+        _commit(place, connection)
 
     try:
         return _measure(flush, runs, flushes, pid)

@@ -107,25 +107,23 @@ def compact_tails(
     points are merged, with the new points, into one. So each point is re-encoded about
     twice, and a merge writes a chunk of a few hundred points, not a growing one of
     thousands."""
-    found: dict[int, list[tuple[Any, ...]]] = {row.id: [] for row, _ in tails}
+    found: dict[int, list[Row[Any]]] = {row.id: [] for row, _ in tails}
     for chunk in driver.open_chunks(list(found)):  # by series, in step order
-        found[chunk[1]].append(tuple(chunk))
+        found[chunk.series_id].append(chunk)
     for row, pts in tails:
         chunks = found[row.id]
         plan.changes[row.id].written += len(pts.steps)
-        full = sum(chunk[5] for chunk in chunks) + len(pts.steps) >= MAX_CHUNK_POINTS
+        full = sum(chunk.point_count for chunk in chunks) + len(pts.steps) >= MAX_CHUNK_POINTS
         start = 0 if full else len(chunks)
-        while not full and start and chunks[start - 1][5] < small:  # the trailing small ones
+        while not full and start and chunks[start - 1].point_count < small:  # trailing small
             start -= 1
         steps: list[int] = []
         values: list[Any] = []
-        for chunk_id, _, codec, first, last, count, packed_steps, payload in chunks[start:]:
-            chunk_steps, chunk_values = unpack(
-                codec, first, last, count, bytes(packed_steps), bytes(payload)
-            )
+        for chunk in chunks[start:]:
+            chunk_steps, chunk_values = _decode(chunk)
             steps += chunk_steps
             values += chunk_values
-            plan.drop(row.id, chunk_id)
+            plan.drop(row.id, chunk.id)
         steps += pts.steps
         values += pts.values
         add_points(plan, row.id, steps, values, None)

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import Row, Table
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -35,24 +35,32 @@ _SUMMARY = (
 _STATE = ("id", "key", *_SUMMARY)
 _UPDATED = (*_SUMMARY, "updated_at")
 
-# PostgreSQL array types of ``key`` and the fields of ``_UPDATED`` but ``updated_at``.
-_ARRAY_TYPES: tuple[str, ...] = ("text", "text", "bigint", "bigint", "bigint", "bigint")
-_ARRAY_TYPES += ("float8", "float8", "float8", "smallint", "bigint")
-# PostgreSQL array types of the columns of ``history_chunks`` (``packing.ROW_COLUMNS``).
-_CHUNK_TYPES = {
+# PostgreSQL types of the columns of ``history_series`` and ``history_chunks`` that the append
+# path sends as arrays (one per column, ``unnest``-ed into rows).
+_PG_TYPES = {
+    "id": "bigint",
     "series_id": "bigint",
+    "key": "text",
+    "kind": "text",
     "codec": "smallint",
+    "point_count": "bigint",
+    "chunk_count": "bigint",
+    "nan_count": "bigint",
     "first_step": "bigint",
     "last_step": "bigint",
-    "point_count": "bigint",
-    "nan_count": "bigint",
     "min_value": "float8",
     "max_value": "float8",
     "last_value": "float8",
     "last_value_kind": "smallint",
+    "tail_step": "bigint",
     "steps": "bytea",
     "payload": "bytea",
 }
+
+
+def _arrays(names: Sequence[str]) -> str:
+    """``unnest``'s arguments for the columns ``names``: one binary array parameter each."""
+    return ", ".join(f"%b::{_PG_TYPES[name]}[]" for name in names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,17 +164,16 @@ class Driver:
         result = self.connection.exec_driver_sql(
             f"INSERT INTO {self.series} (run_pk, {', '.join(names)}, updated_at) "
             f"SELECT run.id, {', '.join(names)}, %s FROM {self.runs} AS run, unnest("
-            + ", ".join(f"%s::{kind}[]" for kind in _ARRAY_TYPES)
+            + _arrays(names)
             + f") AS given ({', '.join(names)}) WHERE run.{self._run_column(run)} = %s "
             "ON CONFLICT (run_pk, key) DO NOTHING RETURNING id, key",
             (columns[-1][0], *columns[:-1], run),
         )
         return {key: series_id for series_id, key in result}
 
-    def open_chunks(self, series_ids: Sequence[int]) -> Iterator[tuple[Any, ...]]:
+    def open_chunks(self, series_ids: Sequence[int]) -> Iterator[Row[Any]]:
         """The chunks of the open tails of ``series_ids`` (from each series' ``tail_step``
-        on) as ``(id, series_id, codec, first_step, last_step, point_count, steps,
-        payload)``, by series and step."""
+        on), with ``id``, ``series_id`` and what ``unpack`` needs, by series and step."""
         fields = "c.id, c.series_id, c.codec, c.first_step, c.last_step, c.point_count"
         query = (
             f"SELECT {fields}, c.steps, c.payload FROM {self.chunks} AS c "
@@ -197,11 +204,9 @@ class Driver:
 
     def insert_chunks(self, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         if self.postgres:  # one statement with a column array per field, not one per row
-            kinds = [_CHUNK_TYPES[name] for name in columns]
             self.connection.exec_driver_sql(
-                f"INSERT INTO {self.chunks} ({', '.join(columns)}) SELECT * FROM unnest("
-                + ", ".join(f"%b::{kind}[]" for kind in kinds)
-                + ")",
+                f"INSERT INTO {self.chunks} ({', '.join(columns)}) "
+                f"SELECT * FROM unnest({_arrays(columns)})",
                 tuple(list(column) for column in zip(*rows, strict=True)),
             )
             return
@@ -219,9 +224,9 @@ class Driver:
             columns = [list(column) for column in zip(*rows, strict=True)]
             given = ", ".join(f"{name} = given.{name}" for name in names)
             self.connection.exec_driver_sql(
-                f"UPDATE {self.series} AS series SET {given}, updated_at = %s FROM unnest("
-                + ", ".join(f"%b::{kind}[]" for kind in (*_ARRAY_TYPES[1:], "bigint"))
-                + f") AS given ({', '.join(names)}, id) WHERE series.id = given.id",
+                f"UPDATE {self.series} AS series SET {given}, updated_at = %s "
+                f"FROM unnest({_arrays((*names, 'id'))}) AS given ({', '.join(names)}, id) "
+                "WHERE series.id = given.id",
                 (columns[-2][0], *columns[:-2], columns[-1]),
             )
             return
